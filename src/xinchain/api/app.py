@@ -1,0 +1,168 @@
+"""REST API of one node (OpenAPI at /openapi.json, interactive docs at /docs).
+
+Errors are JSON: ``{"error": {"code": ..., "field": ..., "reason": ...}}`` with a 4xx status
+that says whose fault it was. Input is checked at this boundary: a path parameter that is not
+the expected shape is refused here, before it reaches the node.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from xinchain.errors import InvalidTransaction, MempoolFull, NotFound, XinchainError
+from xinchain.node.node import Node
+from xinchain.receipt import build_receipts
+from xinchain.types import tx_bytes_max
+
+# A request body larger than this is refused before it is read: a transaction is at most
+# `tx_bytes_max` bytes, twice that as hex, plus JSON framing.
+request_bytes_max = 2 * tx_bytes_max + 4096
+# Longest a client may hold a request open waiting for a commit.
+wait_ms_max = 60_000
+# Seconds a client should back off when the mempool is full.
+retry_after_s = 1
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class SubmitRequest(BaseModel):
+    tx: str = Field(description="the signed transaction, canonical CBOR, as lowercase hex")
+
+
+def error_body(code: str, reason: str, field: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "reason": reason}
+    if field is not None:
+        error["field"] = field
+    return {"error": error}
+
+
+def _hex64(value: str, field: str) -> str:
+    if not _HEX64.match(value):
+        raise XinchainError(f"expected 64 lowercase hex digits, found {value[:80]!r}", field=field)
+    return value
+
+
+def create_api(node: Node) -> FastAPI:
+    api = FastAPI(
+        title="xinchain node",
+        version="1",
+        description="Submit transactions, read blocks, anchor and prove documents.",
+    )
+
+    @api.exception_handler(XinchainError)
+    async def on_xinchain_error(request: Request, exc: XinchainError) -> JSONResponse:
+        headers = {"Retry-After": str(retry_after_s)} if isinstance(exc, MempoolFull) else None
+        return JSONResponse(
+            error_body(exc.code, exc.reason, exc.field), exc.http_status, headers=headers
+        )
+
+    @api.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        location = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+        return JSONResponse(
+            error_body("invalid_request", str(first.get("msg", "invalid request")), location),
+            422,
+        )
+
+    @api.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(error_body("http_error", str(exc.detail)), exc.status_code)
+
+    @api.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > request_bytes_max):
+            return JSONResponse(
+                error_body(
+                    "request_too_large",
+                    f"request body of {length} bytes; at most {request_bytes_max} are accepted",
+                ),
+                413,
+            )
+        return await call_next(request)
+
+    @api.get("/v1/status")
+    def status() -> dict[str, Any]:
+        tip = node.app.tip()
+        return {
+            "chain_id": node.genesis.chain_id,
+            "suite": node.suite.name,
+            "genesis_hash": node.app.genesis_hash,
+            "node": node.name,
+            "validator_index": node.validator_index,
+            "height": tip.height,
+            "block_hash": tip.block_hash,
+            "state_hash": tip.state_hash,
+            "time_ms": tip.time_ms,
+            "mempool_txs": len(node.mempool),
+        }
+
+    @api.get("/v1/genesis")
+    def genesis() -> dict[str, Any]:
+        return node.genesis.to_value()
+
+    @api.post("/v1/transactions", status_code=202)
+    def submit(body: SubmitRequest) -> dict[str, Any]:
+        try:
+            raw = bytes.fromhex(body.tx)
+        except ValueError:
+            raise InvalidTransaction("expected lowercase hex", field="tx") from None
+        tx_id, added = node.submit(raw)
+        return {"tx_id": tx_id, "status": "pending", "new": added}
+
+    @api.get("/v1/transactions/{tx_id}")
+    async def transaction(
+        tx_id: str, wait_ms: int = Query(0, ge=0, le=wait_ms_max)
+    ) -> dict[str, Any]:
+        _hex64(tx_id, "tx_id")
+        status = await node.wait_committed(tx_id, wait_ms / 1000)
+        answer: dict[str, Any] = {"tx_id": tx_id, "status": status.status}
+        if status.height is not None and status.index is not None:
+            answer["height"] = status.height
+            answer["index"] = status.index
+            answer["result"] = node.app.results(status.height)[status.index].to_value()
+        return answer
+
+    @api.get("/v1/transactions/{tx_id}/proof")
+    def transaction_proof(tx_id: str) -> dict[str, Any]:
+        return node.tx_proof(_hex64(tx_id, "tx_id")).to_value()
+
+    @api.get("/v1/blocks/{height}")
+    def block(height: int) -> dict[str, Any]:
+        if height < 0:
+            raise XinchainError("expected a height of 1 or more", field="height")
+        found, block_hash, certificate = node.block_with_hash(height)
+        return {
+            "hash": block_hash,
+            "header": found.header.to_value(),
+            "tx_ids": [node.app.tx_id_of_raw(raw) for raw in found.txs],
+            "certificate": None if certificate is None else certificate.to_value(),
+        }
+
+    @api.get("/v1/notary/{document_hash}")
+    def notary_lookup(document_hash: str) -> dict[str, Any]:
+        records = node.app.read_state("notary", f"h/{_hex64(document_hash, 'hash')}")
+        if not records:
+            raise NotFound(f"hash {document_hash} was never anchored", field="hash")
+        return {"hash": document_hash, "records": records}
+
+    @api.get("/v1/notary/{document_hash}/receipt")
+    def notary_receipt(document_hash: str, record: int = Query(0, ge=0)) -> dict[str, Any]:
+        records = node.app.read_state("notary", f"h/{_hex64(document_hash, 'hash')}")
+        if not records:
+            raise NotFound(f"hash {document_hash} was never anchored", field="hash")
+        if record >= len(records):
+            raise NotFound(f"hash has {len(records)} records", field="record")
+        entry = records[record]
+        proof = node.tx_proof(entry["tx_id"])
+        digests = node.anchored_digests(entry["tx_id"])
+        return build_receipts(proof, digests, [entry["position"]])[0]
+
+    return api

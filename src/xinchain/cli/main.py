@@ -1,0 +1,253 @@
+"""The `xinchain` command line.
+
+Exit codes: 0 success; 1 the thing asked for failed (a receipt is invalid, a transaction was
+refused); 2 the command was used wrongly or its inputs are missing or malformed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blocks
+from xinchain.contracts.notary import batch_hashes_max
+from xinchain.crypto import DEFAULT_SUITE, Suite
+from xinchain.errors import XinchainError
+from xinchain.node.home import Home, create_demo_home
+from xinchain.node.node import Node
+from xinchain.node.run import run_node
+from xinchain.receipt import build_receipts, load_receipt_json, verify_receipt
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="xinchain: a consortium chain.")
+notary_app = typer.Typer(no_args_is_help=True, help="Anchor documents and get their receipts.")
+app.add_typer(notary_app, name="notary")
+
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+HomeOption = Annotated[Path, typer.Option("--home", help="consortium home directory")]
+ApiOption = Annotated[str, typer.Option("--api", help="REST API of a node")]
+DEFAULT_HOME = Path(".xinchain")
+DEFAULT_PORT = 7700
+DEFAULT_API = f"http://127.0.0.1:{DEFAULT_PORT}"
+# Bytes read at a time while hashing a file: large files never sit in memory whole.
+hash_chunk_bytes = 1 << 20
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+@app.command()
+def up(
+    home: HomeOption = DEFAULT_HOME,
+    port: Annotated[int, typer.Option(help="REST API port of the first node")] = DEFAULT_PORT,
+    validators: Annotated[int | None, typer.Option(help="validators (new chain only)")] = None,
+    suite: Annotated[str, typer.Option(help="crypto suite for a new chain")] = DEFAULT_SUITE,
+) -> None:
+    """Run a local consortium in the foreground (created on first run, resumed after)."""
+    consortium = Home(home)
+    try:
+        if not consortium.exists():
+            genesis = create_demo_home(consortium, validators=validators or 1, suite_name=suite)
+            console.print(
+                f"created consortium {genesis.chain_id} ({genesis.suite_name}) at {home}: "
+                f"{len(genesis.orgs)} orgs, {len(genesis.validators)} validator(s)"
+            )
+        genesis = consortium.genesis()
+        if validators is not None and validators != len(genesis.validators):
+            raise fail(
+                f"{home} holds a chain with {len(genesis.validators)} validator(s), not "
+                f"{validators}; use another --home for a new chain",
+                2,
+            )
+        if len(genesis.validators) != 1:
+            raise fail("this build runs one validator per chain", 2)
+    except XinchainError as exc:
+        raise fail(str(exc), 2) from exc
+
+    def ready(node: Node) -> None:
+        tip = node.app.tip()
+        console.print(
+            f"ready: chain {node.genesis.chain_id} genesis {node.app.genesis_hash} height "
+            f"{tip.height}, API http://127.0.0.1:{port}"
+        )
+        sys.stdout.flush()
+
+    _run(consortium, genesis.validators[0].name, port, ready)
+
+
+@app.command()
+def node(
+    home: HomeOption = DEFAULT_HOME,
+    name: Annotated[str, typer.Option(help="node name under HOME/nodes")] = "validator-0",
+    port: Annotated[int, typer.Option(help="REST API port")] = DEFAULT_PORT,
+) -> None:
+    """Run one node of a consortium in the foreground."""
+
+    def ready(started: Node) -> None:
+        console.print(f"ready: node {name} API http://127.0.0.1:{port}")
+        sys.stdout.flush()
+
+    _run(Home(home), name, port, ready)
+
+
+def _run(home: Home, name: str, port: int, ready: object) -> None:
+    try:
+        asyncio.run(run_node(home, name, port, on_ready=ready))  # type: ignore[arg-type]
+    except XinchainError as exc:
+        raise fail(str(exc), 2) from exc
+    except OSError as exc:
+        raise fail(f"cannot serve on 127.0.0.1:{port}: {exc}", 2) from exc
+
+
+@app.command()
+def status(api: ApiOption = DEFAULT_API) -> None:
+    """Print a node's view of the chain."""
+    try:
+        with Client(api) as client:
+            console.print_json(json.dumps(client.status()))
+    except (XinchainError, OSError) as exc:
+        raise fail(f"{api}: {exc}") from exc
+
+
+@notary_app.command("put")
+def notary_put(
+    files: Annotated[list[Path], typer.Argument(help="files to anchor")],
+    out: Annotated[Path, typer.Option("--out", help="directory for the receipts")],
+    home: HomeOption = DEFAULT_HOME,
+    api: ApiOption = DEFAULT_API,
+    org: Annotated[str | None, typer.Option("--as", help="member org that anchors")] = None,
+) -> None:
+    """Anchor FILES (one batch when there are several); write OUT/<name>.receipt.json each."""
+    names = [path.name for path in files]
+    if len(set(names)) != len(names):
+        raise fail("two files share a name; their receipts would overwrite each other", 2)
+    for path in files:
+        if not path.is_file():
+            raise fail(f"{path} is not a readable file", 2)
+    try:
+        with Client(api) as client:
+            _notary_put(client, Home(home), files, out, org)
+    except ApiError as exc:
+        raise fail(f"the node refused: {exc}") from exc
+    except XinchainError as exc:
+        raise fail(str(exc), 2) from exc
+    except (OSError, TimeoutError) as exc:
+        raise fail(str(exc)) from exc
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=False,
+    )
+
+
+def _notary_put(client: Client, home: Home, files: list[Path], out: Path, org: str | None) -> None:
+    genesis = client.genesis()
+    suite = genesis.suite
+    sender = org or _default_org(home, [o.id for o in genesis.orgs])
+    key = home.org_key(suite, sender)
+    out.mkdir(parents=True, exist_ok=True)
+    with _progress() as progress:
+        hashing = progress.add_task("hashing", total=len(files))
+        digests = []
+        for path in files:
+            digests.append(_hash_file(suite, path))
+            progress.advance(hashing)
+        batches = [
+            list(range(start, min(start + batch_hashes_max, len(files))))
+            for start in range(0, len(files), batch_hashes_max)
+        ]
+        tip = client.status()["height"]
+        anchoring = progress.add_task("anchoring", total=len(files))
+        tx_ids = []
+        for batch in batches:
+            args: dict[str, object]
+            if len(files) == 1:
+                method, args = "anchor", {"hash": digests[0]}
+            else:
+                method, args = "anchor_batch", {"hashes": [digests[i] for i in batch]}
+            tx = sign_transaction(
+                suite,
+                key,
+                chain_id=genesis.chain_id,
+                sender=sender,
+                contract="notary",
+                method=method,
+                args=args,
+                valid_until=tip + validity_blocks,
+            )
+            tx_ids.append(client.submit(tx))
+        receipts_task = progress.add_task("receipts", total=len(files))
+        for batch, tx_id in zip(batches, tx_ids, strict=True):
+            answer = client.wait_committed(tx_id)
+            if not answer["result"]["ok"]:
+                raise ApiError(400, {"error": {"reason": answer["result"]["error"]}})
+            progress.advance(anchoring, len(batch))
+            receipts = build_receipts(client.proof(tx_id), [digests[i] for i in batch])
+            for index, receipt in zip(batch, receipts, strict=True):
+                target = out / f"{files[index].name}.receipt.json"
+                target.write_text(json.dumps(receipt, indent=1, sort_keys=True) + "\n")
+                progress.advance(receipts_task)
+    console.print(
+        f"anchored {len(files)} file(s) in {len(tx_ids)} transaction(s); receipts in {out}"
+    )
+
+
+def _default_org(home: Home, org_ids: list[str]) -> str:
+    for org_id in org_ids:
+        if home.org_key_path(org_id).exists():
+            return org_id
+    raise XinchainError(f"no member key under {home.path / 'keys'}; pass --as ORG", field="--as")
+
+
+def _hash_file(suite: Suite, path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return suite.hash_chunks(iter(lambda: handle.read(hash_chunk_bytes), b""))
+
+
+@app.command()
+def verify(
+    receipt: Annotated[Path, typer.Argument(help="receipt JSON file")],
+    file: Annotated[Path, typer.Option("--file", help="the document the receipt is for")],
+    genesis_hash: Annotated[
+        str | None, typer.Option("--genesis-hash", help="require this chain (genesis hash)")
+    ] = None,
+) -> None:
+    """Check offline that RECEIPT proves FILE was anchored; prints `valid` or the reason."""
+    try:
+        value = load_receipt_json(receipt.read_text(encoding="utf-8"))
+        document = file.read_bytes()
+        verified = verify_receipt(value, document, expected_genesis_hash=genesis_hash)
+    except XinchainError as exc:
+        console.print(f"invalid: {exc.reason}")
+        raise typer.Exit(1) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        console.print(f"invalid: cannot read input: {exc}")
+        raise typer.Exit(1) from exc
+    when = datetime.fromtimestamp(verified.time_ms / 1000, UTC).isoformat(timespec="milliseconds")
+    console.print(
+        f"valid: {file.name} ({verified.document_hash}) anchored by {verified.sender} at {when} "
+        f"in block {verified.height} of chain {verified.chain_id} (genesis "
+        f"{verified.genesis_hash}), certified by {verified.signers} of {verified.validators} "
+        "validators"
+    )
+
+
+def main() -> None:
+    app()

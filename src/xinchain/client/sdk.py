@@ -1,0 +1,124 @@
+"""Python SDK: sign transactions, submit them, wait for commits, fetch proofs."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import httpx
+
+from xinchain.crypto import PrivateKey, Suite
+from xinchain.errors import XinchainError
+from xinchain.genesis import Genesis
+from xinchain.receipt import TxProof
+from xinchain.types import Transaction, TransactionBody
+
+# Blocks ahead of the tip a client's transaction stays valid: long enough to survive a busy
+# mempool, short enough that a lost transaction is known to be dead soon.
+validity_blocks = 1_000
+# Retries of a submission refused with 429 (mempool full), with the server's Retry-After.
+submit_retries_max = 60
+
+
+class ApiError(XinchainError):
+    """The node answered with an error; `status` is the HTTP status."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        super().__init__(str(error.get("reason", body)), field=error.get("field"))
+        self.status = status
+        self.code = str(error.get("code", "api_error"))
+
+
+def sign_transaction(
+    suite: Suite,
+    key: PrivateKey,
+    *,
+    chain_id: str,
+    sender: str,
+    contract: str,
+    method: str,
+    args: dict[str, Any],
+    valid_until: int,
+    nonce: int | None = None,
+) -> Transaction:
+    body = TransactionBody(
+        chain_id=chain_id,
+        sender=sender,
+        public_key=key.public_bytes(),
+        contract=contract,
+        method=method,
+        args=args,
+        nonce=secrets.randbits(63) if nonce is None else nonce,
+        valid_until=valid_until,
+    )
+    return Transaction(body=body, signature=key.sign(body.signing_message()))
+
+
+class Client:
+    def __init__(self, api_url: str, timeout_s: float = 30.0) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.api_url, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": {"reason": response.text[:200]}}
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, body)
+        return body
+
+    def status(self) -> dict[str, Any]:
+        return dict(self._json(self._http.get("/v1/status")))
+
+    def genesis(self) -> Genesis:
+        return Genesis.from_value(self._json(self._http.get("/v1/genesis")))
+
+    def submit(self, tx: Transaction) -> str:
+        payload = {"tx": tx.encode().hex()}
+        for _ in range(submit_retries_max):
+            response = self._http.post("/v1/transactions", json=payload)
+            if response.status_code == 429:
+                time.sleep(float(response.headers.get("Retry-After", "1")))
+                continue
+            return str(self._json(response)["tx_id"])
+        raise ApiError(429, {"error": {"reason": "mempool stayed full", "code": "mempool_full"}})
+
+    def transaction(self, tx_id: str, wait_ms: int = 0) -> dict[str, Any]:
+        response = self._http.get(
+            f"/v1/transactions/{tx_id}",
+            params={"wait_ms": wait_ms},
+            timeout=wait_ms / 1000 + 30,
+        )
+        return dict(self._json(response))
+
+    def wait_committed(self, tx_id: str, timeout_s: float = 120.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            answer = self.transaction(tx_id, wait_ms=max(0, min(remaining_ms, 30_000)))
+            if answer["status"] == "committed":
+                return answer
+            if remaining_ms <= 0:
+                raise TimeoutError(f"transaction {tx_id} not committed after {timeout_s} s")
+
+    def proof(self, tx_id: str) -> TxProof:
+        return TxProof.from_value(self._json(self._http.get(f"/v1/transactions/{tx_id}/proof")))
+
+    def notary_records(self, document_hash: str) -> list[dict[str, Any]]:
+        return list(self._json(self._http.get(f"/v1/notary/{document_hash}"))["records"])
+
+    def notary_receipt(self, document_hash: str, record: int = 0) -> dict[str, Any]:
+        response = self._http.get(f"/v1/notary/{document_hash}/receipt", params={"record": record})
+        return dict(self._json(response))

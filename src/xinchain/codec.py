@@ -1,0 +1,93 @@
+"""The one canonical encoding of everything that is hashed or signed.
+
+Deterministic CBOR (RFC 8949 §4.2.1 core deterministic encoding) restricted to a small data
+model, so that one value has exactly one byte string:
+
+* allowed: unsigned and negative integers (within 64 bits), byte strings, UTF-8 text strings,
+  arrays, maps whose keys are text strings, `true`, `false`, `null`;
+* refused: floats (not deterministic across implementations), tags, undefined, simple values,
+  indefinite lengths, duplicate map keys, integers outside 64 bits;
+* map keys are sorted by the bytewise order of their encodings; lengths and integers use the
+  shortest form.
+
+`decode` accepts only bytes that `encode` would have produced: it decodes, checks the data
+model, re-encodes and compares. Anything else raises `DecodeError` naming what was wrong.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import cbor2
+
+from xinchain.errors import DecodeError
+
+# Values in the data model. `Any` because the model is recursive and cbor2 is untyped.
+Value = Any
+
+# Nesting deeper than this is refused: no legitimate structure of ours nests past a handful of
+# levels, and unbounded recursion is a denial of service on the decoder.
+nesting_depth_max = 32
+
+_INT_MIN = -(2**64)
+_INT_MAX = 2**64 - 1
+
+
+def encode(value: Value) -> bytes:
+    """Encode `value` canonically; raises `DecodeError` if it lies outside the data model."""
+    _check_model(value, "value", 0)
+    return cbor2.dumps(value, canonical=True)
+
+
+def decode(data: bytes) -> Value:
+    """Decode canonical bytes; raises `DecodeError` for anything but exactly one canonical value."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise DecodeError(f"expected bytes, found {type(data).__name__}")
+    raw = bytes(data)
+    if not raw:
+        raise DecodeError("expected one CBOR value, found no bytes")
+    stream = io.BytesIO(raw)
+    try:
+        value = cbor2.CBORDecoder(stream).decode()
+    except RecursionError as exc:
+        raise DecodeError("value nests too deeply") from exc
+    except Exception as exc:  # cbor2 raises a mix of its own, ValueError, struct.error, ...
+        raise DecodeError(f"malformed or truncated CBOR: {exc}") from exc
+    if stream.tell() != len(raw):
+        raise DecodeError(f"expected one CBOR value, found {len(raw) - stream.tell()} extra bytes")
+    _check_model(value, "value", 0)
+    if cbor2.dumps(value, canonical=True) != raw:
+        raise DecodeError(
+            "not the canonical encoding (RFC 8949 §4.2.1: shortest forms, sorted unique keys, "
+            "definite lengths)"
+        )
+    return value
+
+
+def _check_model(value: Value, where: str, depth: int) -> None:
+    if depth > nesting_depth_max:
+        raise DecodeError(f"nests deeper than {nesting_depth_max} levels", field=where)
+    if value is None or isinstance(value, bool | str | bytes):
+        return
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise DecodeError(f"integer {value} lies outside 64 bits", field=where)
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_model(item, f"{where}[{index}]", depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise DecodeError(
+                    f"map keys must be text strings, found {type(key).__name__}", field=where
+                )
+            _check_model(item, f"{where}.{key}", depth + 1)
+        return
+    raise DecodeError(
+        "expected int, bytes, text, bool, null, array or map with text keys; "
+        f"found {type(value).__name__}",
+        field=where,
+    )

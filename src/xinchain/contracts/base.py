@@ -1,0 +1,80 @@
+"""What a system contract sees while it executes one transaction.
+
+Contracts are deterministic: they read the block height and time from the context, never a
+clock; they keep state in their own key space (`<contract>/<key>`); they refuse a call by
+raising `ContractError`, which discards every write of that transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from xinchain import codec
+from xinchain.crypto import Suite
+from xinchain.errors import ContractError
+from xinchain.execution.state import Overlay
+
+
+@dataclass
+class CallContext:
+    suite: Suite
+    chain_id: str
+    tx_id: str
+    tx_index: int
+    sender: str
+    sender_roles: frozenset[str]
+    height: int
+    time_ms: int
+    state: Overlay
+
+    def read(self, contract: str, key: str) -> Any:
+        """Read any contract's state (reads across key spaces are allowed, writes are not)."""
+        raw = self.state.get(state_key(contract, key))
+        return None if raw is None else codec.decode(raw)
+
+    def write(self, contract: str, key: str, value: Any) -> None:
+        self.state.put(state_key(contract, key), codec.encode(value))
+
+    def remove(self, contract: str, key: str) -> None:
+        self.state.delete(state_key(contract, key))
+
+    def require_role(self, *roles: str) -> None:
+        if not self.sender_roles.intersection(roles):
+            raise ContractError(
+                f"org {self.sender!r} has roles {sorted(self.sender_roles)}; this call needs one "
+                f"of {sorted(roles)}"
+            )
+
+
+Handler = Callable[[CallContext, dict[str, Any]], dict[str, Any]]
+
+
+class Contract:
+    """A system contract: a name and the methods it answers."""
+
+    name: ClassVar[str]
+
+    def methods(self) -> dict[str, Handler]:
+        raise NotImplementedError
+
+    def call(self, context: CallContext, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        handler = self.methods().get(method)
+        if handler is None:
+            raise ContractError(
+                f"contract {self.name!r} has no method {method!r}; it has {sorted(self.methods())}"
+            )
+        return handler(context, args)
+
+
+def state_key(contract: str, key: str) -> bytes:
+    return f"{contract}/{key}".encode()
+
+
+def require_args(args: dict[str, Any], expected: set[str]) -> None:
+    keys = set(args)
+    if keys != expected:
+        raise ContractError(
+            f"expected arguments {sorted(expected)}, found {sorted(keys)}", field="args"
+        )

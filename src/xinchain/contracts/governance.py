@@ -1,0 +1,200 @@
+"""Governance: the member registry and parameters, changed only with ≥ 2/3 of member orgs.
+
+Any member org proposes an action; member orgs approve it; the approval that brings the count
+to at least two thirds of the current member orgs executes it in the same transaction. The
+proposer's own approval counts. An approval from an org that has since been removed no longer
+counts. Actions:
+
+* ``add_member``    {org, name, roles, keys}
+* ``remove_member`` {org}             (not an org that runs a validator)
+* ``set_roles``     {org, roles}
+* ``set_keys``      {org, keys}
+* ``set_param``     {name, value}
+
+State (key space ``governance/``): ``org/<id>`` → {name, roles, keys}; ``param/<name>`` → int;
+``proposal/<n>`` → {action, proposer, approvals, executed}; ``next_proposal`` → int.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xinchain import codec
+from xinchain.contracts.base import CallContext, Contract, Handler, require_args, state_key
+from xinchain.errors import ContractError, XinchainError
+from xinchain.execution.state import StateReader
+from xinchain.genesis import DEFAULT_PARAMS, Genesis, check_public_key_hex
+from xinchain.types import check_identifier
+
+NAME = "governance"
+# Roles an org may hold, and keys one org may register: small, to keep the registry readable.
+roles_per_org_max = 16
+keys_per_org_max = 16
+
+
+def org_record(state: StateReader, org_id: str) -> dict[str, Any] | None:
+    raw = state.get(state_key(NAME, f"org/{org_id}"))
+    return None if raw is None else dict(codec.decode(raw))
+
+
+def member_ids(state: StateReader) -> list[str]:
+    raw = state.get(state_key(NAME, "members"))
+    return [] if raw is None else list(codec.decode(raw))
+
+
+def param(state: StateReader, name: str) -> int:
+    raw = state.get(state_key(NAME, f"param/{name}"))
+    return DEFAULT_PARAMS[name] if raw is None else int(codec.decode(raw))
+
+
+def genesis_writes(genesis: Genesis) -> dict[bytes, bytes]:
+    """The state every node starts from, derived from genesis alone."""
+    writes = {
+        state_key(NAME, f"org/{org.id}"): codec.encode(
+            {"name": org.name, "roles": list(org.roles), "keys": list(org.keys)}
+        )
+        for org in genesis.orgs
+    }
+    writes[state_key(NAME, "members")] = codec.encode([org.id for org in genesis.orgs])
+    writes[state_key(NAME, "validator_orgs")] = codec.encode(
+        sorted({validator.org for validator in genesis.validators})
+    )
+    for name, setting in genesis.params.items():
+        writes[state_key(NAME, f"param/{name}")] = codec.encode(setting)
+    return writes
+
+
+def approvals_needed(member_count: int) -> int:
+    """Smallest count that is at least two thirds of the member orgs."""
+    return -(-2 * member_count // 3)
+
+
+class Governance(Contract):
+    name = NAME
+
+    def methods(self) -> dict[str, Handler]:
+        return {"propose": self.propose, "approve": self.approve}
+
+    def propose(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+        require_args(args, {"action"})
+        action = _check_action(args["action"], context)
+        number = context.read(NAME, "next_proposal") or 1
+        context.write(NAME, "next_proposal", number + 1)
+        proposal = {
+            "action": action,
+            "proposer": context.sender,
+            "approvals": [],
+            "executed": False,
+        }
+        return self._add_approval(context, number, proposal)
+
+    def approve(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+        require_args(args, {"proposal"})
+        number = args["proposal"]
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise ContractError("expected a proposal number", field="args.proposal")
+        proposal = context.read(NAME, f"proposal/{number}")
+        if proposal is None:
+            raise ContractError(f"no proposal {number}", field="args.proposal")
+        if proposal["executed"]:
+            raise ContractError(f"proposal {number} was already executed", field="args.proposal")
+        if context.sender in proposal["approvals"]:
+            raise ContractError(f"org {context.sender!r} already approved proposal {number}")
+        return self._add_approval(context, number, proposal)
+
+    def _add_approval(
+        self, context: CallContext, number: int, proposal: dict[str, Any]
+    ) -> dict[str, Any]:
+        proposal["approvals"] = sorted([*proposal["approvals"], context.sender])
+        members = member_ids(context.state)
+        counted = [org for org in proposal["approvals"] if org in members]
+        needed = approvals_needed(len(members))
+        if len(counted) >= needed:
+            _execute(context, proposal["action"])
+            proposal["executed"] = True
+        context.write(NAME, f"proposal/{number}", proposal)
+        return {
+            "proposal": number,
+            "approvals": len(counted),
+            "needed": needed,
+            "executed": proposal["executed"],
+        }
+
+
+def _check_action(value: object, context: CallContext) -> dict[str, Any]:
+    if not isinstance(value, dict) or not isinstance(value.get("kind"), str):
+        raise ContractError("expected a map with a 'kind'", field="args.action")
+    fields = {
+        "add_member": {"kind", "org", "name", "roles", "keys"},
+        "remove_member": {"kind", "org"},
+        "set_roles": {"kind", "org", "roles"},
+        "set_keys": {"kind", "org", "keys"},
+        "set_param": {"kind", "name", "value"},
+    }
+    kind = value["kind"]
+    if kind not in fields:
+        raise ContractError(f"unknown action {kind!r}; expected one of {sorted(fields)}")
+    if set(value) != fields[kind]:
+        raise ContractError(
+            f"{kind} takes {sorted(fields[kind])}, found {sorted(value)}", field="args.action"
+        )
+    try:
+        if "org" in value:
+            check_identifier(value["org"], "action.org")
+        if "roles" in value:
+            _check_list(value["roles"], roles_per_org_max, "action.roles")
+            for role in value["roles"]:
+                check_identifier(role, "action.roles")
+        if "keys" in value:
+            _check_list(value["keys"], keys_per_org_max, "action.keys")
+            for key in value["keys"]:
+                check_public_key_hex(key, context.suite, "action.keys")
+        if kind == "add_member" and (not isinstance(value["name"], str) or not value["name"]):
+            raise ContractError("expected a display name", field="action.name")
+        if kind == "set_param":
+            if value["name"] not in DEFAULT_PARAMS:
+                raise ContractError(
+                    f"unknown parameter; known: {sorted(DEFAULT_PARAMS)}", field="action.name"
+                )
+            setting = value["value"]
+            if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
+                raise ContractError("expected a positive integer", field="action.value")
+    except XinchainError as exc:
+        raise ContractError(exc.reason, field=exc.field) from exc
+    return value
+
+
+def _check_list(value: object, most: int, where: str) -> None:
+    if not isinstance(value, list) or len(value) > most:
+        raise ContractError(f"expected a list of at most {most}", field=where)
+
+
+def _execute(context: CallContext, action: dict[str, Any]) -> None:
+    kind = action["kind"]
+    members = member_ids(context.state)
+    if kind == "set_param":
+        context.write(NAME, f"param/{action['name']}", action["value"])
+        return
+    org = action["org"]
+    record = context.read(NAME, f"org/{org}")
+    if kind == "add_member":
+        if org in members:
+            raise ContractError(f"org {org!r} is already a member")
+        context.write(
+            NAME,
+            f"org/{org}",
+            {"name": action["name"], "roles": action["roles"], "keys": action["keys"]},
+        )
+        context.write(NAME, "members", [*members, org])
+        return
+    if record is None or org not in members:
+        raise ContractError(f"org {org!r} is not a member")
+    if kind == "remove_member":
+        if org in (context.read(NAME, "validator_orgs") or []):
+            raise ContractError(f"org {org!r} runs a validator; change the validator set first")
+        context.remove(NAME, f"org/{org}")
+        context.write(NAME, "members", [member for member in members if member != org])
+    elif kind == "set_roles":
+        context.write(NAME, f"org/{org}", {**record, "roles": action["roles"]})
+    elif kind == "set_keys":
+        context.write(NAME, f"org/{org}", {**record, "keys": action["keys"]})

@@ -1,0 +1,76 @@
+"""The notary contract: anchor document hashes, one at a time or as a batch.
+
+A batch transaction carries every hash; the contract computes their RFC 9162 root itself, so
+each hash gets its own receipt: hash → batch root (inclusion proof) → result → block.
+A single anchor is a batch of one, so receipts have one shape.
+
+Only hashes go on chain; the documents stay with their owners.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xinchain.contracts.base import CallContext, Contract, Handler, require_args
+from xinchain.errors import ContractError
+from xinchain.merkle import MerkleTree
+
+# Hashes in one batch transaction: 16,384 hashes of 32 bytes stays well inside the 1 MiB transaction
+# limit, and a block of a few such batches executes in well under a second.
+batch_hashes_max = 16_384
+# Records kept per hash: the same document may be anchored again (by another org, or later),
+# but a hash anchored this often is abuse, and its record list must stay small to read.
+records_per_hash_max = 64
+digest_bytes = 32
+
+
+class Notary(Contract):
+    name = "notary"
+
+    def methods(self) -> dict[str, Handler]:
+        return {"anchor": self.anchor, "anchor_batch": self.anchor_batch}
+
+    def anchor(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+        require_args(args, {"hash"})
+        return self._anchor_all(context, [_digest(args["hash"], "args.hash")])
+
+    def anchor_batch(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+        require_args(args, {"hashes"})
+        hashes = args["hashes"]
+        if not isinstance(hashes, list) or not 1 <= len(hashes) <= batch_hashes_max:
+            raise ContractError(
+                f"expected a list of 1 to {batch_hashes_max} hashes", field="args.hashes"
+            )
+        return self._anchor_all(
+            context, [_digest(item, f"args.hashes[{i}]") for i, item in enumerate(hashes)]
+        )
+
+    def _anchor_all(self, context: CallContext, digests: list[bytes]) -> dict[str, Any]:
+        root = MerkleTree(context.suite.hash, digests).root().hex()
+        for position, digest in enumerate(digests):
+            key = f"h/{digest.hex()}"
+            records = context.read(self.name, key) or []
+            if len(records) >= records_per_hash_max:
+                raise ContractError(
+                    f"hash {digest.hex()} is already anchored {len(records)} times, the most "
+                    "kept per hash",
+                    field=f"hashes[{position}]",
+                )
+            records.append(
+                {
+                    "height": context.height,
+                    "tx_id": context.tx_id,
+                    "position": position,
+                    "size": len(digests),
+                    "sender": context.sender,
+                    "time_ms": context.time_ms,
+                }
+            )
+            context.write(self.name, key, records)
+        return {"root": root, "size": len(digests)}
+
+
+def _digest(value: object, where: str) -> bytes:
+    if not isinstance(value, bytes) or len(value) != digest_bytes:
+        raise ContractError(f"expected a {digest_bytes}-byte digest", field=where)
+    return value

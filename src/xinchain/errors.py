@@ -1,0 +1,105 @@
+"""One exception tree for the whole node.
+
+Two kinds of failure (STYLE.md §8):
+
+* `XinchainError` and its subclasses are *expected*: bad input from a user, a client, a peer or
+  a file. They carry a stable machine-readable `code`, the `field` that was wrong when there is
+  one, and a sentence naming what was expected and what was found. Layers translate them at
+  their boundary (REST → 4xx JSON, CLI → exit code and message) and keep running.
+* `InvariantBroken` is a bug of our own. It is raised by `ensure()`, which, unlike `assert`,
+  survives `python -O`.
+"""
+
+from __future__ import annotations
+
+
+class XinchainError(Exception):
+    """Expected failure caused by input from outside the node."""
+
+    code = "invalid"
+    http_status = 400
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        super().__init__(reason if field is None else f"{field}: {reason}")
+        self.reason = reason
+        self.field = field
+
+    def as_dict(self) -> dict[str, str]:
+        body = {"code": self.code, "reason": self.reason}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class DecodeError(XinchainError):
+    """Bytes that are not the one canonical encoding of an allowed value."""
+
+    code = "decode_error"
+
+
+class InvalidTransaction(XinchainError):
+    """A transaction that can never be accepted as it is (bad shape, bad signature, ...)."""
+
+    code = "invalid_transaction"
+
+
+class Unauthorized(XinchainError):
+    """The sender is not a member, or its role does not allow the call."""
+
+    code = "unauthorized"
+    http_status = 403
+
+
+class ReplayedTransaction(XinchainError):
+    """A transaction whose id was already accepted."""
+
+    code = "replayed_transaction"
+    http_status = 409
+
+
+class ExpiredTransaction(XinchainError):
+    """A transaction whose `valid_until` height has passed, or lies too far ahead."""
+
+    code = "expired_transaction"
+
+
+class ContractError(XinchainError):
+    """A contract refused a call: the transaction is recorded as failed, state is untouched."""
+
+    code = "contract_error"
+
+
+class NotFound(XinchainError):
+    code = "not_found"
+    http_status = 404
+
+
+class MempoolFull(XinchainError):
+    code = "mempool_full"
+    http_status = 429
+
+
+class ReceiptInvalid(XinchainError):
+    """An offline receipt check failed; `reason` names the step that failed."""
+
+    code = "receipt_invalid"
+
+
+class ConfigError(XinchainError):
+    """A home directory, genesis file or key file that is missing or malformed."""
+
+    code = "config_error"
+
+
+class StorageCorrupted(Exception):
+    """What is on disk contradicts itself: stop rather than serve wrong data."""
+
+
+class InvariantBroken(AssertionError):
+    """One of our own invariants does not hold: this is a bug."""
+
+
+def ensure(condition: bool, message: str) -> None:
+    """Assert an invariant of our own, also under `python -O`."""
+    if not condition:
+        raise InvariantBroken(message)

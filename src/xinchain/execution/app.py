@@ -1,0 +1,352 @@
+"""The application boundary, shaped like ABCI (STYLE.md §4, DESIGN.md decision 5).
+
+* `check_tx(raw)` — admission: decodes, checks chain, expiry, signature, membership and replay.
+  The mempool calls it; its signature check is the only one a transaction gets on this node.
+* `execute_block(request)` — runs admitted transactions against the committed state through an
+  overlay and returns results, writes and roots; it changes nothing on disk, so a proposer can
+  execute speculatively and a validator can re-execute a proposal before voting.
+* `commit(request)` — writes block, results, certificate, indexes and state in one atomic,
+  fsynced batch.
+
+Consensus drives these three calls and knows nothing of contracts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from xinchain import codec
+from xinchain.contracts.base import CallContext, Contract
+from xinchain.contracts.governance import Governance, genesis_writes, member_ids, org_record, param
+from xinchain.contracts.notary import Notary
+from xinchain.errors import (
+    ExpiredTransaction,
+    InvalidTransaction,
+    ReplayedTransaction,
+    StorageCorrupted,
+    Unauthorized,
+    XinchainError,
+    ensure,
+)
+from xinchain.execution.state import Overlay, next_state_hash
+from xinchain.genesis import Genesis
+from xinchain.merkle import MerkleTree
+from xinchain.storage import Store, Table, height_key
+from xinchain.types import (
+    BlockHeader,
+    CommitCertificate,
+    Transaction,
+    TxResult,
+)
+
+SCHEMA_VERSION = 1
+
+
+def system_contracts() -> dict[str, Contract]:
+    contracts: list[Contract] = [Governance(), Notary()]
+    return {contract.name: contract for contract in contracts}
+
+
+@dataclass(frozen=True)
+class CheckedTx:
+    """A transaction that passed admission: decoded, signature verified, id computed."""
+
+    tx: Transaction
+    tx_id: str
+
+    @property
+    def raw(self) -> bytes:
+        return self.tx.encode()
+
+
+@dataclass(frozen=True)
+class ChainTip:
+    height: int
+    block_hash: str  # the genesis hash at height 0
+    state_hash: str
+    time_ms: int
+
+
+@dataclass(frozen=True)
+class ExecuteBlockRequest:
+    height: int
+    time_ms: int
+    txs: tuple[CheckedTx, ...]
+
+
+@dataclass(frozen=True)
+class ExecuteBlockResponse:
+    results: tuple[TxResult, ...]
+    writes: dict[bytes, bytes | None]
+    state_hash: str
+    tx_root: str
+    result_root: str
+
+
+@dataclass(frozen=True)
+class Block:
+    header: BlockHeader
+    txs: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    block: Block
+    block_hash: str
+    execution: ExecuteBlockResponse
+    tx_ids: tuple[str, ...]
+    certificate: CommitCertificate
+
+
+class _StoreState:
+    """Committed state, read straight from the store."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._store.get(Table.STATE, key)
+
+
+class Application:
+    def __init__(self, store: Store, genesis: Genesis) -> None:
+        self.store = store
+        self.genesis = genesis
+        self.suite = genesis.suite
+        self.genesis_hash = genesis.hash_hex()
+        self.validators_hash = genesis.validators_hash_hex()
+        self.contracts = system_contracts()
+        self.state = _StoreState(store)
+        self._init_chain()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def _init_chain(self) -> None:
+        stored_genesis = self.store.get(Table.META, b"genesis_hash")
+        if stored_genesis is not None:
+            if stored_genesis.decode() != self.genesis_hash:
+                raise StorageCorrupted(
+                    f"the data directory belongs to genesis {stored_genesis.decode()}, "
+                    f"not {self.genesis_hash}"
+                )
+            return
+        writes = genesis_writes(self.genesis)
+        state_hash = next_state_hash(self.suite, self.genesis_hash, dict(writes))
+        tip = ChainTip(0, self.genesis_hash, state_hash, self.genesis.time_ms)
+        with self.store.atomic_batch() as batch:
+            for key, value in writes.items():
+                batch.put(Table.STATE, key, value)
+            batch.put(Table.META, b"schema_version", str(SCHEMA_VERSION).encode())
+            batch.put(Table.META, b"genesis_hash", self.genesis_hash.encode())
+            batch.put(Table.META, b"tip", _encode_tip(tip))
+
+    def tip(self) -> ChainTip:
+        raw = self.store.get(Table.META, b"tip")
+        if raw is None:
+            raise StorageCorrupted("the data directory has no chain tip")
+        value = codec.decode(raw)
+        return ChainTip(value["height"], value["block_hash"], value["state_hash"], value["time_ms"])
+
+    # --- check_tx ------------------------------------------------------------------------------
+
+    def check_tx(self, raw: bytes) -> CheckedTx:
+        tx = Transaction.decode(raw)
+        tx_id = self.tx_id(tx)
+        self._check_static(tx, tx_id, self.tip().height + 1, self.state)
+        if not self.suite.verify(tx.body.public_key, tx.body.signing_message(), tx.signature):
+            raise InvalidTransaction(
+                f"signature does not verify with the given {self.suite.name} public key",
+                field="signature",
+            )
+        return CheckedTx(tx, tx_id)
+
+    def tx_id_of_raw(self, raw: bytes) -> str:
+        return self.tx_id(Transaction.decode(raw))
+
+    def tx_id(self, tx: Transaction) -> str:
+        return self.suite.hash(tx.body.encode()).hex()
+
+    def _check_static(self, tx: Transaction, tx_id: str, height: int, state: Any) -> None:
+        """Checks that depend on chain state but not on signatures; rerun at execution."""
+        body = tx.body
+        if body.chain_id != self.genesis.chain_id:
+            raise InvalidTransaction(
+                f"expected chain {self.genesis.chain_id!r}, found {body.chain_id!r}",
+                field="chain_id",
+            )
+        if body.contract not in self.contracts:
+            raise InvalidTransaction(
+                f"no contract {body.contract!r}; expected one of {sorted(self.contracts)}",
+                field="contract",
+            )
+        if body.valid_until < height:
+            raise ExpiredTransaction(
+                f"valid until height {body.valid_until}, and the next block is {height}",
+                field="valid_until",
+            )
+        window = param(state, "tx_validity_blocks_max")
+        if body.valid_until > height + window:
+            raise ExpiredTransaction(
+                f"valid until height {body.valid_until}, more than {window} blocks past the next "
+                f"block {height}",
+                field="valid_until",
+            )
+        record = org_record(state, body.sender)
+        if record is None or body.sender not in member_ids(state):
+            raise Unauthorized(f"org {body.sender!r} is not a member of this chain", field="sender")
+        if body.public_key.hex() not in record["keys"]:
+            raise Unauthorized(
+                f"key {body.public_key.hex()[:16]}… is not registered for org {body.sender!r}",
+                field="public_key",
+            )
+        if self.store.get(Table.TX_INDEX, bytes.fromhex(tx_id)) is not None:
+            raise ReplayedTransaction(f"transaction {tx_id} was already accepted", field="tx_id")
+
+    # --- execute_block -------------------------------------------------------------------------
+
+    def execute_block(self, request: ExecuteBlockRequest) -> ExecuteBlockResponse:
+        block_state = Overlay(self.state)
+        seen: set[str] = set()
+        results = []
+        for index, checked in enumerate(request.txs):
+            results.append(self._execute_tx(checked, index, request, block_state, seen))
+            seen.add(checked.tx_id)
+        tip = self.tip()
+        ensure(request.height == tip.height + 1, "blocks execute on the committed tip")
+        hasher = self.suite.hash
+        return ExecuteBlockResponse(
+            results=tuple(results),
+            writes=block_state.writes,
+            state_hash=next_state_hash(self.suite, tip.state_hash, block_state.writes),
+            tx_root=MerkleTree(hasher, [checked.raw for checked in request.txs]).root().hex(),
+            result_root=MerkleTree(hasher, [result.encode() for result in results]).root().hex(),
+        )
+
+    def _execute_tx(
+        self,
+        checked: CheckedTx,
+        index: int,
+        request: ExecuteBlockRequest,
+        block_state: Overlay,
+        seen: set[str],
+    ) -> TxResult:
+        body = checked.tx.body
+        tx_state = Overlay(block_state)
+        try:
+            if checked.tx_id in seen:
+                raise ReplayedTransaction(f"transaction {checked.tx_id} appears twice in a block")
+            self._check_static(checked.tx, checked.tx_id, request.height, block_state)
+            record = org_record(block_state, body.sender) or {}
+            context = CallContext(
+                suite=self.suite,
+                chain_id=self.genesis.chain_id,
+                tx_id=checked.tx_id,
+                tx_index=index,
+                sender=body.sender,
+                sender_roles=frozenset(record.get("roles", ())),
+                height=request.height,
+                time_ms=request.time_ms,
+                state=tx_state,
+            )
+            data = self.contracts[body.contract].call(context, body.method, dict(body.args))
+            codec.encode(data)  # contracts answer inside the data model
+        except XinchainError as exc:
+            return TxResult(
+                checked.tx_id, False, body.sender, body.contract, body.method, {}, str(exc)
+            )
+        tx_state.merge_into(block_state)
+        return TxResult(checked.tx_id, True, body.sender, body.contract, body.method, data, "")
+
+    # --- commit --------------------------------------------------------------------------------
+
+    def commit(self, request: CommitRequest) -> ChainTip:
+        header = request.block.header
+        tip = self.tip()
+        ensure(header.height == tip.height + 1, "commit extends the tip by one block")
+        ensure(header.parent_hash == tip.block_hash, "commit extends the tip's block")
+        ensure(request.certificate.block_hash == request.block_hash, "certificate names the block")
+        height = height_key(header.height)
+        new_tip = ChainTip(header.height, request.block_hash, header.state_hash, header.time_ms)
+        block_value = {"header": header.to_value(), "txs": list(request.block.txs)}
+        results_value = [result.to_value() for result in request.execution.results]
+        with self.store.atomic_batch() as batch:
+            batch.put(Table.BLOCKS, height, codec.encode(block_value))
+            batch.put(Table.RESULTS, height, codec.encode(results_value))
+            batch.put(Table.CERTIFICATES, height, codec.encode(request.certificate.to_value()))
+            for index, tx_id in enumerate(request.tx_ids):
+                key = bytes.fromhex(tx_id)
+                if self.store.get(Table.TX_INDEX, key) is None:
+                    batch.put(Table.TX_INDEX, key, codec.encode([header.height, index]))
+            for key, value in request.execution.writes.items():
+                if value is None:
+                    batch.delete(Table.STATE, key)
+                else:
+                    batch.put(Table.STATE, key, value)
+            batch.put(Table.META, b"tip", _encode_tip(new_tip))
+        return new_tip
+
+    # --- queries -------------------------------------------------------------------------------
+
+    def block(self, height: int) -> Block | None:
+        raw = self.store.get(Table.BLOCKS, height_key(height))
+        if raw is None:
+            return None
+        value = codec.decode(raw)
+        return Block(BlockHeader.from_value(value["header"]), tuple(value["txs"]))
+
+    def results(self, height: int) -> list[TxResult]:
+        raw = self.store.get(Table.RESULTS, height_key(height))
+        return [] if raw is None else [TxResult.from_value(item) for item in codec.decode(raw)]
+
+    def certificate(self, height: int) -> CommitCertificate | None:
+        raw = self.store.get(Table.CERTIFICATES, height_key(height))
+        return None if raw is None else CommitCertificate.from_value(codec.decode(raw))
+
+    def tx_location(self, tx_id: str) -> tuple[int, int] | None:
+        raw = self.store.get(Table.TX_INDEX, bytes.fromhex(tx_id))
+        if raw is None:
+            return None
+        height, index = codec.decode(raw)
+        return int(height), int(index)
+
+    def read_state(self, contract: str, key: str) -> Any:
+        raw = self.store.get(Table.STATE, f"{contract}/{key}".encode())
+        return None if raw is None else codec.decode(raw)
+
+    def block_hash(self, header: BlockHeader) -> str:
+        return self.suite.hash(header.encode()).hex()
+
+    def make_header(
+        self,
+        request: ExecuteBlockRequest,
+        execution: ExecuteBlockResponse,
+        *,
+        round_number: int,
+        proposer: int,
+    ) -> BlockHeader:
+        tip = self.tip()
+        return BlockHeader(
+            chain_id=self.genesis.chain_id,
+            height=request.height,
+            round=round_number,
+            parent_hash=tip.block_hash,  # the genesis hash for the first block
+            tx_root=execution.tx_root,
+            result_root=execution.result_root,
+            state_hash=execution.state_hash,
+            validators_hash=self.validators_hash,
+            proposer=proposer,
+            time_ms=request.time_ms,
+            tx_count=len(request.txs),
+        )
+
+
+def _encode_tip(tip: ChainTip) -> bytes:
+    return codec.encode(
+        {
+            "height": tip.height,
+            "block_hash": tip.block_hash,
+            "state_hash": tip.state_hash,
+            "time_ms": tip.time_ms,
+        }
+    )

@@ -1,0 +1,305 @@
+"""Court-ready notary receipts: built by a node or a client, verified offline by anyone.
+
+A receipt is one JSON document (docs/receipts.md gives the format field by field). It proves
+a chain of facts, each checked with nothing but hashing and signature verification:
+
+    file ──hash──► document.hash
+         ──anchor proof (RFC 9162)──► result.data.root          (the batch root)
+    result ──result_proof (RFC 9162)──► header.result_root
+    header ──hash──► certificate.block_hash
+    certificate ──≥ quorum signatures of──► genesis.validators
+    genesis ──hash──► the chain's genesis hash (pinned by whoever relies on the receipt)
+
+Every field of the receipt takes part in one of these checks, so changing any of them breaks
+the receipt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from xinchain.errors import ConfigError, DecodeError, ReceiptInvalid
+from xinchain.genesis import Genesis
+from xinchain.merkle import InclusionProof, MerkleTree, leaf_hash, root_from_inclusion
+from xinchain.types import BlockHeader, CommitCertificate, TxResult, commit_statement, quorum_size
+
+FORMAT = "xinchain-receipt/1"
+NOTARY_METHODS = ("anchor", "anchor_batch")
+_HEX32 = re.compile(r"^[0-9a-f]{64}$")
+_RECEIPT_FIELDS = {
+    "format",
+    "document",
+    "anchor",
+    "result",
+    "result_proof",
+    "header",
+    "certificate",
+    "genesis",
+}
+
+
+@dataclass(frozen=True)
+class TxProof:
+    """What a node returns for one committed transaction: enough to build its receipts."""
+
+    result: TxResult
+    result_proof: InclusionProof
+    header: BlockHeader
+    certificate: CommitCertificate
+    genesis: Genesis
+
+    def to_value(self) -> dict[str, Any]:
+        return {
+            "result": self.result.to_value(),
+            "result_proof": proof_to_value(self.result_proof),
+            "header": self.header.to_value(),
+            "certificate": self.certificate.to_value(),
+            "genesis": self.genesis.to_value(),
+        }
+
+    @classmethod
+    def from_value(cls, value: dict[str, Any]) -> TxProof:
+        return cls(
+            result=TxResult.from_value(value["result"]),
+            result_proof=proof_from_value(value["result_proof"], "result_proof"),
+            header=BlockHeader.from_value(value["header"]),
+            certificate=CommitCertificate.from_value(value["certificate"]),
+            genesis=Genesis.from_value(value["genesis"]),
+        )
+
+
+@dataclass(frozen=True)
+class VerifiedReceipt:
+    document_hash: str
+    sender: str
+    height: int
+    time_ms: int
+    chain_id: str
+    genesis_hash: str
+    signers: int
+    validators: int
+
+
+def proof_to_value(proof: InclusionProof) -> dict[str, Any]:
+    return {"index": proof.index, "size": proof.size, "path": [node.hex() for node in proof.path]}
+
+
+def proof_from_value(value: object, where: str) -> InclusionProof:
+    if not isinstance(value, dict) or set(value) != {"index", "size", "path"}:
+        raise ReceiptInvalid("expected {index, size, path}", field=where)
+    index, size, path = value["index"], value["size"], value["path"]
+    for name, number in (("index", index), ("size", size)):
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            raise ReceiptInvalid("expected a non-negative integer", field=f"{where}.{name}")
+    if not isinstance(path, list) or len(path) > 64:
+        raise ReceiptInvalid("expected a list of at most 64 hashes", field=f"{where}.path")
+    for node in path:
+        if not isinstance(node, str) or not _HEX32.match(node):
+            raise ReceiptInvalid("expected 64 lowercase hex digits", field=f"{where}.path")
+    return InclusionProof(index, size, tuple(bytes.fromhex(node) for node in path))
+
+
+def build_receipts(
+    proof: TxProof, digests: list[bytes], positions: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """Receipts for the digests of one notary transaction (all, or those at `positions`)."""
+    hasher = proof.genesis.suite.hash
+    tree = MerkleTree(hasher, digests)
+    if tree.root().hex() != proof.result.data.get("root"):
+        raise ReceiptInvalid("these digests are not the batch this transaction anchored")
+    common = {
+        "format": FORMAT,
+        "result": proof.result.to_value(),
+        "result_proof": proof_to_value(proof.result_proof),
+        "header": proof.header.to_value(),
+        "certificate": proof.certificate.to_value(),
+        "genesis": proof.genesis.to_value(),
+    }
+    chosen = range(len(digests)) if positions is None else positions
+    return [
+        {
+            **common,
+            "document": {"algorithm": proof.genesis.suite.hash_name, "hash": digests[i].hex()},
+            "anchor": proof_to_value(tree.inclusion_proof(i)),
+        }
+        for i in chosen
+    ]
+
+
+def load_receipt_json(text: str) -> dict[str, Any]:
+    def refuse_float(literal: str) -> Any:
+        raise ReceiptInvalid(f"numbers in a receipt are integers, found {literal}")
+
+    try:
+        value = json.loads(text, parse_float=refuse_float, parse_constant=refuse_float)
+    except json.JSONDecodeError as exc:
+        raise ReceiptInvalid(f"not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ReceiptInvalid("expected a JSON object")
+    return value
+
+
+def verify_receipt(
+    receipt: dict[str, Any],
+    document: bytes,
+    *,
+    expected_genesis_hash: str | None = None,
+) -> VerifiedReceipt:
+    """Check `receipt` proves `document` (the file's bytes); raise `ReceiptInvalid` if not."""
+    if set(receipt) != _RECEIPT_FIELDS:
+        raise ReceiptInvalid(
+            f"expected fields {sorted(_RECEIPT_FIELDS)}, found {sorted(receipt)}", field="receipt"
+        )
+    if receipt["format"] != FORMAT:
+        raise ReceiptInvalid(f"expected format {FORMAT!r}, found {receipt['format']!r}")
+    genesis = _genesis(receipt["genesis"])
+    suite = genesis.suite
+    genesis_hash = genesis.hash_hex()
+    if expected_genesis_hash is not None and genesis_hash != expected_genesis_hash:
+        raise ReceiptInvalid(
+            f"receipt belongs to the chain with genesis {genesis_hash}, "
+            f"expected {expected_genesis_hash}"
+        )
+
+    # file → document hash
+    document_field = receipt["document"]
+    if not isinstance(document_field, dict) or set(document_field) != {"algorithm", "hash"}:
+        raise ReceiptInvalid("expected {algorithm, hash}", field="document")
+    if document_field["algorithm"] != suite.hash_name:
+        raise ReceiptInvalid(
+            f"chain suite {suite.name} hashes documents with {suite.hash_name}, receipt says "
+            f"{document_field['algorithm']!r}",
+            field="document.algorithm",
+        )
+    file_hash = suite.hash(document).hex()
+    if file_hash != document_field["hash"]:
+        raise ReceiptInvalid(
+            f"hash mismatch: the file hashes to {file_hash}, the receipt proves "
+            f"{document_field['hash']}",
+            field="document.hash",
+        )
+
+    # document hash → batch root recorded in the result
+    result = _parsed(TxResult.from_value, receipt["result"], "result")
+    if result.contract != "notary" or result.method not in NOTARY_METHODS or not result.ok:
+        raise ReceiptInvalid(
+            "the result is not a successful notary anchor "
+            f"({result.contract}.{result.method}, ok={result.ok})",
+            field="result",
+        )
+    if set(result.data) != {"root", "size"}:
+        raise ReceiptInvalid("expected {root, size}", field="result.data")
+    anchor = proof_from_value(receipt["anchor"], "anchor")
+    if anchor.size != result.data["size"]:
+        raise ReceiptInvalid(
+            f"bad Merkle proof: anchor proof is for {anchor.size} documents, the batch has "
+            f"{result.data['size']}",
+            field="anchor.size",
+        )
+    document_leaf = leaf_hash(suite.hash, bytes.fromhex(file_hash))
+    batch_root = root_from_inclusion(suite.hash, document_leaf, anchor)
+    if batch_root.hex() != result.data["root"]:
+        raise ReceiptInvalid(
+            "bad Merkle proof: the document does not lead to the anchored batch root",
+            field="anchor",
+        )
+
+    # result → block header
+    header = _parsed(BlockHeader.from_value, receipt["header"], "header")
+    result_proof = proof_from_value(receipt["result_proof"], "result_proof")
+    if result_proof.size != header.tx_count:
+        raise ReceiptInvalid(
+            f"bad Merkle proof: result proof is for {result_proof.size} results, the block has "
+            f"{header.tx_count}",
+            field="result_proof.size",
+        )
+    result_leaf = leaf_hash(suite.hash, result.encode())
+    if root_from_inclusion(suite.hash, result_leaf, result_proof).hex() != header.result_root:
+        raise ReceiptInvalid(
+            "bad Merkle proof: the result does not lead to the block's result root",
+            field="result_proof",
+        )
+
+    # header → genesis
+    if header.chain_id != genesis.chain_id:
+        raise ReceiptInvalid(
+            f"bad header: chain {header.chain_id!r}, genesis names {genesis.chain_id!r}",
+            field="header.chain_id",
+        )
+    if header.validators_hash != genesis.validators_hash_hex():
+        raise ReceiptInvalid(
+            "bad header: its validator set is not the one genesis lists",
+            field="header.validators_hash",
+        )
+    block_hash = suite.hash(header.encode()).hex()
+
+    # header → certificate → validators
+    certificate = _parsed(CommitCertificate.from_value, receipt["certificate"], "certificate")
+    if certificate.block_hash != block_hash or certificate.height != header.height:
+        raise ReceiptInvalid(
+            f"bad header: the certificate is for block {certificate.block_hash} at height "
+            f"{certificate.height}; the header is block {block_hash} at height {header.height}",
+            field="certificate",
+        )
+    signers = check_certificate_signatures(genesis, certificate)
+    return VerifiedReceipt(
+        document_hash=file_hash,
+        sender=result.sender,
+        height=header.height,
+        time_ms=header.time_ms,
+        chain_id=genesis.chain_id,
+        genesis_hash=genesis_hash,
+        signers=signers,
+        validators=len(genesis.validators),
+    )
+
+
+def check_certificate_signatures(genesis: Genesis, certificate: CommitCertificate) -> int:
+    """Every signature must verify, from distinct known validators, and reach the quorum."""
+    suite = genesis.suite
+    validators = genesis.validators
+    message = commit_statement(genesis.chain_id, certificate.height, certificate.block_hash)
+    seen: set[int] = set()
+    for entry in certificate.signatures:
+        if entry.validator >= len(validators):
+            raise ReceiptInvalid(
+                f"unknown validator {entry.validator}: genesis lists {len(validators)}",
+                field="certificate.signatures",
+            )
+        if entry.validator in seen:
+            raise ReceiptInvalid(
+                f"validator {entry.validator} signs twice", field="certificate.signatures"
+            )
+        seen.add(entry.validator)
+        public_key = bytes.fromhex(validators[entry.validator].public_key)
+        if not suite.verify(public_key, message, bytes.fromhex(entry.signature)):
+            raise ReceiptInvalid(
+                f"bad validator signature from validator {entry.validator} "
+                f"({validators[entry.validator].name})",
+                field="certificate.signatures",
+            )
+    needed = quorum_size(len(validators))
+    if len(seen) < needed:
+        raise ReceiptInvalid(
+            f"too few validator signatures: {len(seen)} of {len(validators)}, "
+            f"and {needed} are needed",
+            field="certificate.signatures",
+        )
+    return len(seen)
+
+
+def _genesis(value: object) -> Genesis:
+    try:
+        return Genesis.from_value(value)
+    except ConfigError as exc:
+        raise ReceiptInvalid(f"genesis in the receipt: {exc.reason}", field="genesis") from exc
+
+
+def _parsed(parse: Any, value: object, where: str) -> Any:
+    try:
+        return parse(value)
+    except DecodeError as exc:
+        raise ReceiptInvalid(f"{where} is malformed: {exc}", field=where) from exc

@@ -1,0 +1,43 @@
+"""The storage interface every backend implements (STYLE.md §6).
+
+A store is a set of tables of byte keys to byte values. All writes go through
+`atomic_batch()`: the batch commits whole when the `with` block ends normally, or not at all.
+A durable backend has made the batch survive power loss before `atomic_batch()` returns.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+
+class Table(enum.StrEnum):
+    META = "meta"  # chain tip, genesis hash, schema version
+    BLOCKS = "blocks"  # height → encoded {header, txs}
+    RESULTS = "results"  # height → encoded [TxResult]
+    CERTIFICATES = "certificates"  # height → encoded CommitCertificate
+    TX_INDEX = "tx_index"  # tx id → encoded [height, index]; also the replay guard
+    STATE = "state"  # contract key → encoded value
+
+
+class Batch(Protocol):
+    def put(self, table: Table, key: bytes, value: bytes) -> None: ...
+
+    def delete(self, table: Table, key: bytes) -> None: ...
+
+
+class Store(Protocol):
+    def get(self, table: Table, key: bytes) -> bytes | None: ...
+
+    def atomic_batch(self) -> AbstractContextManager[Batch]: ...
+
+    def scan_prefix(self, table: Table, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+
+    def close(self) -> None: ...
+
+
+def height_key(height: int) -> bytes:
+    """Heights as 8-byte big-endian keys, so that byte order is height order."""
+    return height.to_bytes(8, "big")

@@ -1,0 +1,350 @@
+"""Core chain types: transactions, block headers, results and commit certificates.
+
+Every type here converts to and from a value of the canonical data model (`codec.py`); that
+value, canonically encoded, is what is hashed and signed.
+
+Structures that appear in offline receipts (block header, transaction result, commit
+certificate, genesis) hold hashes as lowercase hex *text*, not bytes, so that their JSON form
+maps one-to-one onto their CBOR form and an independent verifier needs no schema to re-encode
+them (docs/receipts.md). Transactions, which never travel in a receipt, hold raw bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, NewType
+
+from xinchain import codec
+from xinchain.errors import DecodeError, InvalidTransaction
+
+Hash32 = NewType("Hash32", bytes)
+Height = NewType("Height", int)
+Round = NewType("Round", int)
+ValidatorIndex = NewType("ValidatorIndex", int)
+
+# Domain separation: a signature made for one purpose can never be replayed for another.
+TX_SIGNING_PREFIX = b"xinchain/tx/v1\x00"
+COMMIT_SIGNING_PREFIX = b"xinchain/commit/v1\x00"
+
+# A transaction larger than this is refused before decoding. 1 MiB holds a notary batch of
+# 16,384 hashes (about 560 KB) with room to spare, and keeps a block of many of them in memory.
+tx_bytes_max = 1024 * 1024
+# Identifiers (chain, org, contract, method) are short names, never free text.
+identifier_chars_max = 64
+_IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_HEX32 = re.compile(r"^[0-9a-f]{64}$")
+_UINT64_MAX = 2**64 - 1
+
+
+def check_identifier(value: object, field_name: str) -> str:
+    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+        raise InvalidTransaction(
+            "expected a name of 1-64 characters from a-z 0-9 _ . - starting with a letter or "
+            f"digit, found {value!r}",
+            field=field_name,
+        )
+    return value
+
+
+def check_uint(value: object, field_name: str, maximum: int = _UINT64_MAX) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise DecodeError(
+            f"expected an integer from 0 to {maximum}, found {value!r}", field=field_name
+        )
+    return value
+
+
+def check_hex32(value: object, field_name: str) -> str:
+    if not isinstance(value, str) or not _HEX32.match(value):
+        raise DecodeError(f"expected 64 lowercase hex digits, found {value!r}", field=field_name)
+    return value
+
+
+def check_map_keys(value: object, expected: set[str], where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise DecodeError(f"expected a map, found {type(value).__name__}", field=where)
+    keys = set(value)
+    if keys != expected:
+        missing, extra = sorted(expected - keys), sorted(keys - expected)
+        raise DecodeError(f"fields missing {missing}, unexpected {extra}", field=where)
+    return value
+
+
+# --- transactions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransactionBody:
+    """What the sender signs. Its hash is the transaction id, accepted once by the chain."""
+
+    chain_id: str
+    sender: str  # member org id
+    public_key: bytes  # the key that signed; must be registered for `sender`
+    contract: str
+    method: str
+    args: dict[str, Any]
+    nonce: int
+    valid_until: int  # last height at which the transaction may be included
+
+    def to_value(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "sender": self.sender,
+            "public_key": self.public_key,
+            "contract": self.contract,
+            "method": self.method,
+            "args": self.args,
+            "nonce": self.nonce,
+            "valid_until": self.valid_until,
+        }
+
+    @classmethod
+    def from_value(cls, value: object) -> TransactionBody:
+        body = check_map_keys(value, _BODY_FIELDS, "body")
+        public_key = body["public_key"]
+        if not isinstance(public_key, bytes) or not 1 <= len(public_key) <= 128:
+            raise InvalidTransaction("expected the public key as 1-128 bytes", field="public_key")
+        if not isinstance(body["args"], dict):
+            raise InvalidTransaction("expected a map of arguments", field="args")
+        return cls(
+            chain_id=check_identifier(body["chain_id"], "chain_id"),
+            sender=check_identifier(body["sender"], "sender"),
+            public_key=public_key,
+            contract=check_identifier(body["contract"], "contract"),
+            method=check_identifier(body["method"], "method"),
+            args=body["args"],
+            nonce=check_uint(body["nonce"], "nonce"),
+            valid_until=check_uint(body["valid_until"], "valid_until"),
+        )
+
+    def encode(self) -> bytes:
+        return codec.encode(self.to_value())
+
+    def signing_message(self) -> bytes:
+        return TX_SIGNING_PREFIX + self.encode()
+
+
+_BODY_FIELDS = {
+    "chain_id",
+    "sender",
+    "public_key",
+    "contract",
+    "method",
+    "args",
+    "nonce",
+    "valid_until",
+}
+
+
+@dataclass(frozen=True)
+class Transaction:
+    body: TransactionBody
+    signature: bytes
+    # The exact bytes this transaction arrived as (canonical, so equal to re-encoding).
+    raw: bytes = field(compare=False, repr=False, default=b"")
+
+    def to_value(self) -> dict[str, Any]:
+        return {"body": self.body.to_value(), "signature": self.signature}
+
+    def encode(self) -> bytes:
+        return self.raw or codec.encode(self.to_value())
+
+    @classmethod
+    def decode(cls, data: bytes) -> Transaction:
+        if len(data) > tx_bytes_max:
+            raise InvalidTransaction(
+                f"transaction is {len(data)} bytes; at most {tx_bytes_max} are accepted"
+            )
+        value = check_map_keys(codec.decode(data), {"body", "signature"}, "transaction")
+        signature = value["signature"]
+        if not isinstance(signature, bytes) or not 1 <= len(signature) <= 128:
+            raise InvalidTransaction("expected the signature as 1-128 bytes", field="signature")
+        return cls(body=TransactionBody.from_value(value["body"]), signature=signature, raw=data)
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """What executing one transaction produced: a leaf of the block's result tree.
+
+    `data` is the contract's answer; like every receipt-carried structure it holds text, ints,
+    bools, lists and maps only (hashes as hex).
+    """
+
+    tx_id: str
+    ok: bool
+    sender: str
+    contract: str
+    method: str
+    data: dict[str, Any]
+    error: str
+
+    def to_value(self) -> dict[str, Any]:
+        return {
+            "tx_id": self.tx_id,
+            "ok": self.ok,
+            "sender": self.sender,
+            "contract": self.contract,
+            "method": self.method,
+            "data": self.data,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_value(cls, value: object) -> TxResult:
+        result = check_map_keys(value, _RESULT_FIELDS, "result")
+        if not isinstance(result["ok"], bool):
+            raise DecodeError("expected true or false", field="result.ok")
+        for name in ("sender", "contract", "method", "error"):
+            if not isinstance(result[name], str):
+                raise DecodeError("expected text", field=f"result.{name}")
+        if not isinstance(result["data"], dict):
+            raise DecodeError("expected a map", field="result.data")
+        return cls(
+            tx_id=check_hex32(result["tx_id"], "result.tx_id"),
+            ok=result["ok"],
+            sender=result["sender"],
+            contract=result["contract"],
+            method=result["method"],
+            data=result["data"],
+            error=result["error"],
+        )
+
+    def encode(self) -> bytes:
+        return codec.encode(self.to_value())
+
+
+_RESULT_FIELDS = {"tx_id", "ok", "sender", "contract", "method", "data", "error"}
+
+
+# --- blocks ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    chain_id: str
+    height: int
+    round: int
+    parent_hash: str  # hex; 64 zeros for the first block
+    tx_root: str  # RFC 9162 root over the encoded transactions
+    result_root: str  # RFC 9162 root over the encoded TxResults, same order
+    state_hash: str  # app-state hash after this block's transactions (execution/state.py)
+    validators_hash: str  # hash of the validator set that certifies this block
+    proposer: int  # index into that validator set
+    time_ms: int  # proposer's clock, milliseconds since the Unix epoch, never decreasing
+    tx_count: int
+
+    def to_value(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "height": self.height,
+            "round": self.round,
+            "parent_hash": self.parent_hash,
+            "tx_root": self.tx_root,
+            "result_root": self.result_root,
+            "state_hash": self.state_hash,
+            "validators_hash": self.validators_hash,
+            "proposer": self.proposer,
+            "time_ms": self.time_ms,
+            "tx_count": self.tx_count,
+        }
+
+    @classmethod
+    def from_value(cls, value: object) -> BlockHeader:
+        header = check_map_keys(value, _HEADER_FIELDS, "header")
+        if not isinstance(header["chain_id"], str):
+            raise DecodeError("expected text", field="header.chain_id")
+        return cls(
+            chain_id=header["chain_id"],
+            height=check_uint(header["height"], "header.height"),
+            round=check_uint(header["round"], "header.round"),
+            parent_hash=check_hex32(header["parent_hash"], "header.parent_hash"),
+            tx_root=check_hex32(header["tx_root"], "header.tx_root"),
+            result_root=check_hex32(header["result_root"], "header.result_root"),
+            state_hash=check_hex32(header["state_hash"], "header.state_hash"),
+            validators_hash=check_hex32(header["validators_hash"], "header.validators_hash"),
+            proposer=check_uint(header["proposer"], "header.proposer"),
+            time_ms=check_uint(header["time_ms"], "header.time_ms"),
+            tx_count=check_uint(header["tx_count"], "header.tx_count"),
+        )
+
+    def encode(self) -> bytes:
+        return codec.encode(self.to_value())
+
+
+_HEADER_FIELDS = {
+    "chain_id",
+    "height",
+    "round",
+    "parent_hash",
+    "tx_root",
+    "result_root",
+    "state_hash",
+    "validators_hash",
+    "proposer",
+    "time_ms",
+    "tx_count",
+}
+
+ZERO_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class ValidatorSignature:
+    validator: int
+    signature: str  # hex
+
+    def to_value(self) -> dict[str, Any]:
+        return {"validator": self.validator, "signature": self.signature}
+
+
+@dataclass(frozen=True)
+class CommitCertificate:
+    """Signatures of validators over `commit_statement(chain_id, height, block_hash)`."""
+
+    height: int
+    block_hash: str
+    signatures: tuple[ValidatorSignature, ...]
+
+    def to_value(self) -> dict[str, Any]:
+        return {
+            "height": self.height,
+            "block_hash": self.block_hash,
+            "signatures": [signature.to_value() for signature in self.signatures],
+        }
+
+    @classmethod
+    def from_value(cls, value: object) -> CommitCertificate:
+        certificate = check_map_keys(value, {"height", "block_hash", "signatures"}, "certificate")
+        raw_signatures = certificate["signatures"]
+        if not isinstance(raw_signatures, list):
+            raise DecodeError("expected a list", field="certificate.signatures")
+        signatures = []
+        for index, item in enumerate(raw_signatures):
+            where = f"certificate.signatures[{index}]"
+            entry = check_map_keys(item, {"validator", "signature"}, where)
+            text = entry["signature"]
+            if not isinstance(text, str) or not re.fullmatch(r"(?:[0-9a-f]{2}){1,128}", text):
+                raise DecodeError("expected the signature as lowercase hex", field=where)
+            signatures.append(
+                ValidatorSignature(check_uint(entry["validator"], f"{where}.validator"), text)
+            )
+        return cls(
+            height=check_uint(certificate["height"], "certificate.height"),
+            block_hash=check_hex32(certificate["block_hash"], "certificate.block_hash"),
+            signatures=tuple(signatures),
+        )
+
+
+def commit_statement(chain_id: str, height: int, block_hash: str) -> bytes:
+    """The message every validator signs to certify that block `block_hash` is final."""
+    statement = {"kind": "commit", "chain_id": chain_id, "height": height, "block_hash": block_hash}
+    return COMMIT_SIGNING_PREFIX + codec.encode(statement)
+
+
+def quorum_size(validator_count: int) -> int:
+    """Signatures needed for a certificate: 2f+1 of n = 3f+1, i.e. more than two thirds."""
+    return (2 * validator_count) // 3 + 1
