@@ -229,6 +229,12 @@ def verify_receipt(
             f"bad header: chain {header.chain_id!r}, genesis names {genesis.chain_id!r}",
             field="header.chain_id",
         )
+    if header.genesis_hash != genesis_hash:
+        raise ReceiptInvalid(
+            f"bad header: it names genesis {header.genesis_hash}, the receipt's genesis hashes "
+            f"to {genesis_hash}",
+            field="header.genesis_hash",
+        )
     if header.validators_hash != genesis.validators_hash_hex():
         raise ReceiptInvalid(
             "bad header: its validator set is not the one genesis lists",

@@ -226,9 +226,10 @@ _RESULT_FIELDS = {"tx_id", "ok", "sender", "contract", "method", "data", "error"
 @dataclass(frozen=True)
 class BlockHeader:
     chain_id: str
+    genesis_hash: str  # binds every block to the genesis that names its validators
     height: int
     round: int
-    parent_hash: str  # hex; 64 zeros for the first block
+    parent_hash: str  # hex; the genesis hash for the first block
     tx_root: str  # RFC 9162 root over the encoded transactions
     result_root: str  # RFC 9162 root over the encoded TxResults, same order
     state_hash: str  # app-state hash after this block's transactions (execution/state.py)
@@ -240,6 +241,7 @@ class BlockHeader:
     def to_value(self) -> dict[str, Any]:
         return {
             "chain_id": self.chain_id,
+            "genesis_hash": self.genesis_hash,
             "height": self.height,
             "round": self.round,
             "parent_hash": self.parent_hash,
@@ -259,6 +261,7 @@ class BlockHeader:
             raise DecodeError("expected text", field="header.chain_id")
         return cls(
             chain_id=header["chain_id"],
+            genesis_hash=check_hex32(header["genesis_hash"], "header.genesis_hash"),
             height=check_uint(header["height"], "header.height"),
             round=check_uint(header["round"], "header.round"),
             parent_hash=check_hex32(header["parent_hash"], "header.parent_hash"),
@@ -277,6 +280,7 @@ class BlockHeader:
 
 _HEADER_FIELDS = {
     "chain_id",
+    "genesis_hash",
     "height",
     "round",
     "parent_hash",
@@ -288,9 +292,6 @@ _HEADER_FIELDS = {
     "time_ms",
     "tx_count",
 }
-
-ZERO_HASH = "0" * 64
-
 
 @dataclass(frozen=True)
 class ValidatorSignature:

@@ -328,6 +328,7 @@ class Application:
         tip = self.tip()
         return BlockHeader(
             chain_id=self.genesis.chain_id,
+            genesis_hash=self.genesis_hash,
             height=request.height,
             round=round_number,
             parent_hash=tip.block_hash,  # the genesis hash for the first block
