@@ -65,6 +65,17 @@ def decode(data: bytes) -> Value:
     return value
 
 
+def is_text_model(value: Value) -> bool:
+    """True if `value` holds no bytes: its JSON and CBOR forms then map one-to-one."""
+    if value is None or isinstance(value, bool | str | int):
+        return not isinstance(value, int) or _INT_MIN <= value <= _INT_MAX
+    if isinstance(value, list):
+        return all(is_text_model(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and is_text_model(v) for k, v in value.items())
+    return False
+
+
 def _check_model(value: Value, where: str, depth: int) -> None:
     if depth > nesting_depth_max:
         raise DecodeError(f"nests deeper than {nesting_depth_max} levels", field=where)

@@ -293,6 +293,7 @@ _HEADER_FIELDS = {
     "tx_count",
 }
 
+
 @dataclass(frozen=True)
 class ValidatorSignature:
     validator: int

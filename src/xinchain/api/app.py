@@ -8,11 +8,12 @@ the expected shape is refused here, before it reaches the node.
 from __future__ import annotations
 
 import re
+from importlib.resources import files
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -28,6 +29,9 @@ request_bytes_max = 2 * tx_bytes_max + 4096
 wait_ms_max = 60_000
 # Seconds a client should back off when the mempool is full.
 retry_after_s = 1
+# Blocks one listing request may return.
+blocks_listed_max = 100
+CONSOLE_HTML = (files("xinchain.web") / "console.html").read_text(encoding="utf-8")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -133,6 +137,19 @@ def create_api(node: Node) -> FastAPI:
     @api.get("/v1/transactions/{tx_id}/proof")
     def transaction_proof(tx_id: str) -> dict[str, Any]:
         return node.tx_proof(_hex64(tx_id, "tx_id")).to_value()
+
+    @api.get("/", include_in_schema=False)
+    def console() -> HTMLResponse:
+        return HTMLResponse(CONSOLE_HTML)
+
+    @api.get("/v1/blocks")
+    def latest_blocks(limit: int = Query(20, ge=1, le=blocks_listed_max)) -> dict[str, Any]:
+        tip = node.app.tip().height
+        listed = []
+        for height in range(tip, max(0, tip - limit), -1):
+            found, block_hash, _ = node.block_with_hash(height)
+            listed.append({"hash": block_hash, "header": found.header.to_value()})
+        return {"height": tip, "blocks": listed}
 
     @api.get("/v1/blocks/{height}")
     def block(height: int) -> dict[str, Any]:

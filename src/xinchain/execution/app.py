@@ -13,6 +13,7 @@ Consensus drives these three calls and knows nothing of contracts.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from xinchain.contracts.base import CallContext, Contract
 from xinchain.contracts.governance import Governance, genesis_writes, member_ids, org_record, param
 from xinchain.contracts.notary import Notary
 from xinchain.errors import (
+    ContractError,
     ExpiredTransaction,
     InvalidTransaction,
     ReplayedTransaction,
@@ -41,6 +43,7 @@ from xinchain.types import (
 )
 
 SCHEMA_VERSION = 1
+_log = logging.getLogger(__name__)
 
 
 def system_contracts() -> dict[str, Contract]:
@@ -206,14 +209,14 @@ class Application:
     # --- execute_block -------------------------------------------------------------------------
 
     def execute_block(self, request: ExecuteBlockRequest) -> ExecuteBlockResponse:
+        tip = self.tip()
+        ensure(request.height == tip.height + 1, "blocks execute on the committed tip")
         block_state = Overlay(self.state)
         seen: set[str] = set()
         results = []
         for index, checked in enumerate(request.txs):
             results.append(self._execute_tx(checked, index, request, block_state, seen))
             seen.add(checked.tx_id)
-        tip = self.tip()
-        ensure(request.height == tip.height + 1, "blocks execute on the committed tip")
         hasher = self.suite.hash
         return ExecuteBlockResponse(
             results=tuple(results),
@@ -231,32 +234,47 @@ class Application:
         block_state: Overlay,
         seen: set[str],
     ) -> TxResult:
+        """Run one transaction; a refusal records a failed result and discards its writes."""
         body = checked.tx.body
+
+        def failed(reason: str) -> TxResult:
+            return TxResult(
+                checked.tx_id, False, body.sender, body.contract, body.method, {}, reason
+            )
+
         tx_state = Overlay(block_state)
         try:
             if checked.tx_id in seen:
                 raise ReplayedTransaction(f"transaction {checked.tx_id} appears twice in a block")
             self._check_static(checked.tx, checked.tx_id, request.height, block_state)
-            record = org_record(block_state, body.sender) or {}
-            context = CallContext(
-                suite=self.suite,
-                chain_id=self.genesis.chain_id,
-                tx_id=checked.tx_id,
-                tx_index=index,
-                sender=body.sender,
-                sender_roles=frozenset(record.get("roles", ())),
-                height=request.height,
-                time_ms=request.time_ms,
-                state=tx_state,
-            )
+            context = self._context(checked, index, request, tx_state)
             data = self.contracts[body.contract].call(context, body.method, dict(body.args))
-            codec.encode(data)  # contracts answer inside the data model
+            if not codec.is_text_model(data):
+                raise ContractError("contract answered outside the text data model")
         except XinchainError as exc:
-            return TxResult(
-                checked.tx_id, False, body.sender, body.contract, body.method, {}, str(exc)
-            )
+            return failed(str(exc))
+        except Exception as exc:  # a contract bug: deterministic on every node, so record it
+            _log.exception("contract %s.%s raised", body.contract, body.method)
+            return failed(f"internal contract error: {type(exc).__name__}")
         tx_state.merge_into(block_state)
         return TxResult(checked.tx_id, True, body.sender, body.contract, body.method, data, "")
+
+    def _context(
+        self, checked: CheckedTx, index: int, request: ExecuteBlockRequest, tx_state: Overlay
+    ) -> CallContext:
+        sender = checked.tx.body.sender
+        record = org_record(tx_state, sender) or {}
+        return CallContext(
+            suite=self.suite,
+            chain_id=self.genesis.chain_id,
+            tx_id=checked.tx_id,
+            tx_index=index,
+            sender=sender,
+            sender_roles=frozenset(record.get("roles", ())),
+            height=request.height,
+            time_ms=request.time_ms,
+            state=tx_state,
+        )
 
     # --- commit --------------------------------------------------------------------------------
 
