@@ -65,6 +65,13 @@ def decode(data: bytes) -> Value:
     return value
 
 
+def _check_text(value: str, where: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DecodeError(f"text is not valid Unicode: {exc.reason}", field=where) from None
+
+
 def is_text_model(value: Value) -> bool:
     """True if `value` holds no bytes: its JSON and CBOR forms then map one-to-one."""
     if value is None or isinstance(value, bool | str | int):
@@ -79,7 +86,10 @@ def is_text_model(value: Value) -> bool:
 def _check_model(value: Value, where: str, depth: int) -> None:
     if depth > nesting_depth_max:
         raise DecodeError(f"nests deeper than {nesting_depth_max} levels", field=where)
-    if value is None or isinstance(value, bool | str | bytes):
+    if value is None or isinstance(value, bool | bytes):
+        return
+    if isinstance(value, str):
+        _check_text(value, where)
         return
     if isinstance(value, int):
         if not _INT_MIN <= value <= _INT_MAX:
@@ -95,6 +105,7 @@ def _check_model(value: Value, where: str, depth: int) -> None:
                 raise DecodeError(
                     f"map keys must be text strings, found {type(key).__name__}", field=where
                 )
+            _check_text(key, where)
             _check_model(item, f"{where}.{key}", depth + 1)
         return
     raise DecodeError(

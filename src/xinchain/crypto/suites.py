@@ -19,6 +19,7 @@ from typing import Protocol
 
 import nacl.exceptions
 import nacl.signing
+from cryptography.exceptions import UnsupportedAlgorithm as CryptoUnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes as crypto_hashes
 from cryptography.hazmat.primitives import serialization as crypto_serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519 as crypto_ed25519
@@ -26,6 +27,7 @@ from tongsuopy.crypto import hashes as tongsuo_hashes
 from tongsuopy.crypto import serialization as tongsuo_serialization
 from tongsuopy.crypto.asymciphers import ec as tongsuo_ec
 from tongsuopy.crypto.exceptions import InvalidSignature as TongsuoInvalidSignature
+from tongsuopy.crypto.exceptions import UnsupportedAlgorithm as TongsuoUnsupportedAlgorithm
 
 from xinchain.errors import ConfigError
 
@@ -105,7 +107,7 @@ class Ed25519Sha256:
     def load_private_pem(self, pem: bytes) -> PrivateKey:
         try:
             key = crypto_serialization.load_pem_private_key(pem, password=None)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, CryptoUnsupportedAlgorithm) as exc:
             raise ConfigError(f"not a PEM private key: {exc}") from exc
         if not isinstance(key, crypto_ed25519.Ed25519PrivateKey):
             raise ConfigError(
@@ -179,7 +181,7 @@ class Sm2Sm3:
     def load_private_pem(self, pem: bytes) -> PrivateKey:
         try:
             key = tongsuo_serialization.load_pem_private_key(pem, password=None)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, TongsuoUnsupportedAlgorithm) as exc:
             raise ConfigError(f"not a PEM private key: {exc}") from exc
         if not isinstance(key, tongsuo_ec.EllipticCurvePrivateKey) or not isinstance(
             key.curve, tongsuo_ec.SM2
@@ -196,7 +198,9 @@ class Sm2Sm3:
             return False
         try:
             key.verify(signature, message, tongsuo_ec.ECDSA(tongsuo_hashes.SM3()))
-        except (TongsuoInvalidSignature, ValueError):
+        except TongsuoInvalidSignature:
+            return False
+        except Exception:  # Tongsuo raises InternalError for malformed DER: not a signature
             return False
         return True
 
