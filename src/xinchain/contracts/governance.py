@@ -152,7 +152,7 @@ def _check_action(value: object, context: CallContext) -> dict[str, Any]:
         if kind == "add_member" and (not isinstance(value["name"], str) or not value["name"]):
             raise ContractError("expected a display name", field="action.name")
         if kind == "set_param":
-            if value["name"] not in DEFAULT_PARAMS:
+            if not isinstance(value["name"], str) or value["name"] not in DEFAULT_PARAMS:
                 raise ContractError(
                     f"unknown parameter; known: {sorted(DEFAULT_PARAMS)}", field="action.name"
                 )

@@ -54,7 +54,7 @@ class Notary(Contract):
                 raise ContractError(
                     f"hash {digest.hex()} is already anchored {len(records)} times, the most "
                     "kept per hash",
-                    field=f"hashes[{position}]",
+                    field=f"args.hashes[{position}]",
                 )
             records.append(
                 {

@@ -292,10 +292,13 @@ class Application:
             batch.put(Table.BLOCKS, height, codec.encode(block_value))
             batch.put(Table.RESULTS, height, codec.encode(results_value))
             batch.put(Table.CERTIFICATES, height, codec.encode(request.certificate.to_value()))
+            indexed: set[str] = set()
             for index, tx_id in enumerate(request.tx_ids):
                 key = bytes.fromhex(tx_id)
-                if self.store.get(Table.TX_INDEX, key) is None:
-                    batch.put(Table.TX_INDEX, key, codec.encode([header.height, index]))
+                if tx_id in indexed or self.store.get(Table.TX_INDEX, key) is not None:
+                    continue  # a repeat runs as a failed result; the index names the first copy
+                indexed.add(tx_id)
+                batch.put(Table.TX_INDEX, key, codec.encode([header.height, index]))
             for key, value in request.execution.writes.items():
                 if value is None:
                     batch.delete(Table.STATE, key)
