@@ -149,6 +149,15 @@ def verify_receipt(
     expected_genesis_hash: str | None = None,
 ) -> VerifiedReceipt:
     """Check `receipt` proves `document` (the file's bytes); raise `ReceiptInvalid` if not."""
+    try:
+        return _verify(receipt, document, expected_genesis_hash)
+    except DecodeError as exc:
+        raise ReceiptInvalid(f"malformed field: {exc}", field=exc.field) from exc
+
+
+def _verify(
+    receipt: dict[str, Any], document: bytes, expected_genesis_hash: str | None
+) -> VerifiedReceipt:
     if set(receipt) != _RECEIPT_FIELDS:
         raise ReceiptInvalid(
             f"expected fields {sorted(_RECEIPT_FIELDS)}, found {sorted(receipt)}", field="receipt"
@@ -299,9 +308,15 @@ def check_certificate_signatures(genesis: Genesis, certificate: CommitCertificat
 
 def _genesis(value: object) -> Genesis:
     try:
-        return Genesis.from_value(value)
+        genesis = Genesis.from_value(value)
     except ConfigError as exc:
         raise ReceiptInvalid(f"genesis in the receipt: {exc.reason}", field="genesis") from exc
+    if genesis.to_value() != value:
+        raise ReceiptInvalid(
+            "genesis in the receipt is not in its complete form (every parameter listed)",
+            field="genesis",
+        )
+    return genesis
 
 
 def _parsed(parse: Any, value: object, where: str) -> Any:

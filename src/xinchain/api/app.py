@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xinchain.errors import InvalidTransaction, MempoolFull, NotFound, XinchainError
 from xinchain.node.node import Node
@@ -33,6 +34,8 @@ retry_after_s = 1
 blocks_listed_max = 100
 CONSOLE_HTML = (files("xinchain.web") / "console.html").read_text(encoding="utf-8")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX = re.compile(r"^(?:[0-9a-f]{2})+$")
+_HEIGHT_MAX = 2**63 - 1
 
 
 class SubmitRequest(BaseModel):
@@ -52,6 +55,57 @@ def _hex64(value: str, field: str) -> str:
     return value
 
 
+def _field_name(location: tuple[Any, ...]) -> str:
+    """Pydantic's error location as a field name: `query.wait_ms`, `tx`, or `body`."""
+    if location[:1] == ("body",):
+        named = [str(part) for part in location[1:] if not isinstance(part, int)]
+        return ".".join(named) or "body"
+    return ".".join(str(part) for part in location)
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    def __init__(self, bytes_max: int) -> None:
+        super().__init__(413, f"request body is larger than {bytes_max} bytes, the most accepted")
+
+
+class BodyLimit:
+    """Refuses a request body over `bytes_max` whether or not it declares a Content-Length:
+    the declared length is checked first, then the bytes actually received are counted."""
+
+    def __init__(self, app: ASGIApp, bytes_max: int) -> None:
+        self.app = app
+        self.bytes_max = bytes_max
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.bytes_max):
+            status = 413 if declared.isdigit() else 400
+            reason = (
+                f"request body of {declared.decode(errors='replace')} bytes; at most "
+                f"{self.bytes_max} are accepted"
+                if status == 413
+                else "Content-Length is not a number"
+            )
+            response = JSONResponse(error_body("request_too_large", reason), status)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.bytes_max:
+                    raise _BodyTooLarge(self.bytes_max)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
 def create_api(node: Node) -> FastAPI:
     api = FastAPI(
         title="xinchain node",
@@ -69,7 +123,7 @@ def create_api(node: Node) -> FastAPI:
     @api.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
-        location = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+        location = _field_name(tuple(first.get("loc", ())))
         return JSONResponse(
             error_body("invalid_request", str(first.get("msg", "invalid request")), location),
             422,
@@ -77,20 +131,10 @@ def create_api(node: Node) -> FastAPI:
 
     @api.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body("http_error", str(exc.detail)), exc.status_code)
+        code = "request_too_large" if exc.status_code == 413 else "http_error"
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
 
-    @api.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > request_bytes_max):
-            return JSONResponse(
-                error_body(
-                    "request_too_large",
-                    f"request body of {length} bytes; at most {request_bytes_max} are accepted",
-                ),
-                413,
-            )
-        return await call_next(request)
+    api.add_middleware(BodyLimit, bytes_max=request_bytes_max)
 
     @api.get("/v1/status")
     def status() -> dict[str, Any]:
@@ -114,10 +158,9 @@ def create_api(node: Node) -> FastAPI:
 
     @api.post("/v1/transactions", status_code=202)
     def submit(body: SubmitRequest) -> dict[str, Any]:
-        try:
-            raw = bytes.fromhex(body.tx)
-        except ValueError:
-            raise InvalidTransaction("expected lowercase hex", field="tx") from None
+        if not _HEX.match(body.tx):
+            raise InvalidTransaction("expected an even number of lowercase hex digits", field="tx")
+        raw = bytes.fromhex(body.tx)
         tx_id, added = node.submit(raw)
         return {"tx_id": tx_id, "status": "pending", "new": added}
 
@@ -153,8 +196,8 @@ def create_api(node: Node) -> FastAPI:
 
     @api.get("/v1/blocks/{height}")
     def block(height: int) -> dict[str, Any]:
-        if height < 0:
-            raise XinchainError("expected a height of 1 or more", field="height")
+        if not 1 <= height <= _HEIGHT_MAX:
+            raise XinchainError(f"expected a height from 1 to {_HEIGHT_MAX}", field="height")
         found, block_hash, certificate = node.block_with_hash(height)
         return {
             "hash": block_hash,
