@@ -39,14 +39,18 @@ class OrgSpec:
     name: str
     roles: tuple[str, ...]
     keys: tuple[str, ...]  # hex public keys that may sign transactions for this org
+    tls_ca: str = ""  # PEM of the CA that issues this org's node certificates, if it runs nodes
 
     def to_value(self) -> dict[str, Any]:
-        return {
+        value: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "roles": list(self.roles),
             "keys": list(self.keys),
         }
+        if self.tls_ca:
+            value["tls_ca"] = self.tls_ca
+        return value
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,9 @@ class Genesis:
 
     def validators_hash_hex(self) -> str:
         return validators_hash(self.suite, [v.to_value() for v in self.validators])
+
+    def tls_ca_bundle(self) -> str:
+        return "".join(org.tls_ca for org in self.orgs if org.tls_ca)
 
     def org(self, org_id: str) -> OrgSpec | None:
         return next((org for org in self.orgs if org.id == org_id), None)
@@ -176,7 +183,15 @@ def check_public_key_hex(value: object, suite: Suite, where: str) -> str:
 
 def _parse_org(value: object, index: int, suite: Suite) -> OrgSpec:
     where = f"orgs[{index}]"
-    org = check_map_keys(value, {"id", "name", "roles", "keys"}, where)
+    fields = {"id", "name", "roles", "keys"}
+    if isinstance(value, dict) and "tls_ca" in value:
+        fields.add("tls_ca")
+    org = check_map_keys(value, fields, where)
+    tls_ca = org.get("tls_ca", "")
+    if not isinstance(tls_ca, str) or (
+        "tls_ca" in org and not tls_ca.startswith("-----BEGIN CERTIFICATE-----")
+    ):
+        raise DecodeError("expected a PEM certificate", field=f"{where}.tls_ca")
     if not isinstance(org["name"], str) or not org["name"]:
         raise DecodeError("expected a display name", field=f"{where}.name")
     roles = org["roles"]
@@ -190,6 +205,7 @@ def _parse_org(value: object, index: int, suite: Suite) -> OrgSpec:
         name=org["name"],
         roles=tuple(check_identifier(role, f"{where}.roles") for role in roles),
         keys=tuple(check_public_key_hex(key, suite, f"{where}.keys") for key in keys),
+        tls_ca=tls_ca,
     )
 
 

@@ -276,7 +276,9 @@ def check_certificate_signatures(genesis: Genesis, certificate: CommitCertificat
     """Every signature must verify, from distinct known validators, and reach the quorum."""
     suite = genesis.suite
     validators = genesis.validators
-    message = commit_statement(genesis.chain_id, certificate.height, certificate.block_hash)
+    message = commit_statement(
+        genesis.chain_id, certificate.height, certificate.round, certificate.block_hash
+    )
     seen: set[int] = set()
     for entry in certificate.signatures:
         if entry.validator >= len(validators):

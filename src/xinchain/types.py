@@ -305,22 +305,27 @@ class ValidatorSignature:
 
 @dataclass(frozen=True)
 class CommitCertificate:
-    """Signatures of validators over `commit_statement(chain_id, height, block_hash)`."""
+    """Precommits of validators for one block in one round: signatures over
+    `commit_statement(chain_id, height, round, block_hash)`."""
 
     height: int
+    round: int
     block_hash: str
     signatures: tuple[ValidatorSignature, ...]
 
     def to_value(self) -> dict[str, Any]:
         return {
             "height": self.height,
+            "round": self.round,
             "block_hash": self.block_hash,
             "signatures": [signature.to_value() for signature in self.signatures],
         }
 
     @classmethod
     def from_value(cls, value: object) -> CommitCertificate:
-        certificate = check_map_keys(value, {"height", "block_hash", "signatures"}, "certificate")
+        certificate = check_map_keys(
+            value, {"height", "round", "block_hash", "signatures"}, "certificate"
+        )
         raw_signatures = certificate["signatures"]
         if not isinstance(raw_signatures, list):
             raise DecodeError("expected a list", field="certificate.signatures")
@@ -336,14 +341,28 @@ class CommitCertificate:
             )
         return cls(
             height=check_uint(certificate["height"], "certificate.height"),
+            round=check_uint(certificate["round"], "certificate.round"),
             block_hash=check_hex32(certificate["block_hash"], "certificate.block_hash"),
             signatures=tuple(signatures),
         )
 
 
-def commit_statement(chain_id: str, height: int, block_hash: str) -> bytes:
-    """The message every validator signs to certify that block `block_hash` is final."""
-    statement = {"kind": "commit", "chain_id": chain_id, "height": height, "block_hash": block_hash}
+def commit_statement(
+    chain_id: str, height: int, round_number: int, block_hash: str | None
+) -> bytes:
+    """What a validator signs to precommit `block_hash` (None: nil) in a round of a height.
+
+    2f+1 such signatures for one block in one round make its commit certificate. The round is
+    signed because an honest validator may precommit different blocks in different rounds of
+    one height (Tendermint's lock change); a certificate never mixes rounds.
+    """
+    statement = {
+        "kind": "commit",
+        "chain_id": chain_id,
+        "height": height,
+        "round": round_number,
+        "block_hash": block_hash,
+    }
     return COMMIT_SIGNING_PREFIX + codec.encode(statement)
 
 

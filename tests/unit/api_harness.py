@@ -2,7 +2,7 @@
 
 Shared by test_api.py and test_receipt_spec.py. The block producer task does not run under
 TestClient, so a test commits what is pending by calling `commit()` (the node's
-`_produce_block`) itself: nothing here depends on timing.
+`drive_until_idle`) itself: nothing here depends on timing.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class Harness:
 
     def commit(self) -> None:
         """Commit every pending transaction in one block (what the producer task would do)."""
-        self.node._produce_block()
+        self.node.driver.drive_until_idle()
 
     def anchor(self, documents: list[bytes]) -> str:
         """Anchor `documents` in a block of their own; returns the transaction id."""

@@ -176,10 +176,10 @@ class Chain:
         header = self.app.make_header(request, execution, round_number=0, proposer=VALIDATOR_INDEX)
         block_hash = self.app.block_hash(header)
         signature = self.consortium.validator_key.sign(
-            commit_statement(header.chain_id, header.height, block_hash)
+            commit_statement(header.chain_id, header.height, 0, block_hash)
         )
         certificate = CommitCertificate(
-            header.height, block_hash, (ValidatorSignature(VALIDATOR_INDEX, signature.hex()),)
+            header.height, 0, block_hash, (ValidatorSignature(VALIDATOR_INDEX, signature.hex()),)
         )
         commit_request = CommitRequest(
             block=Block(header, tuple(item.raw for item in request.txs)),

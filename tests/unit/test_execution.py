@@ -337,7 +337,7 @@ def test_stored_certificate_verifies_under_the_validator_key(chain: Chain) -> No
 
     assert certificate is not None
     (signature,) = certificate.signatures
-    statement = commit_statement(block.header.chain_id, block.height, block.block_hash)
+    statement = commit_statement(block.header.chain_id, block.height, 0, block.block_hash)
     public_key = bytes.fromhex(chain.consortium.genesis.validators[0].public_key)
     assert chain.suite.verify(public_key, statement, bytes.fromhex(signature.signature))
 

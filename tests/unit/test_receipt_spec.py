@@ -252,8 +252,9 @@ def _verify_steps(receipt: Any, document: bytes, pinned_genesis_hash: str | None
 
     # 7. Certificate names this block at this height.
     certificate = _object(
-        receipt["certificate"], {"height", "block_hash", "signatures"}, 7, "certificate"
+        receipt["certificate"], {"height", "round", "block_hash", "signatures"}, 7, "certificate"
     )
+    _require(_is_count(certificate["round"]), 7, "certificate round is not a count")
     _require(_same(certificate["block_hash"], block_hash), 7, "certificate names another block")
     _require(_same(certificate["height"], header.get("height")), 7, "certificate height differs")
 
@@ -263,6 +264,7 @@ def _verify_steps(receipt: Any, document: bytes, pinned_genesis_hash: str | None
             "kind": "commit",
             "chain_id": header["chain_id"],
             "height": header["height"],
+            "round": certificate["round"],
             "block_hash": block_hash,
         }
     )

@@ -157,6 +157,15 @@ class Application:
         tx = Transaction.decode(raw)
         tx_id = self.tx_id(tx)
         self._check_static(tx, tx_id, self.tip().height + 1, self.state)
+        return self._verify_signature(tx, tx_id)
+
+    def verify_tx(self, raw: bytes) -> CheckedTx:
+        """Decode and check the signature only: for transactions inside a proposed block, whose
+        state-dependent checks run (deterministically, as failed results) at execution."""
+        tx = Transaction.decode(raw)
+        return self._verify_signature(tx, self.tx_id(tx))
+
+    def _verify_signature(self, tx: Transaction, tx_id: str) -> CheckedTx:
         if not self.suite.verify(tx.body.public_key, tx.body.signing_message(), tx.signature):
             raise InvalidTransaction(
                 f"signature does not verify with the given {self.suite.name} public key",

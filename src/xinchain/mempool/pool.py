@@ -32,6 +32,9 @@ class Mempool:
     def __contains__(self, tx_id: str) -> bool:
         return tx_id in self._pending
 
+    def get(self, tx_id: str) -> CheckedTx | None:
+        return self._pending.get(tx_id)
+
     @property
     def bytes(self) -> int:
         return self._bytes

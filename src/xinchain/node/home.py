@@ -3,19 +3,27 @@
 HOME/genesis.json                  the chain's genesis (docs/receipts.md shows its fields)
 HOME/keys/<org>.pem                member org signing keys (the demo keeps them all here;
                                    in a real consortium each org keeps its own)
+HOME/orgs/<org>/ca.pem, ca.key     the org's TLS CA (its certificate is also in genesis)
 HOME/nodes/<name>/validator.pem    the node's validator key (validators only)
+HOME/nodes/<name>/tls.pem, tls.key the node's TLS certificate (issued by its org's CA) and key
+HOME/nodes/<name>/node.json        ports and peers: {api_port, p2p_port, peers: [{name, host,
+                                   port}]}
+HOME/nodes/<name>/safety.json      SafetyRules state (validators only)
 HOME/nodes/<name>/data/            LMDB: blocks, results, certificates, indexes, state
 HOME/nodes/<name>/node.pid         present while the node runs
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from xinchain.crypto import PrivateKey, Suite, suite_named
+from xinchain.crypto.tls import CertifiedKey, make_node_certificate, make_org_ca
 from xinchain.errors import ConfigError
 from xinchain.genesis import DEFAULT_PARAMS, Genesis, OrgSpec, ValidatorSpec
 
@@ -32,6 +40,24 @@ DEMO_ORGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 # Validators are run by these orgs in turn; the regulator observes rather than votes.
 VALIDATOR_ORGS = ("platform", "brand", "customs", "bank", "warehouse", "forwarder")
 validators_max = 64
+OBSERVER_ORG = "regulator"
+OBSERVER_NAME = "observer"
+# P2P ports sit this far above the API ports of the same nodes.
+p2p_port_offset = 100
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    api_port: int
+    p2p_port: int
+    peers: tuple[tuple[str, str, int], ...]  # (name, host, port)
+
+    def to_value(self) -> dict[str, Any]:
+        return {
+            "api_port": self.api_port,
+            "p2p_port": self.p2p_port,
+            "peers": [{"name": n, "host": h, "port": p} for n, h, p in self.peers],
+        }
 
 
 @dataclass(frozen=True)
@@ -60,6 +86,43 @@ class Home:
     def validator_key(self, suite: Suite, name: str) -> PrivateKey:
         return load_key(suite, self.node_dir(name) / "validator.pem")
 
+    def node_names(self) -> list[str]:
+        root = self.path / "nodes"
+        return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
+
+    def node_config(self, name: str) -> NodeConfig | None:
+        path = self.node_dir(name) / "node.json"
+        if not path.exists():
+            return None
+        try:
+            value = json.loads(path.read_text())
+            peers = tuple((p["name"], p["host"], int(p["port"])) for p in value["peers"])
+            return NodeConfig(int(value["api_port"]), int(value["p2p_port"]), peers)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path} is malformed: {exc}") from exc
+
+    def save_node_config(self, name: str, config: NodeConfig) -> None:
+        path = self.node_dir(name) / "node.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(config.to_value(), indent=2) + "\n")
+
+    def configure_local_ports(self, base_port: int) -> list[tuple[str, int]]:
+        """Give every node of this home loopback ports from `base_port` up (validators in
+        genesis order, then observers) and make each the peer of all others."""
+        validators = [v.name for v in self.genesis().validators]
+        names = validators + [n for n in self.node_names() if n not in validators]
+        ports = {name: base_port + index for index, name in enumerate(names)}
+        for name in names:
+            peers = tuple(
+                (other, "127.0.0.1", ports[other] + p2p_port_offset)
+                for other in names
+                if other != name
+            )
+            self.save_node_config(
+                name, NodeConfig(ports[name], ports[name] + p2p_port_offset, peers)
+            )
+        return [(name, ports[name]) for name in names]
+
 
 def load_key(suite: Suite, path: Path) -> PrivateKey:
     try:
@@ -76,26 +139,49 @@ def write_key(path: Path, key: PrivateKey) -> None:
         handle.write(key.to_pem())
 
 
+def write_tls(path: Path, certified: CertifiedKey, stem: str) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / f"{stem}.pem").write_bytes(certified.certificate_pem)
+    descriptor = os.open(path / f"{stem}.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(certified.key_pem)
+
+
 def create_demo_home(
     home: Home, *, validators: int, suite_name: str, chain_id: str = "xinchain-local"
 ) -> Genesis:
-    """Keys for every demo org and validator, and a genesis that lists them."""
+    """Keys, TLS CAs and certificates for every demo org and node, and a genesis listing them.
+
+    With more than one validator an observer node for the regulator org is created too.
+    """
     if home.exists():
         raise ConfigError(f"{home.genesis_path} already exists; not overwriting a chain")
     if not 1 <= validators <= validators_max:
         raise ConfigError(f"expected 1 to {validators_max} validators, found {validators}")
     suite = suite_named(suite_name)
+    validator_orgs = [VALIDATOR_ORGS[i % len(VALIDATOR_ORGS)] for i in range(validators)]
+    node_orgs = dict(
+        zip([f"validator-{i}" for i in range(validators)], validator_orgs, strict=True)
+    )
+    if validators > 1:
+        node_orgs[OBSERVER_NAME] = OBSERVER_ORG
     orgs = []
     for org_id, name, roles in DEMO_ORGS:
         key = suite.generate_key()
         write_key(home.org_key_path(org_id), key)
-        orgs.append(OrgSpec(org_id, name, roles, (key.public_bytes().hex(),)))
+        ca = make_org_ca(org_id)
+        write_tls(home.path / "orgs" / org_id, ca, "ca")
+        orgs.append(
+            OrgSpec(org_id, name, roles, (key.public_bytes().hex(),), ca.certificate_pem.decode())
+        )
+        for node_name, node_org in node_orgs.items():
+            if node_org == org_id:
+                write_tls(home.node_dir(node_name), make_node_certificate(ca, node_name), "tls")
     validator_specs = []
-    for index in range(validators):
+    for index, org in enumerate(validator_orgs):
         name = f"validator-{index}"
         key = suite.generate_key()
         write_key(home.node_dir(name) / "validator.pem", key)
-        org = VALIDATOR_ORGS[index % len(VALIDATOR_ORGS)]
         validator_specs.append(ValidatorSpec(name, org, key.public_bytes().hex()))
     genesis = Genesis(
         chain_id=chain_id,

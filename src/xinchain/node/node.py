@@ -1,8 +1,9 @@
-"""One node: storage, application, mempool, the block producer, and what the API asks of them.
+"""One node: storage, application, mempool, consensus, and what the API asks of them.
 
-With one validator the node is its own quorum: it proposes, executes, signs the commit
-certificate and commits, in one writer task (STYLE.md §2). The BFT core (next issue) replaces
-`_produce_block` with proposals and votes through the same `Application` calls.
+A node whose home holds a validator key is a validator; one without is an observer that keeps a
+full copy of the chain and votes on nothing (the regulator's node). Consensus runs in the
+driver's single writer task (node/consensus_driver.py); with one validator the node is its own
+quorum and the same code commits every block.
 """
 
 from __future__ import annotations
@@ -12,21 +13,18 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-from xinchain.contracts.governance import param
+from xinchain.consensus.messages import Vote, vote_signing_bytes
+from xinchain.consensus.safety import FileSafetyStore, SafetyRules
 from xinchain.errors import ConfigError, NotFound
-from xinchain.execution.app import (
-    Application,
-    Block,
-    CommitRequest,
-    ExecuteBlockRequest,
-)
+from xinchain.execution.app import Application, Block
 from xinchain.genesis import Genesis
 from xinchain.mempool import Mempool
 from xinchain.merkle import MerkleTree
+from xinchain.node.consensus_driver import ConsensusDriver
 from xinchain.node.home import Home
 from xinchain.receipt import TxProof
 from xinchain.storage import LmdbStore, Store
-from xinchain.types import CommitCertificate, Transaction, ValidatorSignature, commit_statement
+from xinchain.types import CommitCertificate, Transaction
 
 
 @dataclass(frozen=True)
@@ -46,19 +44,48 @@ class Node:
         self.store = store or LmdbStore(home.node_dir(name) / "data")
         self.app = Application(self.store, self.genesis)
         self.mempool = Mempool()
-        self.validator_key = home.validator_key(self.suite, name)
-        public = self.validator_key.public_bytes().hex()
-        indexes = [i for i, v in enumerate(self.genesis.validators) if v.public_key == public]
-        if not indexes:
-            raise ConfigError(f"node {name!r} holds a key that genesis lists as no validator")
-        self.validator_index = indexes[0]
-        if len(self.genesis.validators) != 1:
-            raise ConfigError(
-                f"genesis lists {len(self.genesis.validators)} validators; this build runs a "
-                "single-validator chain"
+        self.validator_index = self._validator_index(home, name)
+        safety = None
+        if self.validator_index is not None:
+            key = home.validator_key(self.suite, name)
+            safety = SafetyRules(
+                self.genesis.chain_id,
+                len(self.genesis.validators),
+                FileSafetyStore(home.node_dir(name) / "safety.json"),
+                key.sign,
+                self._verify_vote,
             )
-        self._work = asyncio.Event()
         self._committed = asyncio.Event()
+        self.driver = ConsensusDriver(
+            app=self.app,
+            mempool=self.mempool,
+            validator_index=self.validator_index,
+            safety=safety,
+            on_commit=self._committed.set,
+        )
+
+    def _validator_index(self, home: Home, name: str) -> int | None:
+        """This node's place in the validator set, or None for an observer (no key)."""
+        if not (home.node_dir(name) / "validator.pem").exists():
+            return None
+        public = home.validator_key(self.suite, name).public_bytes().hex()
+        for index, validator in enumerate(self.genesis.validators):
+            if validator.public_key == public:
+                if validator.name != name:
+                    raise ConfigError(
+                        f"node {name!r} holds the key genesis lists for {validator.name!r}"
+                    )
+                return index
+        raise ConfigError(f"node {name!r} holds a key that genesis lists as no validator")
+
+    def _verify_vote(self, vote: Vote) -> bool:
+        if vote.validator >= len(self.genesis.validators):
+            return False
+        public_key = bytes.fromhex(self.genesis.validators[vote.validator].public_key)
+        message = vote_signing_bytes(
+            self.genesis.chain_id, vote.kind, vote.height, vote.round, vote.block_hash
+        )
+        return self.suite.verify(public_key, message, vote.signature)
 
     # --- transactions in -----------------------------------------------------------------------
 
@@ -66,7 +93,8 @@ class Node:
         """Admit a transaction; returns its id and whether it was new to the mempool."""
         checked = self.app.check_tx(raw)
         added = self.mempool.add(checked)
-        self._work.set()
+        if added:
+            self.driver.transaction_admitted(raw, gossip=True)
         return checked.tx_id, added
 
     def tx_status(self, tx_id: str) -> TxStatus:
@@ -87,51 +115,6 @@ class Node:
             self._committed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._committed.wait(), remaining)
-
-    # --- block production ----------------------------------------------------------------------
-
-    async def produce_forever(self) -> None:
-        while True:
-            await self._work.wait()
-            self._work.clear()
-            while len(self.mempool):
-                self._produce_block()
-                self._committed.set()
-                await asyncio.sleep(0)  # let the API serve between blocks
-
-    def _produce_block(self) -> None:
-        tip = self.app.tip()
-        height = tip.height + 1
-        self.mempool.drop_expired(height)
-        txs = self.mempool.take(
-            param(self.app.state, "block_txs_max"), param(self.app.state, "block_bytes_max")
-        )
-        if not txs:
-            return
-        time_ms = max(int(time.time() * 1000), tip.time_ms)
-        request = ExecuteBlockRequest(height=height, time_ms=time_ms, txs=tuple(txs))
-        execution = self.app.execute_block(request)
-        header = self.app.make_header(
-            request, execution, round_number=0, proposer=self.validator_index
-        )
-        block_hash = self.app.block_hash(header)
-        signature = self.validator_key.sign(
-            commit_statement(self.genesis.chain_id, height, block_hash)
-        )
-        certificate = CommitCertificate(
-            height, block_hash, (ValidatorSignature(self.validator_index, signature.hex()),)
-        )
-        tx_ids = tuple(checked.tx_id for checked in txs)
-        self.app.commit(
-            CommitRequest(
-                block=Block(header, tuple(checked.raw for checked in txs)),
-                block_hash=block_hash,
-                execution=execution,
-                tx_ids=tx_ids,
-                certificate=certificate,
-            )
-        )
-        self.mempool.remove(list(tx_ids))
 
     # --- proofs --------------------------------------------------------------------------------
 

@@ -6,13 +6,17 @@ import asyncio
 import contextlib
 import os
 import signal
+import ssl
 from collections.abc import Callable, Generator
 
 import uvicorn
 
 from xinchain.api.app import create_api
+from xinchain.crypto.tls import ca_common_name, tls_context
+from xinchain.errors import ConfigError
 from xinchain.node.home import Home
 from xinchain.node.node import Node
+from xinchain.p2p.transport import PeerAddress, Transport
 
 # How long to wait for the HTTP server to bind before giving up.
 server_start_timeout_s = 30
@@ -44,7 +48,11 @@ async def run_node(
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, stop.set)
-    producer = asyncio.create_task(node.produce_forever(), name="producer")
+    transport = _transport(home, name, node)
+    if transport is not None:
+        node.driver.transport = transport
+        await transport.start()
+    producer = asyncio.create_task(node.driver.run(), name="consensus")
     serving = asyncio.create_task(server.serve(), name="api")
     try:
         for _ in range(server_start_timeout_s * 20):
@@ -70,5 +78,49 @@ async def run_node(
             await asyncio.wait_for(serving, 5)
         with contextlib.suppress(asyncio.CancelledError):
             await producer
+        if transport is not None:
+            await transport.close()
         pid_path.unlink(missing_ok=True)
         node.close()
+
+
+def _transport(home: Home, name: str, node: Node) -> Transport | None:
+    """Mutual-TLS transport to the peers in node.json, or None for a node without peers."""
+    config = home.node_config(name)
+    if config is None or not config.peers:
+        return None
+    genesis = node.genesis
+    node_dir = home.node_dir(name)
+    bundle = genesis.tls_ca_bundle()
+    if not bundle:
+        raise ConfigError("genesis lists no org TLS CA, so no node can connect")
+    validator_orgs = {validator.name: validator.org for validator in genesis.validators}
+    org_by_issuer = {ca_common_name(org.id): org.id for org in genesis.orgs if org.tls_ca}
+
+    def accept_peer(peer: str, issuer: str) -> str | None:
+        org = org_by_issuer.get(issuer)
+        if org is None:
+            return f"issuer {issuer!r} is no member org's CA"
+        if peer in validator_orgs and validator_orgs[peer] != org:
+            return f"validator {peer!r} belongs to {validator_orgs[peer]!r}, not {org!r}"
+        return None
+
+    def context(server: bool) -> ssl.SSLContext:
+        return tls_context(
+            server=server,
+            certificate_path=node_dir / "tls.pem",
+            key_path=node_dir / "tls.key",
+            ca_bundle_pem=bundle,
+        )
+
+    return Transport(
+        name=name,
+        listen_port=config.p2p_port,
+        peers=[PeerAddress(n, h, p) for n, h, p in config.peers],
+        server_context=context(True),
+        client_context=context(False),
+        hello={"chain_id": genesis.chain_id, "genesis_hash": node.app.genesis_hash, "name": name},
+        accept_peer=accept_peer,
+        on_frame=node.driver.on_frame,
+        on_connect=node.driver.on_connect,
+    )

@@ -1,0 +1,313 @@
+"""Wires the sans-IO consensus core to asyncio, the P2P transport and the ledger.
+
+One writer (STYLE.md §2): a single task drains one bounded queue of events — peer messages,
+timeouts, sync proofs — into the core, and carries out the actions it returns in order. The
+node's own votes take the same path as a peer's. Commits happen here, in that task.
+
+Besides consensus the driver gossips transactions (each node sends what it admitted to its
+peers, who admit it into their own mempools) and keeps lagging nodes in step: every node
+announces its height, and a node that hears of a greater one asks that peer for the missing
+blocks with their commit certificates (block sync), which the core verifies before applying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from xinchain import codec
+from xinchain.consensus.core import (
+    STEP_NEW_HEIGHT,
+    Action,
+    Broadcast,
+    ConsensusCore,
+    Decide,
+    PeerBehind,
+    ScheduleTimeout,
+    SendTo,
+    TimeoutKey,
+    Timeouts,
+)
+from xinchain.consensus.messages import (
+    CommitProof,
+    Message,
+    decode_message,
+    encode_message,
+)
+from xinchain.consensus.safety import SafetyRules
+from xinchain.errors import DecodeError, XinchainError, ensure
+from xinchain.execution.app import Application, CommitRequest
+from xinchain.mempool import Mempool
+from xinchain.node.ledger_source import LedgerSource
+from xinchain.p2p.transport import Transport
+
+_log = logging.getLogger(__name__)
+
+# Events waiting for the consensus task; a flood beyond this is dropped (gossip repeats).
+events_queued_max = 10_000
+# With nothing to include, wait this long before the next (empty) block: a heartbeat that
+# keeps heights moving without a flood of empty blocks. A transaction arriving cuts it short.
+idle_block_interval_ms = 1_000
+# Height announcements, and how often a lagging node may ask one peer for blocks.
+status_interval_s = 1.0
+sync_request_interval_s = 0.5
+# Blocks sent per sync request, and proofs kept for heights we have not reached yet.
+sync_blocks_per_request = 32
+sync_proofs_buffered_max = 256
+# Transactions gossiped in one frame, and how long admitted ones wait to be batched.
+gossip_txs_per_frame = 512
+gossip_flush_s = 0.02
+
+
+class ConsensusDriver:
+    def __init__(
+        self,
+        *,
+        app: Application,
+        mempool: Mempool,
+        validator_index: int | None,
+        safety: SafetyRules | None,
+        timeouts: Timeouts = Timeouts(),
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.app = app
+        self.mempool = mempool
+        self.genesis = app.genesis
+        self.suite = app.suite
+        self.on_commit = on_commit
+        self._validator_names = [v.name for v in self.genesis.validators]
+        self._validator_keys = [bytes.fromhex(v.public_key) for v in self.genesis.validators]
+        self.source = LedgerSource(app, mempool, lambda: int(time.time() * 1000))
+        self.core = ConsensusCore(
+            chain_id=self.genesis.chain_id,
+            validator_count=len(self.genesis.validators),
+            self_index=validator_index,
+            safety=safety,
+            source=self.source,
+            verify=self._verify,
+            height=app.tip().height + 1,
+            timeouts=timeouts,
+        )
+        self.transport: Transport | None = None
+        self._queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue(events_queued_max)
+        self._proofs: dict[int, CommitProof] = {}
+        self._peer_heights: dict[str, int] = {}
+        self._last_sync_request: dict[str, float] = {}
+        self._last_sync_served: dict[str, float] = {}
+        self._gossip: list[bytes] = []
+        self._gossip_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = False
+
+    def _verify(self, validator: int, message: bytes, signature: bytes) -> bool:
+        if validator >= len(self._validator_keys):
+            return False
+        return self.suite.verify(self._validator_keys[validator], message, signature)
+
+    # --- running -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._started = True
+        self._execute(self.core.start())
+        announcer = asyncio.create_task(self._announce_forever())
+        try:
+            while True:
+                event = await self._queue.get()
+                self._execute(self._handle(event))
+        finally:
+            announcer.cancel()
+
+    def drive_until_idle(self) -> None:
+        """Without an event loop (tests of a single validator): start if need be, then handle
+        queued events until no transaction is pending and the core waits for the next height.
+        Timers fire at once and gossip is skipped, so nothing here depends on time."""
+        if not self._started:
+            self._started = True
+            self._execute(self.core.start())
+        while not self._queue.empty():
+            if not len(self.mempool) and self.core.step == STEP_NEW_HEIGHT:
+                return
+            event = self._queue.get_nowait()
+            if event[0] == "timeout" and event[1].step == "gossip":
+                continue
+            self._execute(self._handle(event))
+
+    def _enqueue(self, event: tuple[Any, ...]) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            _log.warning("consensus queue full; dropping %s", event[0])
+
+    def _handle(self, event: tuple[Any, ...]) -> list[Action]:
+        kind = event[0]
+        if kind == "timeout":
+            return self.core.on_timeout(event[1])
+        if kind == "message":
+            _, sender, message = event
+            if isinstance(message, CommitProof):
+                return self._on_proof(message)
+            return self.core.on_message(sender, message)
+        return []
+
+    def _execute(self, actions: list[Action]) -> None:
+        pending = collections.deque(actions)
+        while pending:
+            action = pending.popleft()
+            if isinstance(action, Broadcast):
+                self._broadcast(encode_message(action.message))
+            elif isinstance(action, SendTo):
+                self._send(self._validator_names[action.peer], encode_message(action.message))
+            elif isinstance(action, ScheduleTimeout):
+                self._schedule(action.key, action.delay_ms)
+            elif isinstance(action, Decide):
+                pending.extend(self._commit(action))
+            elif isinstance(action, PeerBehind):
+                self._serve_sync(self._validator_names[action.peer], action.height)
+
+    def _schedule(self, key: TimeoutKey, delay_ms: int) -> None:
+        if self._loop is None:
+            self._enqueue(("timeout", key))
+        else:
+            self._loop.call_later(delay_ms / 1000, self._enqueue, ("timeout", key))
+
+    def _commit(self, decide: Decide) -> list[Action]:
+        prepared = self.source.prepared(decide.block_hash)
+        ensure(prepared is not None, "a decided block was validated, so it is prepared")
+        assert prepared is not None
+        self.app.commit(
+            CommitRequest(
+                block=decide.block,
+                block_hash=decide.block_hash,
+                execution=prepared.execution,
+                tx_ids=prepared.tx_ids,
+                certificate=decide.certificate,
+            )
+        )
+        self.mempool.remove(list(prepared.tx_ids))
+        self.source.forget()
+        self.on_commit()
+        height = decide.block.header.height
+        self._proofs = {h: proof for h, proof in self._proofs.items() if h > height}
+        delay = 0 if len(self.mempool) else idle_block_interval_ms
+        actions = self.core.on_committed(height, delay)
+        proof = self._proofs.pop(height + 1, None)
+        if proof is not None:
+            actions.extend(self.core.on_message(None, proof))
+        return actions
+
+    # --- transactions --------------------------------------------------------------------------
+
+    def transaction_admitted(self, raw: bytes, *, gossip: bool) -> None:
+        """A new transaction entered the mempool: cut an idle wait short, and tell peers."""
+        if self.core.step == STEP_NEW_HEIGHT:
+            self._enqueue(("timeout", TimeoutKey(self.core.height, 0, "new_height")))
+        if gossip and self.transport is not None:
+            self._gossip.append(raw)
+            if len(self._gossip) >= gossip_txs_per_frame:
+                self._flush_gossip()
+            elif not self._gossip_scheduled and self._loop is not None:
+                self._gossip_scheduled = True
+                self._loop.call_later(gossip_flush_s, self._flush_gossip)
+
+    def _flush_gossip(self) -> None:
+        self._gossip_scheduled = False
+        if self._gossip:
+            self._broadcast(codec.encode({"type": "txs", "txs": self._gossip}))
+            self._gossip = []
+
+    def _admit_gossiped(self, txs: object) -> None:
+        if not isinstance(txs, list):
+            raise DecodeError("expected a list of transactions", field="txs")
+        for raw in txs[:gossip_txs_per_frame]:
+            if not isinstance(raw, bytes):
+                continue
+            try:
+                checked = self.app.check_tx(raw)
+                if self.mempool.add(checked):
+                    self.transaction_admitted(raw, gossip=False)
+            except XinchainError as exc:
+                _log.debug("gossiped transaction refused: %s", exc)
+
+    # --- the network ---------------------------------------------------------------------------
+
+    def _broadcast(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.broadcast(data)
+
+    def _send(self, peer: str, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.send(peer, data)
+
+    def on_frame(self, peer: str, data: bytes) -> None:
+        """A frame from a connected, authenticated peer. Bad data is logged and dropped."""
+        try:
+            value = codec.decode(data)
+            kind = value.get("type") if isinstance(value, dict) else None
+            if kind in ("proposal", "vote", "commit"):
+                message: Message = decode_message(data)
+                sender = self._validator_index(peer)
+                self._enqueue(("message", sender, message))
+            elif kind == "txs":
+                self._admit_gossiped(value.get("txs"))
+            elif kind == "status":
+                self._on_status(peer, value.get("height"))
+            elif kind == "sync_request":
+                self._serve_sync(peer, value.get("from"))
+            else:
+                raise DecodeError(f"unknown message type {kind!r}", field="type")
+        except XinchainError as exc:
+            _log.warning("dropping a message from %s: %s", peer, exc)
+
+    def on_connect(self, peer: str) -> None:
+        self._send(peer, self._status())
+
+    def _validator_index(self, peer: str) -> int | None:
+        try:
+            return self._validator_names.index(peer)
+        except ValueError:
+            return None
+
+    def _status(self) -> bytes:
+        return codec.encode({"type": "status", "height": self.app.tip().height})
+
+    async def _announce_forever(self) -> None:
+        while True:
+            await asyncio.sleep(status_interval_s)
+            self._broadcast(self._status())
+
+    def _on_status(self, peer: str, height: object) -> None:
+        if not isinstance(height, int) or isinstance(height, bool) or height < 0:
+            raise DecodeError("expected a height", field="height")
+        self._peer_heights[peer] = height
+        tip = self.app.tip().height
+        now = time.monotonic()
+        if height > tip and now - self._last_sync_request.get(peer, 0.0) >= sync_request_interval_s:
+            self._last_sync_request[peer] = now
+            self._send(peer, codec.encode({"type": "sync_request", "from": tip + 1}))
+
+    def _serve_sync(self, peer: str, first: object) -> None:
+        if not isinstance(first, int) or isinstance(first, bool) or first < 1:
+            raise DecodeError("expected a height of 1 or more", field="from")
+        now = time.monotonic()
+        if now - self._last_sync_served.get(peer, 0.0) < sync_request_interval_s / 2:
+            return
+        self._last_sync_served[peer] = now
+        last = min(self.app.tip().height, first + sync_blocks_per_request - 1)
+        for height in range(first, last + 1):
+            block, certificate = self.app.block(height), self.app.certificate(height)
+            if block is None or certificate is None:
+                break
+            self._send(peer, encode_message(CommitProof(block, certificate)))
+
+    def _on_proof(self, proof: CommitProof) -> list[Action]:
+        height = proof.block.header.height
+        if height == self.core.height:
+            return self.core.on_message(None, proof)
+        if self.core.height < height < self.core.height + sync_proofs_buffered_max:
+            self._proofs.setdefault(height, proof)
+        return []

@@ -1,0 +1,141 @@
+"""The consensus core's view of the ledger: build proposals, validate proposals, remember both.
+
+A proposal is executed when it is built (the proposer) or first validated (everyone else), and
+the execution is kept by block hash so that commit reuses it: a block executes once per node.
+Validation re-derives every header field a validator can check; a block that fails any check
+is remembered as invalid and prevoted nil.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from xinchain.contracts.governance import param
+from xinchain.errors import XinchainError
+from xinchain.execution.app import (
+    Application,
+    Block,
+    CheckedTx,
+    ExecuteBlockRequest,
+    ExecuteBlockResponse,
+)
+from xinchain.mempool import Mempool
+from xinchain.types import BlockHeader, Transaction
+
+_log = logging.getLogger(__name__)
+
+# How far ahead of this node's clock a proposer's block time may be. Clocks of consortium
+# machines are NTP-synchronised to well under a second; 30 s tolerates a bad one without
+# letting a proposer date blocks far into the future.
+clock_drift_ms_max = 30_000
+# Prepared blocks kept per height: a few rounds' proposals, plus an equivocator's extras.
+prepared_blocks_max = 64
+
+
+@dataclass(frozen=True)
+class PreparedBlock:
+    block: Block
+    execution: ExecuteBlockResponse
+    tx_ids: tuple[str, ...]
+
+
+class LedgerSource:
+    def __init__(self, app: Application, mempool: Mempool, clock_ms: Callable[[], int]) -> None:
+        self.app = app
+        self.mempool = mempool
+        self.clock_ms = clock_ms
+        self._prepared: dict[str, PreparedBlock] = {}
+        self._invalid: set[str] = set()
+
+    def block_hash(self, header: BlockHeader) -> str:
+        return self.app.block_hash(header)
+
+    def propose_block(self, height: int, round_number: int, proposer: int) -> Block:
+        tip = self.app.tip()
+        self.mempool.drop_expired(height)
+        txs = self.mempool.take(
+            param(self.app.state, "block_txs_max"), param(self.app.state, "block_bytes_max")
+        )
+        time_ms = max(self.clock_ms(), tip.time_ms)
+        request = ExecuteBlockRequest(height=height, time_ms=time_ms, txs=tuple(txs))
+        execution = self.app.execute_block(request)
+        header = self.app.make_header(
+            request, execution, round_number=round_number, proposer=proposer
+        )
+        block = Block(header, tuple(checked.raw for checked in txs))
+        self._remember(self.block_hash(header), block, execution, txs)
+        return block
+
+    def validate_block(self, block: Block, block_hash: str) -> bool:
+        if block_hash in self._prepared:
+            return True
+        if block_hash in self._invalid:
+            return False
+        reason = self._invalid_because(block)
+        if reason is not None:
+            _log.warning("block %s is invalid: %s", block_hash[:16], reason)
+            self._invalid.add(block_hash)
+            return False
+        return True
+
+    def prepared(self, block_hash: str) -> PreparedBlock | None:
+        return self._prepared.get(block_hash)
+
+    def forget(self) -> None:
+        """Drop everything prepared for the height just committed."""
+        self._prepared.clear()
+        self._invalid.clear()
+
+    def _invalid_because(self, block: Block) -> str | None:
+        header = block.header
+        tip = self.app.tip()
+        expected = {
+            "chain_id": self.app.genesis.chain_id,
+            "genesis_hash": self.app.genesis_hash,
+            "height": tip.height + 1,
+            "parent_hash": tip.block_hash,
+            "validators_hash": self.app.validators_hash,
+            "tx_count": len(block.txs),
+        }
+        for name, value in expected.items():
+            if getattr(header, name) != value:
+                return f"{name} is {getattr(header, name)!r}, expected {value!r}"
+        if header.time_ms < tip.time_ms:
+            return f"time {header.time_ms} is before the parent's {tip.time_ms}"
+        if header.time_ms > self.clock_ms() + clock_drift_ms_max:
+            return f"time {header.time_ms} is more than {clock_drift_ms_max} ms ahead of ours"
+        if len(block.txs) > param(self.app.state, "block_txs_max"):
+            return f"{len(block.txs)} transactions, more than block_txs_max"
+        if sum(len(raw) for raw in block.txs) > param(self.app.state, "block_bytes_max"):
+            return "more transaction bytes than block_bytes_max"
+        try:
+            txs = [self._checked(raw) for raw in block.txs]
+        except XinchainError as exc:
+            return f"a transaction is invalid: {exc}"
+        request = ExecuteBlockRequest(height=header.height, time_ms=header.time_ms, txs=tuple(txs))
+        execution = self.app.execute_block(request)
+        derived = self.app.make_header(
+            request, execution, round_number=header.round, proposer=header.proposer
+        )
+        if derived != header:
+            return "its roots or state hash differ from executing its transactions"
+        self._remember(self.block_hash(header), block, execution, txs)
+        return None
+
+    def _checked(self, raw: bytes) -> CheckedTx:
+        """Signature checked once per node: reuse the mempool's admission when it has the tx."""
+        pending = self.mempool.get(self.app.tx_id(Transaction.decode(raw)))
+        if pending is not None and pending.raw == raw:
+            return pending
+        return self.app.verify_tx(raw)
+
+    def _remember(
+        self, block_hash: str, block: Block, execution: ExecuteBlockResponse, txs: list[CheckedTx]
+    ) -> None:
+        if len(self._prepared) >= prepared_blocks_max:
+            self._prepared.pop(next(iter(self._prepared)))
+        self._prepared[block_hash] = PreparedBlock(
+            block, execution, tuple(checked.tx_id for checked in txs)
+        )

@@ -1,0 +1,1 @@
+"""Node-to-node transport: mutual TLS over asyncio TCP, length-prefixed frames."""
