@@ -24,6 +24,7 @@ from xinchain.errors import XinchainError
 from xinchain.node.home import Home, create_demo_home
 from xinchain.node.node import Node
 from xinchain.node.run import run_node
+from xinchain.node.supervisor import run_consortium
 from xinchain.receipt import build_receipts, load_receipt_json, verify_receipt
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="xinchain: a consortium chain.")
@@ -70,10 +71,11 @@ def up(
                 f"{validators}; use another --home for a new chain",
                 2,
             )
-        if len(genesis.validators) != 1:
-            raise fail("this build runs one validator per chain", 2)
     except XinchainError as exc:
         raise fail(str(exc), 2) from exc
+    if len(genesis.validators) > 1:
+        _run_consortium(consortium, port, genesis.chain_id)
+        return
 
     def ready(node: Node) -> None:
         tip = node.app.tip()
@@ -84,6 +86,18 @@ def up(
         sys.stdout.flush()
 
     _run(consortium, genesis.validators[0].name, port, ready)
+
+
+def _run_consortium(consortium: Home, port: int, chain_id: str) -> None:
+    def ready(nodes: list[tuple[str, int]]) -> None:
+        listing = ", ".join(f"{name} http://127.0.0.1:{api}" for name, api in nodes)
+        console.print(f"ready: chain {chain_id}, {len(nodes)} nodes: {listing}")
+        sys.stdout.flush()
+
+    try:
+        asyncio.run(run_consortium(consortium, port, ready))
+    except XinchainError as exc:
+        raise fail(str(exc), 2) from exc
 
 
 @app.command()

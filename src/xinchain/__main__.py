@@ -1,0 +1,5 @@
+"""`python -m xinchain` is the `xinchain` command."""
+
+from xinchain.cli.main import main
+
+main()
