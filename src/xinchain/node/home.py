@@ -6,8 +6,8 @@ HOME/keys/<org>.pem                member org signing keys (the demo keeps them 
 HOME/orgs/<org>/ca.pem, ca.key     the org's TLS CA (its certificate is also in genesis)
 HOME/nodes/<name>/validator.pem    the node's validator key (validators only)
 HOME/nodes/<name>/tls.pem, tls.key the node's TLS certificate (issued by its org's CA) and key
-HOME/nodes/<name>/node.json        ports and peers: {api_port, p2p_port, peers: [{name, host,
-                                   port}]}
+HOME/nodes/<name>/node.json        ports and peers: {api_port, p2p_host, p2p_port, peers:
+                                   [{name, host, port}]}
 HOME/nodes/<name>/safety.json      SafetyRules state (validators only)
 HOME/nodes/<name>/data/            LMDB: blocks, results, certificates, indexes, state
 HOME/nodes/<name>/node.pid         present while the node runs
@@ -51,10 +51,12 @@ class NodeConfig:
     api_port: int
     p2p_port: int
     peers: tuple[tuple[str, str, int], ...]  # (name, host, port)
+    p2p_host: str = "127.0.0.1"  # address the P2P listener binds
 
     def to_value(self) -> dict[str, Any]:
         return {
             "api_port": self.api_port,
+            "p2p_host": self.p2p_host,
             "p2p_port": self.p2p_port,
             "peers": [{"name": n, "host": h, "port": p} for n, h, p in self.peers],
         }
@@ -97,7 +99,12 @@ class Home:
         try:
             value = json.loads(path.read_text())
             peers = tuple((p["name"], p["host"], int(p["port"])) for p in value["peers"])
-            return NodeConfig(int(value["api_port"]), int(value["p2p_port"]), peers)
+            return NodeConfig(
+                int(value["api_port"]),
+                int(value["p2p_port"]),
+                peers,
+                str(value.get("p2p_host", "127.0.0.1")),
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path} is malformed: {exc}") from exc
 

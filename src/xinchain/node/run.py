@@ -115,6 +115,7 @@ def _transport(home: Home, name: str, node: Node) -> Transport | None:
 
     return Transport(
         name=name,
+        listen_host=config.p2p_host,
         listen_port=config.p2p_port,
         peers=[PeerAddress(n, h, p) for n, h, p in config.peers],
         server_context=context(True),
