@@ -21,7 +21,7 @@ from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blo
 from xinchain.contracts.notary import batch_hashes_max
 from xinchain.crypto import DEFAULT_SUITE, Suite
 from xinchain.errors import XinchainError
-from xinchain.node.home import Home, create_demo_home
+from xinchain.node.home import Home, assemble_genesis, create_demo_home, init_member, set_peers
 from xinchain.node.node import Node
 from xinchain.node.run import run_node
 from xinchain.node.supervisor import run_consortium
@@ -122,6 +122,69 @@ def _run(home: Home, name: str, port: int, ready: object) -> None:
         raise fail(str(exc), 2) from exc
     except OSError as exc:
         raise fail(f"cannot serve on 127.0.0.1:{port}: {exc}", 2) from exc
+
+
+@app.command()
+def init(
+    org: Annotated[str, typer.Option(help="this org's id (a-z 0-9 _ . -)")],
+    node: Annotated[str, typer.Option("--node", help="name of this org's node")],
+    home: HomeOption = DEFAULT_HOME,
+    org_name: Annotated[str | None, typer.Option(help="display name of the org")] = None,
+    roles: Annotated[str, typer.Option(help="comma-separated roles")] = "",
+    validator: Annotated[bool, typer.Option(help="the node votes in consensus")] = False,
+    suite: Annotated[str, typer.Option(help="crypto suite of the chain")] = DEFAULT_SUITE,
+    p2p_host: Annotated[str, typer.Option(help="address peers reach this node at")] = "127.0.0.1",
+    p2p_port: Annotated[int, typer.Option(help="P2P port")] = DEFAULT_PORT + 100,
+    api_port: Annotated[int, typer.Option(help="REST API port")] = DEFAULT_PORT,
+) -> None:
+    """Create one org's keys, TLS CA and node in HOME, and its public member file."""
+    try:
+        init_member(
+            Home(home),
+            org=org,
+            org_name=org_name or org,
+            roles=tuple(role for role in roles.split(",") if role),
+            node=node,
+            validator=validator,
+            suite_name=suite,
+            p2p_host=p2p_host,
+            p2p_port=p2p_port,
+            api_port=api_port,
+        )
+    except XinchainError as exc:
+        raise fail(str(exc), 2) from exc
+    console.print(f"initialised org {org} with node {node} in {home}")
+    console.print(f"send {home / f'member-{org}.json'} to the consortium's coordinator")
+
+
+@app.command()
+def genesis(
+    members: Annotated[list[Path], typer.Argument(help="member files from `xinchain init`")],
+    chain_id: Annotated[str, typer.Option(help="name of the chain")],
+    out: Annotated[Path, typer.Option(help="where to write genesis.json")] = Path("genesis.json"),
+) -> None:
+    """Assemble the genesis of a consortium from its members' files."""
+    try:
+        assembled = assemble_genesis(chain_id, members)
+    except XinchainError as exc:
+        raise fail(str(exc), 2) from exc
+    assembled.save(out)
+    console.print(f"wrote {out}: genesis {assembled.hash_hex()}")
+
+
+@app.command()
+def peers(
+    members: Annotated[list[Path], typer.Argument(help="member files of the consortium")],
+    node: Annotated[str, typer.Option("--node", help="this org's node")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Point this org's node at every other member's node."""
+    try:
+        config = set_peers(Home(home), node, members)
+    except XinchainError as exc:
+        raise fail(str(exc), 2) from exc
+    listing = ", ".join(f"{name} {host}:{port}" for name, host, port in config.peers)
+    console.print(f"{node} peers: {listing}")
 
 
 @app.command()

@@ -201,3 +201,93 @@ def create_demo_home(
     home.path.mkdir(parents=True, exist_ok=True)
     genesis.save(home.genesis_path)
     return genesis
+
+
+# --- a consortium spread over machines (docs/deploy.md) ----------------------------------------
+
+
+def init_member(
+    home: Home,
+    *,
+    org: str,
+    org_name: str,
+    roles: tuple[str, ...],
+    node: str,
+    validator: bool,
+    suite_name: str,
+    p2p_host: str,
+    p2p_port: int,
+    api_port: int,
+) -> dict[str, Any]:
+    """One org's keys, CA and node, and the public member file it sends the coordinator."""
+    suite = suite_named(suite_name)
+    if home.org_key_path(org).exists():
+        raise ConfigError(f"{home.org_key_path(org)} already exists; not overwriting keys")
+    key = suite.generate_key()
+    write_key(home.org_key_path(org), key)
+    ca = make_org_ca(org)
+    write_tls(home.path / "orgs" / org, ca, "ca")
+    write_tls(home.node_dir(node), make_node_certificate(ca, node), "tls")
+    validators = []
+    if validator:
+        validator_key = suite.generate_key()
+        write_key(home.node_dir(node) / "validator.pem", validator_key)
+        validators.append(
+            {"name": node, "org": org, "public_key": validator_key.public_bytes().hex()}
+        )
+    home.save_node_config(node, NodeConfig(api_port, p2p_port, (), p2p_host))
+    member = {
+        "suite": suite.name,
+        "org": OrgSpec(
+            org, org_name, roles, (key.public_bytes().hex(),), ca.certificate_pem.decode()
+        ).to_value(),
+        "validators": validators,
+        "node": {"name": node, "host": p2p_host, "port": p2p_port},
+    }
+    member_path = home.path / f"member-{org}.json"
+    member_path.write_text(json.dumps(member, indent=2) + "\n")
+    return member
+
+
+def _load_member(path: Path) -> dict[str, Any]:
+    try:
+        member = json.loads(path.read_text())
+        if not isinstance(member, dict) or not {"suite", "org", "validators", "node"} <= set(
+            member
+        ):
+            raise ValueError("expected suite, org, validators and node")
+        return member
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} is not a member file: {exc}") from exc
+
+
+def assemble_genesis(chain_id: str, member_paths: list[Path]) -> Genesis:
+    """The genesis of a consortium from its members' files, checked like any genesis."""
+    members = [_load_member(path) for path in member_paths]
+    suites = {member["suite"] for member in members}
+    if len(suites) != 1:
+        raise ConfigError(f"members chose different suites: {sorted(suites)}")
+    value = {
+        "chain_id": chain_id,
+        "suite": suites.pop(),
+        "time_ms": int(time.time() * 1000),
+        "orgs": [member["org"] for member in members],
+        "validators": [v for member in members for v in member["validators"]],
+        "params": dict(DEFAULT_PARAMS),
+    }
+    return Genesis.from_value(value)
+
+
+def set_peers(home: Home, node: str, member_paths: list[Path]) -> NodeConfig:
+    """Point `node` at every other member's node, as their member files give them."""
+    config = home.node_config(node)
+    if config is None:
+        raise ConfigError(f"{home.node_dir(node)} has no node.json; run `xinchain init` first")
+    peers = tuple(
+        (member["node"]["name"], member["node"]["host"], int(member["node"]["port"]))
+        for member in (_load_member(path) for path in member_paths)
+        if member["node"]["name"] != node
+    )
+    updated = NodeConfig(config.api_port, config.p2p_port, peers, config.p2p_host)
+    home.save_node_config(node, updated)
+    return updated
