@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -193,7 +194,7 @@ def status(api: ApiOption = DEFAULT_API) -> None:
     try:
         with Client(api) as client:
             console.print_json(json.dumps(client.status()))
-    except (XinchainError, OSError) as exc:
+    except (XinchainError, OSError, httpx.HTTPError) as exc:
         raise fail(f"{api}: {exc}") from exc
 
 
@@ -219,8 +220,8 @@ def notary_put(
         raise fail(f"the node refused: {exc}") from exc
     except XinchainError as exc:
         raise fail(str(exc), 2) from exc
-    except (OSError, TimeoutError) as exc:
-        raise fail(str(exc)) from exc
+    except (OSError, TimeoutError, httpx.HTTPError) as exc:
+        raise fail(f"{api}: {exc}") from exc
 
 
 def _progress() -> Progress:

@@ -263,12 +263,13 @@ class ConsensusCore:
     def _accept_vote(self, vote: Vote) -> bool:
         if vote.validator >= self.n:
             return False
-        by_block = self.votes.setdefault((vote.kind, vote.round), {}).setdefault(vote.validator, {})
-        if vote.block_hash in by_block or len(by_block) >= votes_per_validator_max:
+        known = self.votes.get((vote.kind, vote.round), {}).get(vote.validator, {})
+        if vote.block_hash in known or len(known) >= votes_per_validator_max:
             return False  # a duplicate, or an equivocator past what we keep of it
         if not self.verify(vote.validator, self._vote_bytes(vote), vote.signature):
-            return False
-        by_block[vote.block_hash] = vote
+            return False  # nothing is recorded for a vote that does not verify
+        by_round = self.votes.setdefault((vote.kind, vote.round), {})
+        by_round.setdefault(vote.validator, {})[vote.block_hash] = vote
         return True
 
     def _vote_bytes(self, vote: Vote) -> bytes:

@@ -20,6 +20,7 @@ is persisted (fsync) *before* a signature is returned, so a validator that crash
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -57,6 +58,7 @@ class SafetyState:
     step: int = 0
     block_hash: str | None = None  # what was signed at (height, round, step)
     signature: str = ""  # hex of that signature, returned again on an identical request
+    signed_digest: str = ""  # SHA-256 of the exact bytes signed: "identical" means these
     locked_round: int = NO_ROUND
     locked_hash: str | None = None
 
@@ -315,8 +317,14 @@ class SafetyRules:
         evidence: LockEvidence | None = None,
     ) -> bytes:
         last = self.state
+        digest = hashlib.sha256(message).hexdigest()
         if (height, round_number, step) == (last.height, last.round, last.step):
-            return bytes.fromhex(last.signature)  # same block, by the second rule
+            if digest != last.signed_digest:  # e.g. the same block under another valid_round
+                raise SafetyViolation(
+                    f"already signed other bytes at height {height} round {round_number} "
+                    f"step {step}"
+                )
+            return bytes.fromhex(last.signature)  # the identical request, signed before
         signature = self._sign(message)
         new_state = replace(
             last,
@@ -325,6 +333,7 @@ class SafetyRules:
             step=step,
             block_hash=block_hash,
             signature=signature.hex(),
+            signed_digest=digest,
         )
         if height != last.height:
             new_state = replace(new_state, locked_round=NO_ROUND, locked_hash=None)
