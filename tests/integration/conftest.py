@@ -110,6 +110,8 @@ class RunningNode:
             str(self.port),
             "--suite",
             self.suite,
+            "--validators",
+            "1",
         ]
         process = subprocess.Popen(
             command,

@@ -39,6 +39,8 @@ HomeOption = Annotated[Path, typer.Option("--home", help="consortium home direct
 ApiOption = Annotated[str, typer.Option("--api", help="REST API of a node")]
 DEFAULT_HOME = Path(".xinchain")
 DEFAULT_PORT = 7700
+# A new local consortium tolerates one faulty validator: n = 3f + 1 with f = 1.
+DEFAULT_VALIDATORS = 4
 DEFAULT_API = f"http://127.0.0.1:{DEFAULT_PORT}"
 # Bytes read at a time while hashing a file: large files never sit in memory whole.
 hash_chunk_bytes = 1 << 20
@@ -53,14 +55,18 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def up(
     home: HomeOption = DEFAULT_HOME,
     port: Annotated[int, typer.Option(help="REST API port of the first node")] = DEFAULT_PORT,
-    validators: Annotated[int | None, typer.Option(help="validators (new chain only)")] = None,
+    validators: Annotated[
+        int | None, typer.Option(help="validators of a new chain (default 4, plus an observer)")
+    ] = None,
     suite: Annotated[str, typer.Option(help="crypto suite for a new chain")] = DEFAULT_SUITE,
 ) -> None:
     """Run a local consortium in the foreground (created on first run, resumed after)."""
     consortium = Home(home)
     try:
         if not consortium.exists():
-            genesis = create_demo_home(consortium, validators=validators or 1, suite_name=suite)
+            genesis = create_demo_home(
+                consortium, validators=validators or DEFAULT_VALIDATORS, suite_name=suite
+            )
             console.print(
                 f"created consortium {genesis.chain_id} ({genesis.suite_name}) at {home}: "
                 f"{len(genesis.orgs)} orgs, {len(genesis.validators)} validator(s)"
