@@ -16,7 +16,7 @@ from xinchain.crypto.tls import ca_common_name, tls_context
 from xinchain.errors import ConfigError
 from xinchain.node.home import Home
 from xinchain.node.node import Node
-from xinchain.p2p.transport import PeerAddress, Transport
+from xinchain.p2p.transport import PeerAddress, PeerRefused, Transport
 
 # How long to wait for the HTTP server to bind before giving up.
 server_start_timeout_s = 30
@@ -97,13 +97,17 @@ def _transport(home: Home, name: str, node: Node) -> Transport | None:
     validator_orgs = {validator.name: validator.org for validator in genesis.validators}
     org_by_issuer = {ca_common_name(org.id): org.id for org in genesis.orgs if org.tls_ca}
 
-    def accept_peer(peer: str, issuer: str) -> str | None:
+    def accept_peer(peer: str, issuer: str) -> str:
         org = org_by_issuer.get(issuer)
         if org is None:
-            return f"issuer {issuer!r} is no member org's CA"
-        if peer in validator_orgs and validator_orgs[peer] != org:
-            return f"validator {peer!r} belongs to {validator_orgs[peer]!r}, not {org!r}"
-        return None
+            raise PeerRefused(f"issuer {issuer!r} is no member org's CA")
+        if peer in validator_orgs:
+            if validator_orgs[peer] != org:
+                raise PeerRefused(
+                    f"validator {peer!r} belongs to {validator_orgs[peer]!r}, not {org!r}"
+                )
+            return peer
+        return f"{peer}@{org}"  # a member's other node: known by its org as well as its name
 
     def context(server: bool) -> ssl.SSLContext:
         return tls_context(

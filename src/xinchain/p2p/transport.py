@@ -19,6 +19,7 @@ import ssl
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from xinchain import codec
 from xinchain.crypto.tls import peer_identity
@@ -62,7 +63,14 @@ def frame(data: bytes) -> bytes:
 
 
 OnFrame = Callable[[str, bytes], None]
-AcceptPeer = Callable[[str, str], str | None]  # (node name, issuer CN) → refusal reason or None
+# (node name, issuer CN) → the peer's identity, under which its connection is kept; raises
+# PeerRefused. Identities must not collide between orgs: a validator's is its genesis name
+# (checked against its org), any other node's is qualified by the org that issued it.
+AcceptPeer = Callable[[str, str], str]
+
+
+class PeerRefused(Exception):
+    pass
 
 
 class _Peer:
@@ -106,6 +114,7 @@ class Transport:
         self._on_connect = on_connect
         self.connected: dict[str, _Peer] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._connection_tasks: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -121,12 +130,14 @@ class Transport:
                 self._tasks.append(asyncio.create_task(self._dial_forever(peer)))
 
     async def close(self) -> None:
-        for task in self._tasks:
+        if self._server is not None:
+            self._server.close()
+        tasks = [*self._tasks, *self._connection_tasks]
+        for task in tasks:
             task.cancel()
         for peer in list(self.connected.values()):
             peer.writer.close()
-        if self._server is not None:
-            self._server.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def send(self, peer_name: str, data: bytes) -> None:
         peer = self.connected.get(peer_name)
@@ -167,7 +178,14 @@ class Transport:
             delay = min(delay * 2, redial_delay_s_max)
 
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._run_connection(reader, writer, expected=None)
+        task = asyncio.current_task()
+        if task is not None:
+            self._connection_tasks.add(task)
+        try:
+            await self._run_connection(reader, writer, expected=None)
+        finally:
+            if task is not None:
+                self._connection_tasks.discard(task)
 
     async def _run_connection(
         self,
@@ -207,11 +225,13 @@ class Transport:
         if identity is None:
             return None
         name, issuer = identity
-        refusal = self._accept_peer(name, issuer)
-        if refusal is not None or (expected is not None and name != expected):
-            _log.warning(
-                "refusing peer %r issued by %r: %s", name, issuer, refusal or "not expected"
-            )
+        try:
+            peer_id = self._accept_peer(name, issuer)
+        except PeerRefused as exc:
+            _log.warning("refusing peer %r issued by %r: %s", name, issuer, exc)
+            return None
+        if expected is not None and name != expected:
+            _log.warning("refusing peer %r: dialled %r", name, expected)
             return None
         writer.write(frame(codec.encode(self._hello)))
         await writer.drain()
@@ -221,4 +241,4 @@ class Transport:
         if theirs != mine:
             _log.warning("refusing peer %r on another chain: %s", name, theirs)
             return None
-        return name
+        return peer_id
