@@ -11,7 +11,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from ports import ports_free
 
 # The console script installed next to this interpreter: the same entry point users run.
 XINCHAIN = Path(sys.executable).parent / "xinchain"
@@ -41,17 +41,6 @@ poll_interval_s = 0.2
 port_base_attempts_max = 50
 # Lines of each node.log attached to a failing test's report.
 log_lines_reported_max = 120
-
-
-def ports_free(ports: Iterable[int]) -> bool:
-    """True if every port can be bound on loopback right now."""
-    for port in ports:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
 
 
 def free_port_base(node_count: int = len(NODES)) -> int:

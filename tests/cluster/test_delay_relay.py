@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cluster_harness import XINCHAIN
+from ports import free_ports
 
 from xinchain.node.home import Home, NodeConfig, create_demo_home
 
@@ -37,16 +37,6 @@ DELAY_S = 0.050
 target_height = 5
 commit_timeout_s = 60.0
 chunk_bytes = 65536
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -110,7 +100,7 @@ class DelayRelays:
 def delayed_validators(tmp_path: Path) -> Iterator[dict[str, int]]:
     home = Home(tmp_path / "home")
     create_demo_home(home, validators=len(VALIDATORS), suite_name="ed25519-sha256")
-    ports = _free_ports(3 * len(VALIDATORS))
+    ports = free_ports(3 * len(VALIDATORS))
     api = dict(zip(VALIDATORS, ports[0:4], strict=True))
     p2p = dict(zip(VALIDATORS, ports[4:8], strict=True))
     relay = dict(zip(VALIDATORS, ports[8:12], strict=True))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,19 +20,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from ports import free_ports
 
 XINCHAIN = str(Path(sys.executable).parent / "xinchain")
 ORGS = ("platform", "brand", "customs", "bank")
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -59,7 +49,7 @@ def _height_and_hash(port: int) -> tuple[int, str]:
 @pytest.mark.timeout(120)
 def test_four_orgs_on_their_own_homes_commit_the_same_chain(tmp_path: Path) -> None:
     orgs = (*ORGS, "regulator")
-    ports = _free_ports(2 * len(orgs))
+    ports = free_ports(2 * len(orgs))
     api_ports, p2p_ports = ports[: len(orgs)], ports[len(orgs) :]
     homes = {org: tmp_path / org for org in orgs}
     for index, org in enumerate(orgs):
@@ -124,7 +114,7 @@ def test_four_orgs_on_their_own_homes_commit_the_same_chain(tmp_path: Path) -> N
 
 
 def test_each_home_holds_only_its_own_private_keys(tmp_path: Path) -> None:
-    ports = _free_ports(4)
+    ports = free_ports(4)
     _init(tmp_path / "a", "brand", validator=True, p2p=ports[0], api=ports[1])
     _init(tmp_path / "b", "bank", validator=False, p2p=ports[2], api=ports[3])
     assert sorted(p.name for p in (tmp_path / "a" / "keys").iterdir()) == ["brand.pem"]
@@ -134,7 +124,7 @@ def test_each_home_holds_only_its_own_private_keys(tmp_path: Path) -> None:
 
 
 def test_init_refuses_to_overwrite_an_orgs_keys(tmp_path: Path) -> None:
-    ports = _free_ports(2)
+    ports = free_ports(2)
     _init(tmp_path, "brand", validator=True, p2p=ports[0], api=ports[1])
     result = _run("init", "--home", str(tmp_path), "--org", "brand", "--node", "brand-node")
     assert result.returncode == 2
@@ -142,7 +132,7 @@ def test_init_refuses_to_overwrite_an_orgs_keys(tmp_path: Path) -> None:
 
 
 def test_genesis_refuses_members_of_different_suites(tmp_path: Path) -> None:
-    ports = _free_ports(4)
+    ports = free_ports(4)
     _init(tmp_path / "a", "brand", validator=True, p2p=ports[0], api=ports[1])
     _init(tmp_path / "b", "bank", validator=True, p2p=ports[2], api=ports[3], suite="sm2-sm3")
     result = _run(
@@ -159,7 +149,7 @@ def test_genesis_refuses_members_of_different_suites(tmp_path: Path) -> None:
 
 
 def test_peers_refuses_a_node_never_initialised(tmp_path: Path) -> None:
-    ports = _free_ports(2)
+    ports = free_ports(2)
     _init(tmp_path / "a", "brand", validator=True, p2p=ports[0], api=ports[1])
     member = str(tmp_path / "a" / "member-brand.json")
     result = _run("peers", member, "--home", str(tmp_path / "b"), "--node", "ghost")

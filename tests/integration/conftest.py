@@ -38,6 +38,7 @@ from typing import Any
 
 import httpx
 import pytest
+from ports import free_ports
 
 from xinchain.crypto import suite_named
 from xinchain.errors import ReceiptInvalid
@@ -63,9 +64,7 @@ _live_nodes: list[RunningNode] = []
 
 def free_port() -> int:
     """A loopback port nobody listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
 
 
 class NodeStartError(RuntimeError):
