@@ -205,6 +205,18 @@ class Network:
             self.apply(index, self.core(index).on_timeout(key))
         return len(due)
 
+    def gossip(self, nodes: Iterable[int]) -> None:
+        """Let each node's gossip timer fire once it finds the node stalled: a timer set in an
+        earlier round only re-arms itself for the current round, so fire that one too."""
+        for index in nodes:
+            for _ in range(2):
+                pending = [key for i, key in self.timers if i == index and key.step == "gossip"]
+                for key in pending:
+                    self.timers.remove((index, key))
+                    self.apply(index, self.core(index).on_timeout(key))
+                if any(key.round == self.core(index).round for key in pending):
+                    break
+
     def run(self, max_round: int) -> None:
         """Deliver everything, then fire pending timeouts one at a time (oldest first) up to
         `max_round`, until nothing is left to do."""
@@ -730,7 +742,7 @@ def test_after_a_restart_the_round_still_completes(
     network, prevote = crashed_after_prevote
     network.boot(3)
     network.deliver_all()
-    network.fire("gossip", 0, nodes=[2])  # the restarted node lost the proposal it voted for
+    network.gossip([2])  # the restarted node lost the proposal it voted for
     network.deliver_all()
     assert {i: (d.block_hash, d.certificate.round) for i, d in network.decisions.items()} == {
         i: (prevote.block_hash, 1) for i in (0, 2, 3)
@@ -777,7 +789,7 @@ def test_a_restarted_locked_validator_reproposes_the_locked_block(
     locked_restart: tuple[Network, Proposal],
 ) -> None:
     network, proposal = locked_restart
-    network.fire("gossip", 0, nodes=[0])  # the precommits it lost, so that its timer starts
+    network.gossip([0])  # the precommits it lost, so that its timer starts
     network.deliver_all()
     network.fire("precommit", 0)
     reproposal = network.proposals(2)[-1]
@@ -794,7 +806,7 @@ def test_a_locked_proposer_restarting_after_it_proposed_sends_the_same_proposal(
     """Crashed after the proposal was saved and before its prevote was: the restarted core
     proposes again, and gets back exactly the proposal it had signed (valid round included)."""
     network, _ = locked_restart
-    network.fire("gossip", 0, nodes=[0])
+    network.gossip([0])
     network.deliver_all()
     network.fire("precommit", 0)
     reproposal = network.proposals(2)[-1]
@@ -809,11 +821,11 @@ def test_the_others_decide_the_block_a_restarted_validator_was_locked_on(
     locked_restart: tuple[Network, Proposal],
 ) -> None:
     network, proposal = locked_restart
-    network.fire("gossip", 0, nodes=[0])
+    network.gossip([0])
     network.deliver_all()
     network.fire("precommit", 0)
     network.deliver_all()
-    network.fire("gossip", 0, nodes=[2])  # the polka of round 0, kept with the lock
+    network.gossip([2])  # the polka of round 0, kept with the lock
     network.deliver_all()
     assert {i: d.block_hash for i, d in network.decisions.items()} == {
         i: proposal.block_hash for i in (0, 2, 3)

@@ -176,7 +176,7 @@ class ConsensusCore:
         actions = self._start_round(first_round)
         actions.extend(self._resend_last_vote())
         actions.append(
-            ScheduleTimeout(TimeoutKey(self.height, 0, "gossip"), self.timeouts.gossip_ms)
+            ScheduleTimeout(TimeoutKey(self.height, self.round, "gossip"), self.timeouts.gossip_ms)
         )
         return actions + self._evaluate()
 
@@ -201,7 +201,7 @@ class ConsensusCore:
 
     def on_timeout(self, key: TimeoutKey) -> list[Action]:
         if key.step == "gossip":
-            return self._gossip()
+            return self._gossip(stalled=(key.height, key.round) == (self.height, self.round))
         if key.height != self.height:
             return []
         if key.step == "new_height" and self.step == STEP_NEW_HEIGHT:
@@ -525,13 +525,16 @@ class ConsensusCore:
     def _grow(self, base_ms: int, delta_ms: int) -> int:
         return base_ms + delta_ms * min(self.round, self.timeouts.round_growth_max)
 
-    def _gossip(self) -> list[Action]:
+    def _gossip(self, *, stalled: bool) -> list[Action]:
         """Re-send what this round needs, so that dropped messages are not lost for good (the
-        paper assumes gossip delivers every message a correct process has to all others)."""
+        paper assumes gossip delivers every message a correct process has to all others).
+
+        Only when stalled — still in the height and round the timer was set in, a whole gossip
+        interval later: a chain that makes progress never re-sends its (large) proposals."""
         actions: list[Action] = [
             ScheduleTimeout(TimeoutKey(self.height, self.round, "gossip"), self.timeouts.gossip_ms)
         ]
-        if self.step == STEP_DECIDED:
+        if self.step == STEP_DECIDED or not stalled:
             return actions
         proposal = self.proposals.get(self.round)
         if proposal is not None:

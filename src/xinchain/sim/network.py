@@ -218,6 +218,7 @@ class Simulation:
         # so that the others must finish the height without learning of its commit.
         self.isolate_on_decide = self.random.random() < 0.5
         self.isolated: dict[int, int] = {}  # node → isolated until (ms)
+        self.attack_targets: set[tuple[int, int]] = set()  # (height, node) a lock attack favours
         self.committed: dict[int, tuple[str, str]] = {}  # height → (block hash, state hash)
         self.honest_votes: dict[tuple[int, str, int, int], str | None] = {}
         self.events = 0
@@ -381,12 +382,11 @@ class Simulation:
     def _decide(self, node: SimNode, action: Decide) -> None:
         height = action.block.header.height
         first_to_decide = not node.byzantine and height not in self.committed
-        if (
-            self.isolate_on_decide
-            and first_to_decide
-            and self.now < self.config.chaos_ms
-            and self.random.random() < 0.3
-        ):
+        chaos = self.now < self.config.chaos_ms
+        if first_to_decide and chaos and (height, node.index) in self.attack_targets:
+            # the lock attack's accomplice in the network: cut off the one it let commit
+            self.isolated[node.index] = self.now + self.random.randint(1_000, 3_000)
+        elif first_to_decide and chaos and self.isolate_on_decide and self.random.random() < 0.3:
             self.isolated[node.index] = self.now + self.random.randint(300, 2_500)
         node.app.commit(action.block, action.block_hash, action.certificate)
         if not node.byzantine:
@@ -512,7 +512,9 @@ class Simulation:
         prevotes the block to A and C, so both see a polka and lock, and precommits it to A
         only, so A alone commits. If A's links then fail, C (locked) and D must decide round 1
         on D's new block: with locks kept C refuses it, without them the two commit a block
-        that conflicts with A's. Every other message is honest."""
+        that conflicts with A's. The network is the attacker's accomplice: A's links fail as
+        soon as it commits (the adversary of the BFT model schedules messages). Every other
+        message is honest."""
         n = self.config.validators
         height, round_number = message_position(message)
         if height is None or height % n != node.index or round_number != 0:
@@ -524,6 +526,8 @@ class Simulation:
         if not isinstance(message, Vote) or message.block_hash is None:
             return [message]
         chosen = {first, second} if message.kind == PREVOTE else {first}
+        if message.kind == PRECOMMIT:
+            self.attack_targets.add((height, first))
         block_hash = message.block_hash if peer in chosen else None
         signed = vote_signing_bytes(CHAIN_ID, message.kind, height, round_number, block_hash)
         vote = Vote(
