@@ -13,12 +13,10 @@ Scenario:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cluster_harness import XINCHAIN
+from delay_relay import DelayRelays
 from ports import free_ports
 
 from xinchain.node.home import Home, NodeConfig, create_demo_home
@@ -37,63 +36,6 @@ DELAY_S = 0.050
 target_height = 5
 commit_timeout_s = 60.0
 chunk_bytes = 65536
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy bytes, each chunk released DELAY_S after it arrived, order kept."""
-    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-
-    async def release() -> None:
-        while True:
-            due, chunk = await queue.get()
-            if not chunk:
-                break
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
-            writer.write(chunk)
-            await writer.drain()
-        writer.close()
-
-    releaser = asyncio.create_task(release())
-    with contextlib.suppress(OSError, ConnectionError):
-        while chunk := await reader.read(chunk_bytes):
-            await queue.put((time.monotonic() + DELAY_S, chunk))
-    await queue.put((0.0, b""))
-    with contextlib.suppress(OSError, ConnectionError):
-        await releaser
-
-
-class DelayRelays:
-    """One relay per validator, in a thread of its own: relay port → the validator's port."""
-
-    def __init__(self, targets: dict[int, int]) -> None:
-        self.targets = targets
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> DelayRelays:
-        self.thread.start()
-        for relay_port, target_port in self.targets.items():
-            asyncio.run_coroutine_threadsafe(
-                self._serve(relay_port, target_port), self.loop
-            ).result(5)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-    async def _serve(self, relay_port: int, target_port: int) -> None:
-        async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                upstream_reader, upstream_writer = await asyncio.open_connection(
-                    "127.0.0.1", target_port
-                )
-            except OSError:
-                writer.close()
-                return
-            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
-
-        await asyncio.start_server(connected, "127.0.0.1", relay_port)
 
 
 @pytest.fixture
@@ -108,7 +50,8 @@ def delayed_validators(tmp_path: Path) -> Iterator[dict[str, int]]:
         peers = tuple((other, "127.0.0.1", relay[other]) for other in VALIDATORS if other != name)
         home.save_node_config(name, NodeConfig(api[name], p2p[name], peers))
     processes: list[subprocess.Popen[bytes]] = []
-    with DelayRelays({relay[name]: p2p[name] for name in VALIDATORS}):
+    routes = {("127.0.0.1", relay[name]): ("127.0.0.1", p2p[name]) for name in VALIDATORS}
+    with DelayRelays(routes, DELAY_S):
         try:
             for name in VALIDATORS:
                 command = [str(XINCHAIN), "node", "--home", str(home.path), "--name", name]
