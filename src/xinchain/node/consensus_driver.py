@@ -283,10 +283,14 @@ class ConsensusDriver:
     def _on_status(self, peer: str, height: object) -> None:
         if not isinstance(height, int) or isinstance(height, bool) or height < 0:
             raise DecodeError("expected a height", field="height")
-        self._peer_heights[peer] = height
         tip = self.app.tip().height
+        # One block behind is normal for a moment (that block is being decided here too);
+        # behind by two, or by one across two announcements, means consensus moved on.
+        behind_before = self._peer_heights.get(peer, 0) > tip
+        self._peer_heights[peer] = height
+        lagging = height >= tip + 2 or (height > tip and behind_before)
         now = time.monotonic()
-        if height > tip and now - self._last_sync_request.get(peer, 0.0) >= sync_request_interval_s:
+        if lagging and now - self._last_sync_request.get(peer, 0.0) >= sync_request_interval_s:
             self._last_sync_request[peer] = now
             self._send(peer, codec.encode({"type": "sync_request", "from": tip + 1}))
 
