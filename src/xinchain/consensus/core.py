@@ -530,7 +530,9 @@ class ConsensusCore:
         paper assumes gossip delivers every message a correct process has to all others).
 
         Only when stalled — still in the height and round the timer was set in, a whole gossip
-        interval later: a chain that makes progress never re-sends its (large) proposals."""
+        interval later: a chain that makes progress never re-sends its (large) proposals. Sent:
+        the proposals of this round and of the valid round, and every vote held for this round,
+        the previous one and the valid round."""
         actions: list[Action] = [
             ScheduleTimeout(TimeoutKey(self.height, self.round, "gossip"), self.timeouts.gossip_ms)
         ]
@@ -541,8 +543,11 @@ class ConsensusCore:
             actions.append(Broadcast(proposal))
         if self.valid_round != NO_ROUND and self.valid_round in self.proposals:
             actions.append(Broadcast(self.proposals[self.valid_round]))
+        # The previous round too: a validator that moved on by its precommit timeout may hold
+        # the last precommit the others need to start theirs.
+        rounds = {self.round, self.round - 1, self.valid_round}
         for (_, round_number), votes in sorted(self.votes.items()):
-            if round_number in (self.round, self.valid_round):
+            if round_number in rounds:
                 for by_block in votes.values():
                     actions.extend(Broadcast(vote) for vote in by_block.values())
         return actions
