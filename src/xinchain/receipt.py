@@ -21,13 +21,19 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from xinchain import codec
 from xinchain.errors import ConfigError, DecodeError, ReceiptInvalid
 from xinchain.genesis import Genesis
 from xinchain.merkle import InclusionProof, MerkleTree, leaf_hash, root_from_inclusion
 from xinchain.types import BlockHeader, CommitCertificate, TxResult, commit_statement, quorum_size
 
 FORMAT = "xinchain-receipt/1"
-NOTARY_METHODS = ("anchor", "anchor_batch")
+# Results whose data is {root, size}: an RFC 9162 root over the digests they anchored.
+ANCHORING_RESULTS = {
+    ("notary", "anchor"),
+    ("notary", "anchor_batch"),
+    ("provenance", "record_events"),
+}
 _HEX32 = re.compile(r"^[0-9a-f]{64}$")
 _RECEIPT_FIELDS = {
     "format",
@@ -103,9 +109,13 @@ def proof_from_value(value: object, where: str) -> InclusionProof:
 
 
 def build_receipts(
-    proof: TxProof, digests: list[bytes], positions: list[int] | None = None
+    proof: TxProof,
+    digests: list[bytes],
+    positions: list[int] | None = None,
+    events: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Receipts for the digests of one notary transaction (all, or those at `positions`)."""
+    """Receipts for the digests one transaction anchored (all, or those at `positions`); for
+    provenance, `events` (parallel to `digests`) puts each event in its receipt."""
     hasher = proof.genesis.suite.hash
     tree = MerkleTree(hasher, digests)
     if tree.root().hex() != proof.result.data.get("root"):
@@ -119,14 +129,17 @@ def build_receipts(
         "genesis": proof.genesis.to_value(),
     }
     chosen = range(len(digests)) if positions is None else positions
-    return [
-        {
+    receipts = []
+    for i in chosen:
+        receipt = {
             **common,
             "document": {"algorithm": proof.genesis.suite.hash_name, "hash": digests[i].hex()},
             "anchor": proof_to_value(tree.inclusion_proof(i)),
         }
-        for i in chosen
-    ]
+        if events is not None:
+            receipt["event"] = events[i]
+        receipts.append(receipt)
+    return receipts
 
 
 def load_receipt_json(text: str) -> dict[str, Any]:
@@ -144,12 +157,22 @@ def load_receipt_json(text: str) -> dict[str, Any]:
 
 def verify_receipt(
     receipt: dict[str, Any],
-    document: bytes,
+    document: bytes | None,
     *,
     expected_genesis_hash: str | None = None,
 ) -> VerifiedReceipt:
-    """Check `receipt` proves `document` (the file's bytes); raise `ReceiptInvalid` if not."""
+    """Check `receipt` proves `document` (the file's bytes); raise `ReceiptInvalid` if not.
+
+    A provenance receipt carries its `event`; the document is then that event's canonical
+    encoding, and `document` may be None."""
     try:
+        if "event" in receipt:
+            event_bytes = codec.encode(receipt["event"])
+            if document is not None and document != event_bytes:
+                raise ReceiptInvalid("the file given is not the event the receipt carries")
+            document = event_bytes
+        if document is None:
+            raise ReceiptInvalid("this receipt proves a file: give the file to check it against")
         return _verify(receipt, document, expected_genesis_hash)
     except DecodeError as exc:
         raise ReceiptInvalid(f"malformed field: {exc}", field=exc.field) from exc
@@ -158,7 +181,7 @@ def verify_receipt(
 def _verify(
     receipt: dict[str, Any], document: bytes, expected_genesis_hash: str | None
 ) -> VerifiedReceipt:
-    if set(receipt) != _RECEIPT_FIELDS:
+    if set(receipt) - {"event"} != _RECEIPT_FIELDS:
         raise ReceiptInvalid(
             f"expected fields {sorted(_RECEIPT_FIELDS)}, found {sorted(receipt)}", field="receipt"
         )
@@ -193,9 +216,9 @@ def _verify(
 
     # document hash → batch root recorded in the result
     result = _parsed(TxResult.from_value, receipt["result"], "result")
-    if result.contract != "notary" or result.method not in NOTARY_METHODS or not result.ok:
+    if (result.contract, result.method) not in ANCHORING_RESULTS or not result.ok:
         raise ReceiptInvalid(
-            "the result is not a successful notary anchor "
+            "the result is not a successful anchoring of documents or events "
             f"({result.contract}.{result.method}, ok={result.ok})",
             field="result",
         )

@@ -308,15 +308,18 @@ def _hash_file(suite: Suite, path: Path) -> bytes:
 @app.command()
 def verify(
     receipt: Annotated[Path, typer.Argument(help="receipt JSON file")],
-    file: Annotated[Path, typer.Option("--file", help="the document the receipt is for")],
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="the document the receipt is for (not for event receipts)"),
+    ] = None,
     genesis_hash: Annotated[
         str | None, typer.Option("--genesis-hash", help="require this chain (genesis hash)")
     ] = None,
 ) -> None:
-    """Check offline that RECEIPT proves FILE was anchored; prints `valid` or the reason."""
+    """Check offline that RECEIPT proves FILE (or the event it carries) was anchored."""
     try:
         value = load_receipt_json(receipt.read_text(encoding="utf-8"))
-        document = file.read_bytes()
+        document = None if file is None else file.read_bytes()
         verified = verify_receipt(value, document, expected_genesis_hash=genesis_hash)
     except XinchainError as exc:
         console.print(f"invalid: {exc.reason}")
@@ -325,8 +328,12 @@ def verify(
         console.print(f"invalid: cannot read input: {exc}")
         raise typer.Exit(1) from exc
     when = datetime.fromtimestamp(verified.time_ms / 1000, UTC).isoformat(timespec="milliseconds")
+    subject = file.name if file is not None else "event"
+    if "event" in value:
+        event = value["event"]
+        subject = f"event {event.get('biz_step', '')} {event.get('event_id', '')}".strip()
     console.print(
-        f"valid: {file.name} ({verified.document_hash}) anchored by {verified.sender} at {when} "
+        f"valid: {subject} ({verified.document_hash}) anchored by {verified.sender} at {when} "
         f"in block {verified.height} of chain {verified.chain_id} (genesis "
         f"{verified.genesis_hash}), certified by {verified.signers} of {verified.validators} "
         "validators"

@@ -10,6 +10,7 @@ counts. Actions:
 * ``set_roles``     {org, roles}
 * ``set_keys``      {org, keys}
 * ``set_param``     {name, value}
+* ``set_config``    {contract, key, value}   (a contract setting, e.g. provenance step_roles)
 
 State (key space ``governance/``): ``org/<id>`` → {name, roles, keys}; ``param/<name>`` → int;
 ``proposal/<n>`` → {action, proposer, approvals, executed}; ``next_proposal`` → int.
@@ -130,6 +131,7 @@ def _check_action(value: object, context: CallContext) -> dict[str, Any]:
         "set_roles": {"kind", "org", "roles"},
         "set_keys": {"kind", "org", "keys"},
         "set_param": {"kind", "name", "value"},
+        "set_config": {"kind", "contract", "key", "value"},
     }
     kind = value["kind"]
     if kind not in fields:
@@ -151,6 +153,8 @@ def _check_action(value: object, context: CallContext) -> dict[str, Any]:
                 check_public_key_hex(key, context.suite, "action.keys")
         if kind == "add_member" and (not isinstance(value["name"], str) or not value["name"]):
             raise ContractError("expected a display name", field="action.name")
+        if kind == "set_config":
+            _check_config(value["contract"], value["key"], value["value"])
         if kind == "set_param":
             if not isinstance(value["name"], str) or value["name"] not in DEFAULT_PARAMS:
                 raise ContractError(
@@ -164,6 +168,26 @@ def _check_action(value: object, context: CallContext) -> dict[str, Any]:
     return value
 
 
+# Contract settings governance may change: (contract, key) → what the value must look like.
+_CONFIGS = {("provenance", "step_roles"): "a map of bizStep to a list of role names"}
+
+
+def _check_config(contract: object, key: object, value: object) -> None:
+    if not isinstance(contract, str) or not isinstance(key, str) or (contract, key) not in _CONFIGS:
+        raise ContractError(
+            f"no setting {contract!r}/{key!r}; known: {sorted(_CONFIGS)}", field="action.key"
+        )
+    ok = isinstance(value, dict) and all(
+        isinstance(step, str)
+        and isinstance(roles, list)
+        and all(isinstance(role, str) for role in roles)
+        for step, roles in value.items()
+    )
+    if not ok:
+        expected = _CONFIGS[(str(contract), str(key))]
+        raise ContractError(f"expected {expected}", field="action.value")
+
+
 def _check_list(value: object, most: int, where: str) -> None:
     if not isinstance(value, list) or len(value) > most:
         raise ContractError(f"expected a list of at most {most}", field=where)
@@ -174,6 +198,9 @@ def _execute(context: CallContext, action: dict[str, Any]) -> None:
     members = member_ids(context.state)
     if kind == "set_param":
         context.write(NAME, f"param/{action['name']}", action["value"])
+        return
+    if kind == "set_config":
+        context.write(action["contract"], f"config/{action['key']}", action["value"])
         return
     org = action["org"]
     record = context.read(NAME, f"org/{org}")

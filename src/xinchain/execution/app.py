@@ -21,6 +21,7 @@ from xinchain import codec
 from xinchain.contracts.base import CallContext, Contract
 from xinchain.contracts.governance import Governance, genesis_writes, member_ids, org_record, param
 from xinchain.contracts.notary import Notary
+from xinchain.contracts.provenance import Provenance
 from xinchain.errors import (
     ContractError,
     ExpiredTransaction,
@@ -47,7 +48,7 @@ _log = logging.getLogger(__name__)
 
 
 def system_contracts() -> dict[str, Contract]:
-    contracts: list[Contract] = [Governance(), Notary()]
+    contracts: list[Contract] = [Governance(), Notary(), Provenance()]
     return {contract.name: contract for contract in contracts}
 
 
