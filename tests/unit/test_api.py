@@ -70,6 +70,11 @@ ROUTES = {
     "/v1/blocks/{height}": {"get"},
     "/v1/notary/{document_hash}": {"get"},
     "/v1/notary/{document_hash}/receipt": {"get"},
+    "/01/{gtin}/21/{serial}": {"get"},
+    "/v1/provenance/items/{gtin}/{serial}": {"get"},
+    "/v1/provenance/products/{gtin}": {"get"},
+    "/v1/provenance/events/{digest}": {"get"},
+    "/v1/provenance/events/{digest}/receipt": {"get"},
 }
 UNKNOWN_ID = "ab" * 32
 MALFORMED_IDS = {

@@ -18,10 +18,14 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from xinchain import codec
 from xinchain.errors import InvalidTransaction, MempoolFull, NotFound, XinchainError
+from xinchain.gs1 import check_gtin14, check_serial
 from xinchain.node.node import Node
+from xinchain.node.provenance_view import count_scan, item_view
 from xinchain.receipt import build_receipts
 from xinchain.types import tx_bytes_max
+from xinchain.web.scan import language, render
 
 # A request body larger than this is refused before it is read: a transaction is at most
 # `tx_bytes_max` bytes, twice that as hex, plus JSON framing.
@@ -225,4 +229,67 @@ def create_api(node: Node) -> FastAPI:
         digests = node.anchored_digests(entry["tx_id"])
         return build_receipts(proof, digests, [entry["position"]])[0]
 
+    _provenance_routes(api, node)
     return api
+
+
+def _provenance_routes(api: FastAPI, node: Node) -> None:
+    @api.get("/01/{gtin}/21/{serial}", response_class=HTMLResponse, tags=["provenance"])
+    def scan_page(gtin: str, serial: str, request: Request, lang: str | None = None) -> str:
+        """The public page a shopper reaches by scanning an item's QR code."""
+        view = item_view(node.app, check_gtin14(gtin), check_serial(serial))
+        if view.registered:
+            client = request.client.host if request.client else ""
+            place = request.headers.get("x-scan-place", "") or ".".join(client.split(".")[:3])
+            count_scan(node.app, view.epc, place[:64])
+        return render(view, language(request.headers.get("accept-language", ""), lang))
+
+    @api.get("/v1/provenance/items/{gtin}/{serial}", tags=["provenance"])
+    def item(gtin: str, serial: str) -> dict[str, Any]:
+        view = item_view(node.app, check_gtin14(gtin), check_serial(serial))
+        if not view.registered:
+            raise NotFound(f"{view.epc} was never commissioned", field="serial")
+        return {
+            "epc": view.epc,
+            "product": view.product,
+            "item": view.item,
+            "steps": [
+                {
+                    "digest": step.digest,
+                    "biz_step": step.event["biz_step"],
+                    "recorded_by": step.recorded_by,
+                    "height": step.height,
+                    "via": step.via,
+                    "event": step.document,
+                }
+                for step in view.steps
+            ],
+            "scans": view.scans,
+            "places": view.places,
+            "suspect": view.suspect,
+            "flag": view.flag,
+        }
+
+    @api.get("/v1/provenance/products/{gtin}", tags=["provenance"])
+    def product(gtin: str) -> dict[str, Any]:
+        found = node.app.read_state("provenance", f"product/{check_gtin14(gtin)}")
+        if found is None:
+            raise NotFound(f"GTIN {gtin} is not registered", field="gtin")
+        return dict(found)
+
+    @api.get("/v1/provenance/events/{digest}", tags=["provenance"])
+    def event(digest: str) -> dict[str, Any]:
+        record = node.app.read_state("provenance", f"event/{_hex64(digest, 'digest')}")
+        if record is None:
+            raise NotFound(f"no event {digest}", field="digest")
+        return dict(record)
+
+    @api.get("/v1/provenance/events/{digest}/receipt", tags=["provenance"])
+    def event_receipt(digest: str) -> dict[str, Any]:
+        record = node.app.read_state("provenance", f"event/{_hex64(digest, 'digest')}")
+        if record is None:
+            raise NotFound(f"no event {digest}", field="digest")
+        events = node.recorded_events(record["tx_id"])
+        digests = [node.suite.hash(codec.encode(value)) for value in events]
+        proof = node.tx_proof(record["tx_id"])
+        return build_receipts(proof, digests, [record["position"]], events)[0]

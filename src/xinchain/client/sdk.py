@@ -116,6 +116,39 @@ class Client:
     def proof(self, tx_id: str) -> TxProof:
         return TxProof.from_value(self._json(self._http.get(f"/v1/transactions/{tx_id}/proof")))
 
+    def call(
+        self,
+        genesis: Genesis,
+        key: PrivateKey,
+        *,
+        sender: str,
+        contract: str,
+        method: str,
+        args: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Sign, submit and wait for one call; its result, or ApiError if the chain refused."""
+        tx = sign_transaction(
+            genesis.suite,
+            key,
+            chain_id=genesis.chain_id,
+            sender=sender,
+            contract=contract,
+            method=method,
+            args=args,
+            valid_until=int(self.status()["height"]) + validity_blocks,
+        )
+        answer = self.wait_committed(self.submit(tx))
+        result = answer["result"]
+        if not result["ok"]:
+            raise ApiError(400, {"error": {"code": "refused", "reason": result["error"]}})
+        return {"height": answer["height"], "tx_id": answer["tx_id"], **result["data"]}
+
+    def product(self, gtin: str) -> dict[str, Any]:
+        return dict(self._json(self._http.get(f"/v1/provenance/products/{gtin}")))
+
+    def item(self, gtin: str, serial: str) -> dict[str, Any]:
+        return dict(self._json(self._http.get(f"/v1/provenance/items/{gtin}/{serial}")))
+
     def notary_records(self, document_hash: str) -> list[dict[str, Any]]:
         return list(self._json(self._http.get(f"/v1/notary/{document_hash}"))["records"])
 

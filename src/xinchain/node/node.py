@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from xinchain.consensus.messages import Vote, vote_signing_bytes
 from xinchain.consensus.safety import FileSafetyStore, SafetyRules
@@ -147,6 +148,17 @@ class Node:
         if body.contract != "notary":
             raise NotFound(f"transaction {tx_id} is no notary transaction", field="tx_id")
         return [body.args["hash"]] if body.method == "anchor" else list(body.args["hashes"])
+
+    def recorded_events(self, tx_id: str) -> list[dict[str, Any]]:
+        """The events a committed provenance transaction recorded, in its order."""
+        location = self.app.tx_location(tx_id)
+        block = None if location is None else self.app.block(location[0])
+        if location is None or block is None:
+            raise NotFound(f"transaction {tx_id} is not committed", field="tx_id")
+        body = Transaction.decode(block.txs[location[1]]).body
+        if body.contract != "provenance" or body.method != "record_events":
+            raise NotFound(f"transaction {tx_id} recorded no events", field="tx_id")
+        return list(body.args["events"])
 
     def block_with_hash(self, height: int) -> tuple[Block, str, CommitCertificate | None]:
         block = self.app.block(height)

@@ -20,6 +20,7 @@ class Table(enum.StrEnum):
     CERTIFICATES = "certificates"  # height → encoded CommitCertificate
     TX_INDEX = "tx_index"  # tx id → encoded [height, index]; also the replay guard
     STATE = "state"  # contract key → encoded value
+    LOCAL = "local"  # this node's own records (scan counts): never part of consensus
 
 
 class Batch(Protocol):

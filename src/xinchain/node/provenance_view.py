@@ -1,0 +1,153 @@
+"""What a node shows of an item: its journey, assembled from committed state, and its scans.
+
+Reads only: the journey of an item is its own events plus the events of every container it
+was in (an event on a case applies to what is inside it), in event-time order. Scans are
+counted by the node off chain (node-local storage, not consensus state); a code scanned too
+often or from too many places is a suspected copy, shown on the page and anchored on chain by
+a node that may (see `FlagAnchorer`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from xinchain import codec
+from xinchain.contracts.provenance import NAME, containers_of
+from xinchain.execution.app import Application
+from xinchain.gs1 import Sgtin
+from xinchain.storage import Table
+
+# A code scanned more often than this, or from more distinct places, is a suspected copy: a
+# genuine tin is scanned by its buyer a few times, not by crowds in many cities.
+scans_suspect_min = 50
+places_suspect_min = 5
+# Distinct places remembered per item (enough to cross the threshold, bounded).
+places_kept_max = 16
+# The company prefix length of a GTIN nobody registered (GS1's EPCIS examples use 7 digits).
+default_company_prefix_digits = 7
+# Events shown for one item, its containers' included.
+journey_events_max = 256
+
+
+@dataclass(frozen=True)
+class Step:
+    digest: str
+    event: dict[str, Any]
+    document: dict[str, Any]  # the original EPCIS event
+    recorded_by: str
+    org_name: str
+    height: int
+    via: str  # "" for the item itself, else the container the event was about
+
+
+@dataclass(frozen=True)
+class ItemView:
+    epc: str
+    gtin: str
+    serial: str
+    product: dict[str, Any] | None
+    item: dict[str, Any] | None
+    steps: list[Step]
+    scans: int
+    places: int
+    flag: dict[str, Any] | None
+
+    @property
+    def registered(self) -> bool:
+        return self.item is not None
+
+    @property
+    def suspect(self) -> bool:
+        return (
+            self.flag is not None
+            or self.scans > scans_suspect_min
+            or self.places > places_suspect_min
+        )
+
+
+def item_view(app: Application, gtin: str, serial: str) -> ItemView:
+    product = app.read_state(NAME, f"product/{gtin}")
+    digits = product["company_prefix_digits"] if product else default_company_prefix_digits
+    epc = Sgtin.from_gtin(gtin, serial, digits).uri
+    if product is not None:
+        brand = app.read_state("governance", f"org/{product['brand']}") or {}
+        product = {**product, "brand_name": brand.get("name", product["brand"])}
+    item = app.read_state(NAME, f"item/{epc}")
+    steps = journey(app, epc) if item is not None else []
+    scans = scan_record(app, epc)
+    return ItemView(
+        epc=epc,
+        gtin=gtin,
+        serial=serial,
+        product=product,
+        item=item,
+        steps=steps,
+        scans=scans["count"],
+        places=len(scans["places"]),
+        flag=app.read_state(NAME, f"flag/{epc}"),
+    )
+
+
+def journey(app: Application, epc: str) -> list[Step]:
+    def read(contract: str, key: str) -> Any:
+        return app.read_state(contract, key)
+
+    subjects = [epc, *containers_of(read, epc)]
+    seen: set[str] = set()
+    steps: list[Step] = []
+    for subject in subjects:
+        for digest in app.read_state(NAME, f"epc/{subject}") or []:
+            if digest in seen or len(steps) >= journey_events_max:
+                continue
+            seen.add(digest)
+            record = app.read_state(NAME, f"event/{digest}")
+            if record is None:
+                continue
+            org = app.read_state("governance", f"org/{record['recorded_by']}") or {}
+            steps.append(
+                Step(
+                    digest=digest,
+                    event=record["event"],
+                    document=json.loads(record["event"]["json"]),
+                    recorded_by=record["recorded_by"],
+                    org_name=str(org.get("name", record["recorded_by"])),
+                    height=record["height"],
+                    via="" if subject == epc else subject,
+                )
+            )
+    steps.sort(key=lambda step: (step.event["event_time_us"], step.height))
+    return steps
+
+
+# --- scans: node-local, never part of consensus ------------------------------------------------
+
+
+def _scan_key(epc: str) -> bytes:
+    return b"scan/" + epc.encode()
+
+
+def scan_record(app: Application, epc: str) -> dict[str, Any]:
+    raw = app.store.get(Table.LOCAL, _scan_key(epc))
+    if raw is None:
+        return {"count": 0, "places": [], "first_ms": 0, "last_ms": 0}
+    return dict(codec.decode(raw))
+
+
+def count_scan(app: Application, epc: str, place: str) -> dict[str, Any]:
+    record = scan_record(app, epc)
+    now = int(time.time() * 1000)
+    places = list(record["places"])
+    if place and place not in places and len(places) < places_kept_max:
+        places.append(place)
+    record = {
+        "count": record["count"] + 1,
+        "places": places,
+        "first_ms": record["first_ms"] or now,
+        "last_ms": now,
+    }
+    with app.store.atomic_batch() as batch:
+        batch.put(Table.LOCAL, _scan_key(epc), codec.encode(record))
+    return record
