@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -21,6 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blocks
 from xinchain.contracts.notary import batch_hashes_max
 from xinchain.crypto import DEFAULT_SUITE, Suite
+from xinchain.demo import seed_demo
+from xinchain.epcis import document_events_to_chain
 from xinchain.errors import XinchainError
 from xinchain.node.home import Home, assemble_genesis, create_demo_home, init_member, set_peers
 from xinchain.node.node import Node
@@ -31,6 +34,8 @@ from xinchain.receipt import build_receipts, load_receipt_json, verify_receipt
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="xinchain: a consortium chain.")
 notary_app = typer.Typer(no_args_is_help=True, help="Anchor documents and get their receipts.")
 app.add_typer(notary_app, name="notary")
+trace_app = typer.Typer(no_args_is_help=True, help="Trace items: products, EPCIS events, scans.")
+app.add_typer(trace_app, name="trace")
 
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -91,8 +96,25 @@ def up(
             f"{tip.height}, API http://127.0.0.1:{port}"
         )
         sys.stdout.flush()
+        _announce_demo(consortium, port)
 
     _run(consortium, genesis.validators[0].name, port, ready)
+
+
+def _announce_demo(home: Home, port: int) -> None:
+    """Record the demo journey in the background and print its scan page on a `demo:` line."""
+
+    def seed() -> None:
+        api = f"http://127.0.0.1:{port}"
+        try:
+            path = seed_demo(home, api)
+        except (XinchainError, OSError, TimeoutError, httpx.HTTPError) as exc:
+            errors.print(f"demo journey not recorded: {exc}")
+            return
+        console.print(f"demo: {api}{path}")
+        sys.stdout.flush()
+
+    threading.Thread(target=seed, name="demo", daemon=True).start()
 
 
 def _run_consortium(consortium: Home, port: int, chain_id: str) -> None:
@@ -100,6 +122,7 @@ def _run_consortium(consortium: Home, port: int, chain_id: str) -> None:
         listing = ", ".join(f"{name} http://127.0.0.1:{api}" for name, api in nodes)
         console.print(f"ready: chain {chain_id}, {len(nodes)} nodes: {listing}")
         sys.stdout.flush()
+        _announce_demo(consortium, port)
 
     try:
         asyncio.run(run_consortium(consortium, port, ready))
@@ -303,6 +326,78 @@ def _default_org(home: Home, org_ids: list[str]) -> str:
 def _hash_file(suite: Suite, path: Path) -> bytes:
     with path.open("rb") as handle:
         return suite.hash_chunks(iter(lambda: handle.read(hash_chunk_bytes), b""))
+
+
+def _provenance_call(
+    home: Path, api: str, org: str | None, method: str, args: dict[str, Any]
+) -> dict[str, Any]:
+    consortium = Home(home)
+    try:
+        with Client(api) as client:
+            genesis = client.genesis()
+            sender = org or _default_org(consortium, [o.id for o in genesis.orgs])
+            key = consortium.org_key(genesis.suite, sender)
+            return client.call(
+                genesis, key, sender=sender, contract="provenance", method=method, args=args
+            )
+    except ApiError as exc:
+        raise fail(f"the chain refused: {exc.reason}") from exc
+    except XinchainError as exc:
+        raise fail(str(exc), 2) from exc
+    except (OSError, TimeoutError, httpx.HTTPError) as exc:
+        raise fail(f"{api}: {exc}") from exc
+
+
+@trace_app.command("product")
+def trace_product(
+    gtin: Annotated[str, typer.Argument(help="GTIN-14")],
+    name: Annotated[str, typer.Option(help="product name")],
+    origin: Annotated[str, typer.Option(help="country or place of origin")],
+    prefix_digits: Annotated[int, typer.Option(help="digits of the GS1 company prefix")] = 7,
+    home: HomeOption = DEFAULT_HOME,
+    api: ApiOption = DEFAULT_API,
+    org: Annotated[str | None, typer.Option("--as", help="the brand org")] = None,
+) -> None:
+    """Register a product (GTIN) as the brand that owns it."""
+    args = {"gtin": gtin, "name": name, "origin": origin, "company_prefix_digits": prefix_digits}
+    result = _provenance_call(home, api, org, "register_product", args)
+    console.print(f"registered GTIN {gtin} in block {result['height']}")
+
+
+@trace_app.command("import")
+def trace_import(
+    document: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD document")],
+    home: HomeOption = DEFAULT_HOME,
+    api: ApiOption = DEFAULT_API,
+    org: Annotated[str | None, typer.Option("--as", help="member org recording the events")] = None,
+) -> None:
+    """Validate an EPCIS 2.0 document and record its events, all or none."""
+    try:
+        events = document_events_to_chain(document.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise fail(f"cannot read {document}: {exc}", 2) from exc
+    except XinchainError as exc:
+        raise fail(f"{document.name} is refused: {exc}") from exc
+    result = _provenance_call(home, api, org, "record_events", {"events": events})
+    console.print(
+        f"recorded {result['size']} event(s) from {document.name} in block {result['height']}"
+    )
+
+
+@trace_app.command("show")
+def trace_show(
+    gtin: Annotated[str, typer.Argument(help="GTIN-14")],
+    serial: Annotated[str, typer.Argument(help="serial number")],
+    api: ApiOption = DEFAULT_API,
+) -> None:
+    """Print an item's journey as the chain records it."""
+    try:
+        with Client(api) as client:
+            console.print_json(json.dumps(client.item(gtin, serial), default=str))
+    except ApiError as exc:
+        raise fail(exc.reason) from exc
+    except (OSError, httpx.HTTPError) as exc:
+        raise fail(f"{api}: {exc}") from exc
 
 
 @app.command()

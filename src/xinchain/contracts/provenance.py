@@ -28,13 +28,12 @@ from typing import Any
 
 from xinchain import codec
 from xinchain.contracts.base import CallContext, Contract, Handler, require_args
+from xinchain.epcis import CUSTOMS_CLEARANCE_STEP, DELIVERING_STEP, check_chain_event
 from xinchain.errors import ContractError, XinchainError
 from xinchain.gs1 import Sgtin, check_gtin14, is_sgtin
 from xinchain.merkle import MerkleTree
 
 NAME = "provenance"
-CUSTOMS_CLEARANCE_STEP = "urn:xinchain:bizstep:customs_clearance"
-DELIVERING_STEP = "urn:xinchain:bizstep:delivering"
 
 # bizStep → roles allowed to record it. CBV words, plus our own URIs for what CBV lacks.
 DEFAULT_STEP_ROLES: dict[str, list[str]] = {
@@ -144,6 +143,7 @@ class Provenance(Contract):
             where = f"events[{index}]"
             try:
                 _check_shape(event)
+                check_chain_event(event)  # the indexed fields are what its own JSON says
                 self._authorize(context, event, step_roles)
                 digest = event_digest(context.suite.hash, event)
                 self._apply(context, event, digest, index)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import html
 
-from xinchain.contracts.provenance import CUSTOMS_CLEARANCE_STEP, DELIVERING_STEP
+from xinchain.epcis import CUSTOMS_CLEARANCE_STEP, DELIVERING_STEP
 from xinchain.node.provenance_view import ItemView, Step
 
 STEP_LABELS: dict[str, tuple[str, str]] = {
