@@ -570,13 +570,15 @@ def _instance_epcs(event: dict[str, Any]) -> list[str]:
 
 
 def _checked_epc(epc: str, field: str) -> str:
-    """Refuse an EPC URI whose GS1 key is malformed; other URIs pass as they are."""
+    """Refuse an EPC URI whose GS1 key is malformed; an SGTIN comes back in its one canonical
+    spelling (escapes as GS1 writes them), so one item has one key on chain; other URIs pass
+    as they are."""
     if epc[:8].lower() == "urn:epc:" and not epc.startswith("urn:epc:"):
         raise EpcisInvalid(f"write the EPC URI prefix in lower case: {epc!r}", field=field)
     try:
         if epc.startswith("urn:epc:id:sgtin:"):
-            Sgtin.parse(epc, field)
-        elif epc.startswith("urn:epc:id:sscc:"):
+            return Sgtin.parse(epc, field).uri
+        if epc.startswith("urn:epc:id:sscc:"):
             _check_sscc(epc, field)
         elif epc.startswith(("https://", "http://")):
             _check_digital_link(epc, field)

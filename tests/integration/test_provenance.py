@@ -9,12 +9,14 @@ Scenarios:
   and /01/10614141073464/21/2018 shows the events of both documents;
 - refused, each with a clear error: a customs event signed by the brand, an event for a serial
   never commissioned, an EPCIS document with a malformed field (and nothing is recorded);
-- a serial never commissioned shows "not registered"; a code scanned too often is flagged.
+- a serial never commissioned shows "not registered"; a code scanned too often is flagged on
+  the page and the node anchors the flag on chain.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -26,6 +28,8 @@ import httpx
 import pytest
 from conftest import RunningNode
 
+# Nodes started by this module anchor suspected copies every second, not every minute.
+os.environ["XINCHAIN_FLAG_INTERVAL_S"] = "1"
 INTEROP = Path(__file__).resolve().parents[3] / "shared" / "interop" / "epcis"
 FIXTURE_GTIN = "10614141073464"
 demo_timeout_s = 60.0

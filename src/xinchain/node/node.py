@@ -10,22 +10,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from xinchain.client.sdk import sign_transaction, validity_blocks
 from xinchain.consensus.messages import Vote, vote_signing_bytes
 from xinchain.consensus.safety import FileSafetyStore, SafetyRules
-from xinchain.errors import ConfigError, NotFound
+from xinchain.errors import ConfigError, NotFound, XinchainError
 from xinchain.execution.app import Application, Block
 from xinchain.genesis import Genesis
 from xinchain.mempool import Mempool
 from xinchain.merkle import MerkleTree
 from xinchain.node.consensus_driver import ConsensusDriver
 from xinchain.node.home import Home
+from xinchain.node.provenance_view import suspects_to_anchor
 from xinchain.receipt import TxProof
 from xinchain.storage import LmdbStore, Store
 from xinchain.types import CommitCertificate, Transaction
+
+_log = logging.getLogger(__name__)
+# How often a node anchors the suspected copies it counted, and how many per round: flags are
+# evidence, not alarms, so a minute's delay costs nothing and batching keeps them cheap.
+flag_anchor_interval_s = float(os.environ.get("XINCHAIN_FLAG_INTERVAL_S", "60"))
+flags_per_round_max = 200
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,42 @@ class Node:
         if body.contract != "notary":
             raise NotFound(f"transaction {tx_id} is no notary transaction", field="tx_id")
         return [body.args["hash"]] if body.method == "anchor" else list(body.args["hashes"])
+
+    def anchor_flags(self) -> int:
+        """Anchor on chain the suspected copies this node counted, signed by the node's org
+        when that org may flag (platform or regulator) and its key is in the home."""
+        if self.validator_index is None:
+            return 0
+        org = self.genesis.validators[self.validator_index].org
+        record = self.app.read_state("governance", f"org/{org}") or {}
+        if not {"platform", "regulator"} & set(record.get("roles", [])):
+            return 0
+        if not self.home.org_key_path(org).exists():
+            return 0
+        key = self.home.org_key(self.suite, org)
+        submitted = 0
+        for epc, scans in suspects_to_anchor(self.app)[:flags_per_round_max]:
+            tx = sign_transaction(
+                self.suite,
+                key,
+                chain_id=self.genesis.chain_id,
+                sender=org,
+                contract="provenance",
+                method="flag",
+                args={"epc": epc, "scans": scans["count"], "places": len(scans["places"])},
+                valid_until=self.app.tip().height + validity_blocks,
+            )
+            try:
+                self.submit(tx.encode())
+                submitted += 1
+            except XinchainError as exc:
+                _log.warning("flag for %s not submitted: %s", epc, exc)
+        return submitted
+
+    async def anchor_flags_forever(self) -> None:
+        while True:
+            await asyncio.sleep(flag_anchor_interval_s)
+            self.anchor_flags()
 
     def recorded_events(self, tx_id: str) -> list[dict[str, Any]]:
         """The events a committed provenance transaction recorded, in its order."""

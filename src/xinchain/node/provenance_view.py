@@ -151,3 +151,15 @@ def count_scan(app: Application, epc: str, place: str) -> dict[str, Any]:
     with app.store.atomic_batch() as batch:
         batch.put(Table.LOCAL, _scan_key(epc), codec.encode(record))
     return record
+
+
+def suspects_to_anchor(app: Application) -> list[tuple[str, dict[str, Any]]]:
+    """Items this node counted as suspected copies that the chain has not flagged yet."""
+    found = []
+    for key, raw in app.store.scan_prefix(Table.LOCAL, b"scan/"):
+        epc = key.removeprefix(b"scan/").decode()
+        record = dict(codec.decode(raw))
+        suspect = record["count"] > scans_suspect_min or len(record["places"]) > places_suspect_min
+        if suspect and app.read_state(NAME, f"flag/{epc}") is None:
+            found.append((epc, record))
+    return found

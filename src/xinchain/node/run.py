@@ -53,6 +53,7 @@ async def run_node(
         node.driver.transport = transport
         await transport.start()
     producer = asyncio.create_task(node.driver.run(), name="consensus")
+    flagger = asyncio.create_task(node.anchor_flags_forever(), name="flags")
     serving = asyncio.create_task(server.serve(), name="api")
     try:
         for _ in range(server_start_timeout_s * 20):
@@ -74,6 +75,7 @@ async def run_node(
     finally:
         server.should_exit = True
         producer.cancel()
+        flagger.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(serving, 5)
         with contextlib.suppress(asyncio.CancelledError):

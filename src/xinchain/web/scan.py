@@ -141,7 +141,8 @@ def _step(step: Step, lang: int) -> str:
     if place:
         rows.append((_t("place", lang), place_label(place)))
     if event["customs_declaration"]:
-        rows.append((_t("declaration", lang), event["customs_declaration"]))
+        number = event["customs_declaration"]
+        rows.append((_t("declaration", lang), number.rsplit(":", 1)[-1]))
     details = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in rows)
     via = f"<p class='muted'>{e(_t('via', lang))}: {e(step.via)}</p>" if step.via else ""
     receipt = f"/v1/provenance/events/{step.digest}/receipt"
