@@ -10,7 +10,10 @@ Scenarios:
 - refused, each with a clear error: a customs event signed by the brand, an event for a serial
   never commissioned, an EPCIS document with a malformed field (and nothing is recorded);
 - a serial never commissioned shows "not registered"; a code scanned too often is flagged on
-  the page and the node anchors the flag on chain.
+  the page and the node anchors the flag on chain;
+- an item's QR code encodes its scan page; a printable sheet (PDF, PNG, SVG) holds a product's
+  codes; a journey exports as EPCIS 2.0 and re-imports alike; a brand lists its items with the
+  last step each reached.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +32,8 @@ from typing import Any
 import httpx
 import pytest
 from conftest import RunningNode
+
+from xinchain.epcis import document_events_to_chain
 
 # Nodes started by this module anchor suspected copies every second, not every minute.
 os.environ["XINCHAIN_FLAG_INTERVAL_S"] = "1"
@@ -228,3 +235,56 @@ def test_a_malformed_code_gets_a_clear_4xx(module_node: RunningNode, path: str) 
     response = httpx.get(module_node.api + path, timeout=10)
     assert 400 <= response.status_code < 500
     assert response.json()["error"]["field"] in ("gtin", "serial")
+
+
+def test_an_items_qr_code_encodes_its_scan_page(
+    module_node: RunningNode, cli: Cli, tmp_path: Path
+) -> None:
+    url = _demo_url(module_node)
+    gtin, serial = url.split("/")[-3], url.split("/")[-1]
+    target = tmp_path / "item.png"
+    result = cli("trace", "qr", gtin, "--serial", serial, "--out", target, "--api", module_node.api)
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    svg = httpx.get(f"{module_node.api}/v1/provenance/items/{gtin}/{serial}/qr.svg", timeout=10)
+    assert svg.headers["content-type"].startswith("image/svg+xml") and "<svg" in svg.text
+    if shutil.which("zbarimg") is None:
+        pytest.skip("zbarimg (Debian zbar-tools) is not installed: the decode check is skipped")
+    decoded = subprocess.run(["zbarimg", "-q", str(target)], capture_output=True, text=True)
+    assert decoded.stdout.strip() == f"QR-Code:{url}"
+
+
+def test_a_printable_sheet_holds_the_codes_of_a_products_items(
+    module_node: RunningNode, cli: Cli, tmp_path: Path
+) -> None:
+    gtin = _demo_url(module_node).split("/")[-3]
+    for kind, magic in (("pdf", b"%PDF-"), ("png", b"\x89PNG"), ("svg", b"<")):
+        target = tmp_path / f"sheet.{kind}"
+        result = cli("trace", "qr", gtin, "--out", target, "--api", module_node.api)
+        assert result.returncode == 0, result.stderr
+        assert target.read_bytes().lstrip().startswith(magic), kind
+    assert (tmp_path / "sheet.svg").read_text().count("0012") >= 1  # labels are the serials
+
+
+def test_an_items_journey_exports_as_epcis_and_reimports_alike(
+    module_node: RunningNode, cli: Cli, tmp_path: Path
+) -> None:
+    url = _demo_url(module_node)
+    gtin, serial = url.split("/")[-3], url.split("/")[-1]
+    target = tmp_path / "journey.jsonld"
+    result = cli("trace", "export", gtin, serial, "--out", target, "--api", module_node.api)
+    assert result.returncode == 0, result.stderr
+    exported = document_events_to_chain(target.read_text())
+    item = httpx.get(f"{module_node.api}/v1/provenance/items/{gtin}/{serial}", timeout=10).json()
+    assert len(exported) == len(item["steps"]) == 7
+    assert [event["biz_step"] for event in exported] == [s["biz_step"] for s in item["steps"]]
+
+
+def test_a_brand_sees_its_items_and_their_last_step(module_node: RunningNode) -> None:
+    _demo_url(module_node)
+    listed = httpx.get(f"{module_node.api}/v1/provenance/brands/brand/items", timeout=10).json()
+    by_serial = {item["serial"]: item for item in listed["items"]}
+    assert len(by_serial) >= 12
+    assert by_serial["0001"]["last_step"] == "urn:xinchain:bizstep:delivering"
+    assert by_serial["0002"]["last_step"] == "storing"
+    assert by_serial["0002"]["last_by"] == "Hangzhou bonded warehouse"

@@ -75,6 +75,10 @@ ROUTES = {
     "/v1/provenance/products/{gtin}": {"get"},
     "/v1/provenance/events/{digest}": {"get"},
     "/v1/provenance/events/{digest}/receipt": {"get"},
+    "/v1/provenance/items/{gtin}/{serial}/epcis": {"get"},
+    "/v1/provenance/items/{gtin}/{serial}/qr.{kind}": {"get"},
+    "/v1/provenance/products/{gtin}/sheet.{kind}": {"get"},
+    "/v1/provenance/brands/{org}/items": {"get"},
 }
 UNKNOWN_ID = "ab" * 32
 MALFORMED_IDS = {

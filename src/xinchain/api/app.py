@@ -8,21 +8,24 @@ the expected shape is refused here, before it reaches the node.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xinchain import codec
+from xinchain.epcis import export_document, from_chain_event
 from xinchain.errors import InvalidTransaction, MempoolFull, NotFound, XinchainError
-from xinchain.gs1 import check_gtin14, check_serial
+from xinchain.gs1 import check_gtin14, check_serial, digital_link_path
 from xinchain.node.node import Node
-from xinchain.node.provenance_view import count_scan, item_view
+from xinchain.node.provenance_view import commissioned_serials, count_scan, item_view
+from xinchain.qr import item_qr_png, item_qr_svg, sheet_pdf, sheet_png, sheet_svg
 from xinchain.receipt import build_receipts
 from xinchain.types import tx_bytes_max
 from xinchain.web.scan import language, render
@@ -192,7 +195,7 @@ def create_api(node: Node) -> FastAPI:
     @api.get("/v1/blocks")
     def latest_blocks(limit: int = Query(20, ge=1, le=blocks_listed_max)) -> dict[str, Any]:
         tip = node.app.tip().height
-        listed = []
+        listed: list[dict[str, Any]] = []
         for height in range(tip, max(0, tip - limit), -1):
             found, block_hash, _ = node.block_with_hash(height)
             listed.append({"hash": block_hash, "header": found.header.to_value()})
@@ -233,6 +236,10 @@ def create_api(node: Node) -> FastAPI:
     return api
 
 
+def _scan_url(request: Request, gtin: str, serial: str) -> str:
+    return str(request.base_url).rstrip("/") + digital_link_path(gtin, serial)
+
+
 def _provenance_routes(api: FastAPI, node: Node) -> None:
     @api.get("/01/{gtin}/21/{serial}", response_class=HTMLResponse, tags=["provenance"])
     def scan_page(gtin: str, serial: str, request: Request, lang: str | None = None) -> str:
@@ -269,6 +276,69 @@ def _provenance_routes(api: FastAPI, node: Node) -> None:
             "suspect": view.suspect,
             "flag": view.flag,
         }
+
+    @api.get("/v1/provenance/items/{gtin}/{serial}/epcis", tags=["provenance"])
+    def item_epcis(gtin: str, serial: str) -> Response:
+        """The item's journey as an EPCIS 2.0 JSON-LD document."""
+        view = item_view(node.app, check_gtin14(gtin), check_serial(serial))
+        if not view.registered:
+            raise NotFound(f"{view.epc} was never commissioned", field="serial")
+        created = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        document = export_document(
+            [from_chain_event(step.event) for step in view.steps], creation_date=created
+        )
+        return Response(document, media_type="application/ld+json")
+
+    @api.get("/v1/provenance/items/{gtin}/{serial}/qr.{kind}", tags=["provenance"])
+    def item_qr(gtin: str, serial: str, kind: str, request: Request) -> Response:
+        """The item's QR code: its GS1 Digital Link URL on this node, as PNG or SVG."""
+        url = _scan_url(request, check_gtin14(gtin), check_serial(serial))
+        if kind == "png":
+            return Response(item_qr_png(url), media_type="image/png")
+        if kind == "svg":
+            return Response(item_qr_svg(url), media_type="image/svg+xml")
+        raise XinchainError(f"expected png or svg, found {kind!r}", field="kind")
+
+    @api.get("/v1/provenance/products/{gtin}/sheet.{kind}", tags=["provenance"])
+    def product_sheet(
+        gtin: str, kind: str, request: Request, limit: int = Query(100, ge=1, le=500)
+    ) -> Response:
+        """A printable sheet of the QR codes of the product's commissioned items (SVG, PNG or
+        PDF), in serial order, at most `limit`."""
+        checked = check_gtin14(gtin)
+        serials = commissioned_serials(node.app, checked, limit)
+        if not serials:
+            raise NotFound(f"no item of GTIN {gtin} is commissioned", field="gtin")
+        items = [(serial, _scan_url(request, checked, serial)) for serial in serials]
+        if kind == "svg":
+            return Response(sheet_svg(items), media_type="image/svg+xml")
+        if kind == "png":
+            return Response(sheet_png(items), media_type="image/png")
+        if kind == "pdf":
+            return Response(sheet_pdf(items), media_type="application/pdf")
+        raise XinchainError(f"expected svg, png or pdf, found {kind!r}", field="kind")
+
+    @api.get("/v1/provenance/brands/{org}/items", tags=["provenance"])
+    def brand_items(org: str, limit: int = Query(50, ge=1, le=200)) -> dict[str, Any]:
+        """A brand's items and the last step of each, for the console."""
+        listed: list[dict[str, Any]] = []
+        for gtin in node.app.read_state("provenance", f"brand/{org}") or []:
+            for serial in commissioned_serials(node.app, gtin, limit - len(listed)):
+                view = item_view(node.app, gtin, serial)
+                last = view.steps[-1] if view.steps else None
+                listed.append(
+                    {
+                        "gtin": gtin,
+                        "serial": serial,
+                        "product": (view.product or {}).get("name", ""),
+                        "last_step": last.event["biz_step"] if last else "",
+                        "last_by": last.org_name if last else "",
+                        "last_time_us": last.event["event_time_us"] if last else 0,
+                        "scan_page": digital_link_path(gtin, serial),
+                        "suspect": view.suspect,
+                    }
+                )
+        return {"org": org, "items": listed}
 
     @api.get("/v1/provenance/products/{gtin}", tags=["provenance"])
     def product(gtin: str) -> dict[str, Any]:

@@ -400,6 +400,47 @@ def trace_show(
         raise fail(f"{api}: {exc}") from exc
 
 
+@trace_app.command("export")
+def trace_export(
+    gtin: Annotated[str, typer.Argument(help="GTIN-14")],
+    serial: Annotated[str, typer.Argument(help="serial number")],
+    out: Annotated[Path, typer.Option("--out", help="where to write the EPCIS document")],
+    api: ApiOption = DEFAULT_API,
+) -> None:
+    """Write an item's journey as an EPCIS 2.0 JSON-LD document."""
+    _download(f"{api}/v1/provenance/items/{gtin}/{serial}/epcis", out)
+
+
+@trace_app.command("qr")
+def trace_qr(
+    gtin: Annotated[str, typer.Argument(help="GTIN-14")],
+    out: Annotated[Path, typer.Option("--out", help="file to write: .png, .svg or .pdf")],
+    serial: Annotated[str | None, typer.Option(help="one item; without it, a sheet")] = None,
+    api: ApiOption = DEFAULT_API,
+) -> None:
+    """Write an item's QR code, or a printable sheet of a product's items' codes."""
+    kind = out.suffix.lstrip(".").lower()
+    if serial is None:
+        _download(f"{api}/v1/provenance/products/{gtin}/sheet.{kind}?limit=500", out)
+    else:
+        _download(f"{api}/v1/provenance/items/{gtin}/{serial}/qr.{kind}", out)
+
+
+def _download(url: str, out: Path) -> None:
+    try:
+        response = httpx.get(url, timeout=60)
+    except httpx.HTTPError as exc:
+        raise fail(f"{url}: {exc}") from exc
+    if response.status_code >= 400:
+        try:
+            reason = response.json()["error"]["reason"]
+        except (ValueError, KeyError, TypeError):
+            reason = response.text[:200]
+        raise fail(reason)
+    out.write_bytes(response.content)
+    console.print(f"wrote {out} ({len(response.content)} bytes)")
+
+
 @app.command()
 def verify(
     receipt: Annotated[Path, typer.Argument(help="receipt JSON file")],

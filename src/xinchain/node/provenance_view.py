@@ -153,6 +153,21 @@ def count_scan(app: Application, epc: str, place: str) -> dict[str, Any]:
     return record
 
 
+def commissioned_serials(app: Application, gtin: str, limit: int) -> list[str]:
+    """Serials of a product's commissioned items, in key order, at most `limit`."""
+    product = app.read_state(NAME, f"product/{gtin}")
+    if product is None or limit <= 0:
+        return []
+    stem = Sgtin.from_gtin(gtin, "0", product["company_prefix_digits"]).uri[:-1]
+    prefix = f"{NAME}/item/{stem}".encode()
+    serials = []
+    for _, raw in app.store.scan_prefix(Table.STATE, prefix):
+        serials.append(str(codec.decode(raw)["serial"]))
+        if len(serials) >= limit:
+            break
+    return serials
+
+
 def suspects_to_anchor(app: Application) -> list[tuple[str, dict[str, Any]]]:
     """Items this node counted as suspected copies that the chain has not flagged yet."""
     found = []
