@@ -183,6 +183,10 @@ class Transport:
             self._connection_tasks.add(task)
         try:
             await self._run_connection(reader, writer, expected=None)
+        except asyncio.CancelledError:
+            # Shutting down. asyncio's server callback would log a cancelled handler task as
+            # an error; this is the top of the connection's task, so end it quietly.
+            return
         finally:
             if task is not None:
                 self._connection_tasks.discard(task)
