@@ -33,7 +33,12 @@ ANCHORING_RESULTS = {
     ("notary", "anchor"),
     ("notary", "anchor_batch"),
     ("provenance", "record_events"),
+    ("promo", "close"),
 }
+# Optional fields that carry the record a receipt proves, when it is not a file: a provenance
+# event, or an entry of a committed promotion ranking. The document is then the record's
+# canonical encoding.
+RECORD_FIELDS = ("event", "entry")
 _HEX32 = re.compile(r"^[0-9a-f]{64}$")
 _RECEIPT_FIELDS = {
     "format",
@@ -113,6 +118,7 @@ def build_receipts(
     digests: list[bytes],
     positions: list[int] | None = None,
     events: list[dict[str, Any]] | None = None,
+    record_field: str = "event",
 ) -> list[dict[str, Any]]:
     """Receipts for the digests one transaction anchored (all, or those at `positions`); for
     provenance, `events` (parallel to `digests`) puts each event in its receipt."""
@@ -137,7 +143,7 @@ def build_receipts(
             "anchor": proof_to_value(tree.inclusion_proof(i)),
         }
         if events is not None:
-            receipt["event"] = events[i]
+            receipt[record_field] = events[i]
         receipts.append(receipt)
     return receipts
 
@@ -166,11 +172,14 @@ def verify_receipt(
     A provenance receipt carries its `event`; the document is then that event's canonical
     encoding, and `document` may be None."""
     try:
-        if "event" in receipt:
-            event_bytes = codec.encode(receipt["event"])
-            if document is not None and document != event_bytes:
-                raise ReceiptInvalid("the file given is not the event the receipt carries")
-            document = event_bytes
+        carried = [name for name in RECORD_FIELDS if name in receipt]
+        if len(carried) > 1:
+            raise ReceiptInvalid(f"a receipt carries one record, found {carried}")
+        if carried:
+            record_bytes = codec.encode(receipt[carried[0]])
+            if document is not None and document != record_bytes:
+                raise ReceiptInvalid(f"the file given is not the {carried[0]} the receipt carries")
+            document = record_bytes
         if document is None:
             raise ReceiptInvalid("this receipt proves a file: give the file to check it against")
         return _verify(receipt, document, expected_genesis_hash)
@@ -181,7 +190,7 @@ def verify_receipt(
 def _verify(
     receipt: dict[str, Any], document: bytes, expected_genesis_hash: str | None
 ) -> VerifiedReceipt:
-    if set(receipt) - {"event"} != _RECEIPT_FIELDS:
+    if set(receipt) - set(RECORD_FIELDS) != _RECEIPT_FIELDS:
         raise ReceiptInvalid(
             f"expected fields {sorted(_RECEIPT_FIELDS)}, found {sorted(receipt)}", field="receipt"
         )

@@ -79,6 +79,11 @@ ROUTES = {
     "/v1/provenance/items/{gtin}/{serial}/qr.{kind}": {"get"},
     "/v1/provenance/products/{gtin}/sheet.{kind}": {"get"},
     "/v1/provenance/brands/{org}/items": {"get"},
+    "/v1/promos/{promo_id}": {"get"},
+    "/v1/promos/{promo_id}/ranking": {"get"},
+    "/v1/promos/{promo_id}/rank/{order_no}": {"get"},
+    "/v1/promos/{promo_id}/rank/{order_no}/receipt": {"get"},
+    "/promo/{promo_id}": {"get"},
 }
 UNKNOWN_ID = "ab" * 32
 MALFORMED_IDS = {

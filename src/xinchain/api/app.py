@@ -20,14 +20,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xinchain import codec
+from xinchain.contracts.promo import entry_digest
 from xinchain.epcis import export_document, from_chain_event
 from xinchain.errors import InvalidTransaction, MempoolFull, NotFound, XinchainError
 from xinchain.gs1 import check_gtin14, check_serial, digital_link_path
 from xinchain.node.node import Node
+from xinchain.node.promo_view import mask_order_number, promotion, ranking
 from xinchain.node.provenance_view import commissioned_serials, count_scan, item_view
 from xinchain.qr import item_qr_png, item_qr_svg, sheet_pdf, sheet_png, sheet_svg
 from xinchain.receipt import build_receipts
 from xinchain.types import tx_bytes_max
+from xinchain.web.promo import ranking_page_rows_max, render_ranking
 from xinchain.web.scan import language, render
 
 # A request body larger than this is refused before it is read: a transaction is at most
@@ -233,7 +236,75 @@ def create_api(node: Node) -> FastAPI:
         return build_receipts(proof, digests, [entry["position"]])[0]
 
     _provenance_routes(api, node)
+    _promo_routes(api, node)
     return api
+
+
+def _promo_routes(api: FastAPI, node: Node) -> None:
+    def public(entry: dict[str, Any], winners: int) -> dict[str, Any]:
+        return {
+            "rank": entry["rank"],
+            "order_no": mask_order_number(entry["order_no"]),
+            "buyer": entry["buyer_mask"],
+            "paid_ms": entry["paid_ms"],
+            "winner": entry["rank"] <= winners,
+        }
+
+    @api.get("/v1/promos/{promo_id}", tags=["promo"])
+    def promo(promo_id: str) -> dict[str, Any]:
+        return promotion(node.app, promo_id)
+
+    @api.get("/v1/promos/{promo_id}/ranking", tags=["promo"])
+    def promo_ranking(
+        promo_id: str,
+        offset: int = Query(0, ge=0),
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> dict[str, Any]:
+        record = promotion(node.app, promo_id)
+        entries = ranking(node.app, promo_id)
+        return {
+            "promo": promo_id,
+            "final": record["closed"],
+            "root": record["root"],
+            "orders": len(entries),
+            "winners": record["winners"],
+            "entries": [public(e, record["winners"]) for e in entries[offset : offset + limit]],
+        }
+
+    @api.get("/v1/promos/{promo_id}/rank/{order_no}", tags=["promo"])
+    def promo_rank(promo_id: str, order_no: str) -> dict[str, Any]:
+        record = promotion(node.app, promo_id)
+        found = [e for e in ranking(node.app, promo_id) if e["order_no"] == order_no]
+        if not found:
+            raise NotFound(f"no order {order_no!r} in promotion {promo_id!r}", field="order_no")
+        return {
+            **public(found[0], record["winners"]),
+            "order_no": order_no,
+            "final": record["closed"],
+            "of": record["orders"],
+        }
+
+    @api.get("/v1/promos/{promo_id}/rank/{order_no}/receipt", tags=["promo"])
+    def promo_rank_receipt(promo_id: str, order_no: str) -> dict[str, Any]:
+        record = promotion(node.app, promo_id)
+        if not record["closed"]:
+            raise NotFound("the ranking is committed when the promotion closes", field="promo")
+        entries = ranking(node.app, promo_id)
+        position = next((i for i, e in enumerate(entries) if e["order_no"] == order_no), None)
+        if position is None:
+            raise NotFound(f"no order {order_no!r} in promotion {promo_id!r}", field="order_no")
+        digests = [entry_digest(node.suite.hash, entry) for entry in entries]
+        proof = node.tx_proof(record["close_tx"])
+        return build_receipts(proof, digests, [position], list(entries), "entry")[0]
+
+    @api.get("/promo/{promo_id}", response_class=HTMLResponse, tags=["promo"])
+    def promo_page(promo_id: str, request: Request, lang: str | None = None) -> str:
+        """The public ranking page, with a "check my rank" form."""
+        record = promotion(node.app, promo_id)
+        entries = ranking(node.app, promo_id)[:ranking_page_rows_max]
+        rows = [public(entry, record["winners"]) for entry in entries]
+        chosen = language(request.headers.get("accept-language", ""), lang)
+        return render_ranking(record, rows, chosen)
 
 
 def _scan_url(request: Request, gtin: str, serial: str) -> str:

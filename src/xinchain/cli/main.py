@@ -7,9 +7,11 @@ refused); 2 the command was used wrongly or its inputs are missing or malformed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,6 +36,8 @@ from xinchain.receipt import build_receipts, load_receipt_json, verify_receipt
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="xinchain: a consortium chain.")
 notary_app = typer.Typer(no_args_is_help=True, help="Anchor documents and get their receipts.")
 app.add_typer(notary_app, name="notary")
+promo_app = typer.Typer(no_args_is_help=True, help="First-N-buyers promotions ranked by the chain.")
+app.add_typer(promo_app, name="promo")
 trace_app = typer.Typer(no_args_is_help=True, help="Trace items: products, EPCIS events, scans.")
 app.add_typer(trace_app, name="trace")
 
@@ -328,8 +332,8 @@ def _hash_file(suite: Suite, path: Path) -> bytes:
         return suite.hash_chunks(iter(lambda: handle.read(hash_chunk_bytes), b""))
 
 
-def _provenance_call(
-    home: Path, api: str, org: str | None, method: str, args: dict[str, Any]
+def _contract_call(
+    home: Path, api: str, org: str | None, contract: str, method: str, args: dict[str, Any]
 ) -> dict[str, Any]:
     consortium = Home(home)
     try:
@@ -338,7 +342,7 @@ def _provenance_call(
             sender = org or _default_org(consortium, [o.id for o in genesis.orgs])
             key = consortium.org_key(genesis.suite, sender)
             return client.call(
-                genesis, key, sender=sender, contract="provenance", method=method, args=args
+                genesis, key, sender=sender, contract=contract, method=method, args=args
             )
     except ApiError as exc:
         raise fail(f"the chain refused: {exc.reason}") from exc
@@ -346,6 +350,92 @@ def _provenance_call(
         raise fail(str(exc), 2) from exc
     except (OSError, TimeoutError, httpx.HTTPError) as exc:
         raise fail(f"{api}: {exc}") from exc
+
+
+@promo_app.command("open")
+def promo_open(
+    promo: Annotated[str, typer.Argument(help="promotion id")],
+    title: Annotated[str, typer.Option(help="what the promotion is")],
+    gift: Annotated[str, typer.Option(help="the gift the winners get")],
+    winners: Annotated[int, typer.Option(help="how many first buyers win")],
+    minutes: Annotated[int, typer.Option(help="window length, starting now")] = 60,
+    home: HomeOption = DEFAULT_HOME,
+    api: ApiOption = DEFAULT_API,
+    org: Annotated[str | None, typer.Option("--as", help="the merchant org")] = None,
+) -> None:
+    """Open a "first N buyers get a gift" promotion as the merchant."""
+    starts = int(time.time() * 1000)
+    args = {
+        "promo": promo,
+        "title": title,
+        "gift": gift,
+        "winners": winners,
+        "starts_ms": starts,
+        "ends_ms": starts + minutes * 60_000,
+    }
+    result = _contract_call(home, api, org, "promo", "open", args)
+    console.print(f"opened {promo} until {args['ends_ms']} ms in block {result['height']}")
+
+
+@promo_app.command("order")
+def promo_order(
+    promo: Annotated[str, typer.Argument(help="promotion id")],
+    order_no: Annotated[str, typer.Option(help="the order number")],
+    buyer: Annotated[str, typer.Option(help="buyer account, hashed with --salt, never sent")],
+    salt: Annotated[str, typer.Option(help="the payment platform's salt for buyer hashes")],
+    paid_ms: Annotated[int | None, typer.Option(help="payment time (default: now)")] = None,
+    home: HomeOption = DEFAULT_HOME,
+    api: ApiOption = DEFAULT_API,
+    org: Annotated[str | None, typer.Option("--as", help="the payment platform org")] = None,
+) -> None:
+    """Anchor one paid order as the payment platform (the buyer only as a salted hash)."""
+    order = {
+        "order_no": order_no,
+        "paid_ms": paid_ms if paid_ms is not None else int(time.time() * 1000),
+        "buyer_hash": hashlib.sha256(f"{salt}:{buyer}".encode()).hexdigest(),
+        "buyer_mask": mask_buyer(buyer),
+    }
+    result = _contract_call(home, api, org, "promo", "order", {"promo": promo, "orders": [order]})
+    console.print(f"anchored order {order_no} in block {result['height']}")
+
+
+@promo_app.command("close")
+def promo_close(
+    promo: Annotated[str, typer.Argument(help="promotion id")],
+    home: HomeOption = DEFAULT_HOME,
+    api: ApiOption = DEFAULT_API,
+    org: Annotated[str | None, typer.Option("--as", help="any member org")] = None,
+) -> None:
+    """Close a promotion after its window: the chain ranks the orders and commits the list."""
+    result = _contract_call(home, api, org, "promo", "close", {"promo": promo})
+    console.print(f"closed {promo}: {result['size']} orders, ranking root {result['root']}")
+
+
+@promo_app.command("rank")
+def promo_rank_command(
+    promo: Annotated[str, typer.Argument(help="promotion id")],
+    order_no: Annotated[str, typer.Argument(help="the order number")],
+    receipt: Annotated[Path | None, typer.Option(help="write the rank receipt here")] = None,
+    api: ApiOption = DEFAULT_API,
+) -> None:
+    """Print an order's rank; with --receipt, save the receipt that proves it."""
+    try:
+        with Client(api) as client:
+            rank = client.promo_rank(promo, order_no)
+    except ApiError as exc:
+        raise fail(exc.reason) from exc
+    except (OSError, httpx.HTTPError) as exc:
+        raise fail(f"{api}: {exc}") from exc
+    state = "final" if rank["final"] else "provisional"
+    won = "wins the gift" if rank["winner"] else "does not win"
+    console.print(f"order {order_no} is No. {rank['rank']} of {rank['of']} ({state}); {won}")
+    if receipt is not None:
+        _download(f"{api}/v1/promos/{promo}/rank/{order_no}/receipt", receipt)
+
+
+def mask_buyer(account: str) -> str:
+    """`c***3`: first and last character of the account, the rest hidden."""
+    return account[:1] + "***" + account[-1:] if len(account) > 1 else account + "***"
 
 
 @trace_app.command("product")
@@ -360,7 +450,7 @@ def trace_product(
 ) -> None:
     """Register a product (GTIN) as the brand that owns it."""
     args = {"gtin": gtin, "name": name, "origin": origin, "company_prefix_digits": prefix_digits}
-    result = _provenance_call(home, api, org, "register_product", args)
+    result = _contract_call(home, api, org, "provenance", "register_product", args)
     console.print(f"registered GTIN {gtin} in block {result['height']}")
 
 
@@ -378,7 +468,7 @@ def trace_import(
         raise fail(f"cannot read {document}: {exc}", 2) from exc
     except XinchainError as exc:
         raise fail(f"{document.name} is refused: {exc}") from exc
-    result = _provenance_call(home, api, org, "record_events", {"events": events})
+    result = _contract_call(home, api, org, "provenance", "record_events", {"events": events})
     console.print(
         f"recorded {result['size']} event(s) from {document.name} in block {result['height']}"
     )
@@ -468,6 +558,11 @@ def verify(
     if "event" in value:
         event = value["event"]
         subject = f"event {event.get('biz_step', '')} {event.get('event_id', '')}".strip()
+    if "entry" in value:
+        entry = value["entry"]
+        subject = (
+            f"order {entry.get('order_no')} at rank {entry.get('rank')} of {entry.get('promo')}"
+        )
     console.print(
         f"valid: {subject} ({verified.document_hash}) anchored by {verified.sender} at {when} "
         f"in block {verified.height} of chain {verified.chain_id} (genesis "

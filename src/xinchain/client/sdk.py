@@ -149,6 +149,9 @@ class Client:
     def item(self, gtin: str, serial: str) -> dict[str, Any]:
         return dict(self._json(self._http.get(f"/v1/provenance/items/{gtin}/{serial}")))
 
+    def promo_rank(self, promo: str, order_no: str) -> dict[str, Any]:
+        return dict(self._json(self._http.get(f"/v1/promos/{promo}/rank/{order_no}")))
+
     def notary_records(self, document_hash: str) -> list[dict[str, Any]]:
         return list(self._json(self._http.get(f"/v1/notary/{document_hash}"))["records"])
 

@@ -21,6 +21,7 @@ from xinchain import codec
 from xinchain.contracts.base import CallContext, Contract
 from xinchain.contracts.governance import Governance, genesis_writes, member_ids, org_record, param
 from xinchain.contracts.notary import Notary
+from xinchain.contracts.promo import Promo
 from xinchain.contracts.provenance import Provenance
 from xinchain.errors import (
     ContractError,
@@ -48,7 +49,7 @@ _log = logging.getLogger(__name__)
 
 
 def system_contracts() -> dict[str, Contract]:
-    contracts: list[Contract] = [Governance(), Notary(), Provenance()]
+    contracts: list[Contract] = [Governance(), Notary(), Provenance(), Promo()]
     return {contract.name: contract for contract in contracts}
 
 

@@ -29,8 +29,8 @@ from xinchain.genesis import DEFAULT_PARAMS, Genesis, OrgSpec, ValidatorSpec
 
 # The demo consortium of `xinchain up`: who does what in a cross-border supply chain.
 DEMO_ORGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("platform", "Cross-border marketplace", ("platform", "payment")),
-    ("brand", "Infant formula brand", ("brand",)),
+    ("platform", "Cross-border marketplace", ("platform", "payment", "merchant")),
+    ("brand", "Infant formula brand", ("brand", "merchant")),
     ("forwarder", "International forwarder", ("logistics",)),
     ("customs", "Customs broker", ("customs_broker",)),
     ("warehouse", "Hangzhou bonded warehouse", ("warehouse",)),

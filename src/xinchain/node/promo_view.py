@@ -1,0 +1,50 @@
+"""What a node shows of a promotion: its ranking (final once closed), ranks and rank receipts.
+
+Before close the ranking shown is provisional: the same rule the chain applies at close
+(payment time, then order number), computed here from the orders anchored so far.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from xinchain.contracts.promo import NAME, ranking_entry, ranking_key
+from xinchain.errors import NotFound
+from xinchain.execution.app import Application
+
+# Rankings kept in memory per (promotion, orders anchored): a page view must not re-read
+# 50,000 orders; a new order changes the key, so a stale ranking is never served.
+rankings_cached_max = 8
+
+
+def promotion(app: Application, promo_id: str) -> dict[str, Any]:
+    record = app.read_state(NAME, promo_id)
+    if record is None:
+        raise NotFound(f"no promotion {promo_id!r}", field="promo")
+    return dict(record)
+
+
+def ranking(app: Application, promo_id: str) -> list[dict[str, Any]]:
+    """Ranking entries (rank from 1), final if the promotion is closed."""
+    record = promotion(app, promo_id)
+    return list(_ranking(app, promo_id, record["orders"], record["closed"]))
+
+
+@lru_cache(maxsize=rankings_cached_max)
+def _ranking(
+    app: Application, promo_id: str, count: int, closed: bool
+) -> tuple[dict[str, Any], ...]:
+    orders = [
+        app.read_state(NAME, f"{promo_id}/order/{app.read_state(NAME, f'{promo_id}/at/{i}')}")
+        for i in range(count)
+    ]
+    orders.sort(key=ranking_key)
+    return tuple(ranking_entry(promo_id, rank, order) for rank, order in enumerate(orders, 1))
+
+
+def mask_order_number(order_no: str) -> str:
+    """Show the first four and last four characters of an order number."""
+    if len(order_no) <= 8:
+        return order_no[:2] + "*" * max(1, len(order_no) - 4) + order_no[-2:]
+    return order_no[:4] + "****" + order_no[-4:]

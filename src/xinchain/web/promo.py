@@ -1,0 +1,114 @@
+"""The public ranking page of a promotion, with a "check my rank" form, for a phone.
+
+The table is rendered on the server; the form asks the node's REST API for one order's rank
+and, once the ranking is committed, links the receipt that proves it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+from typing import Any
+
+# Rows shown on the page; the REST API pages through the rest.
+ranking_page_rows_max = 200
+
+TEXT: dict[str, tuple[str, str]] = {
+    "final": ("Final ranking, committed on chain", "最终排名（已上链存证）"),
+    "provisional": ("Provisional ranking: the promotion is open", "临时排名：活动进行中"),
+    "rank": ("Rank", "名次"),
+    "buyer": ("Buyer", "买家"),
+    "paid": ("Paid at", "付款时间"),
+    "order": ("Order", "订单号"),
+    "winner": ("Gift", "赠品"),
+    "check": ("Check my rank", "查询我的名次"),
+    "order_no": ("Order number", "订单号"),
+    "submit": ("Check", "查询"),
+    "rule": (
+        "Ranked by payment time, then by order number (smaller first). The first {n} win: {gift}.",
+        "按付款时间排序，时间相同按订单号从小到大。前{n}名获赠：{gift}。",
+    ),
+}
+
+
+def _t(key: str, lang: int) -> str:
+    return TEXT[key][lang]
+
+
+def _time(ms: int) -> str:
+    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d} UTC"
+
+
+def render_ranking(record: dict[str, Any], rows: list[dict[str, Any]], lang: int) -> str:
+    e = html.escape
+    status = _t("final" if record["closed"] else "provisional", lang)
+    rule = _t("rule", lang).format(n=record["winners"], gift=record["gift"])
+    head = "".join(f"<th>{e(_t(k, lang))}</th>" for k in ("rank", "buyer", "paid", "order"))
+    body = "".join(
+        f"<tr class='{'win' if row['winner'] else ''}'><td>{row['rank']}"
+        f"{' 🎁' if row['winner'] else ''}</td><td>{e(row['buyer'])}</td>"
+        f"<td>{e(_time(row['paid_ms']))}</td><td>{e(row['order_no'])}</td></tr>"
+        for row in rows
+    )
+    labels = {
+        "you": ("You are No. {rank} of {of}", "您是第{rank}名（共{of}单）")[lang],
+        "won": ("You win the gift", "您获得赠品")[lang],
+        "lost": ("Not among the winners", "未进入获奖名次")[lang],
+        "receipt": ("Download the receipt proving it", "下载名次存证回执")[lang],
+        "none": ("No such order in this promotion", "本活动中没有该订单")[lang],
+    }
+    script = _SCRIPT.replace("__PROMO__", json.dumps(record["promo"])).replace(
+        "__LABELS__", json.dumps(labels, ensure_ascii=False)
+    )
+    return (
+        f"<!doctype html><html lang='{'zh-CN' if lang else 'en'}'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{e(record['title'])}</title><style>{_CSS}</style></head><body><main>"
+        f"<h1>{e(record['title'])}</h1><p class='muted'>{e(rule)}</p>"
+        f"<p class='status'>{e(status)}</p>"
+        f"<form id='check'><label>{e(_t('order_no', lang))} <input id='order' "
+        f"autocomplete='off' required maxlength='64'></label> "
+        f"<button>{e(_t('submit', lang))}</button></form><div id='result'></div>"
+        f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+        f"</table></div></main><script>{script}</script></body></html>"
+    )
+
+
+_SCRIPT = """
+const promo = __PROMO__, labels = __LABELS__;
+document.getElementById("check").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const order = document.getElementById("order").value.trim();
+  const out = document.getElementById("result");
+  const base = `/v1/promos/${encodeURIComponent(promo)}/rank/${encodeURIComponent(order)}`;
+  const response = await fetch(base);
+  const p = document.createElement("p");
+  if (!response.ok) {
+    p.className = "bad"; p.textContent = labels.none; out.replaceChildren(p); return;
+  }
+  const rank = await response.json();
+  p.id = "my-rank"; p.className = rank.winner ? "ok" : "";
+  p.textContent = labels.you.replace("{rank}", rank.rank).replace("{of}", rank.of) +
+    " · " + (rank.winner ? labels.won : labels.lost);
+  const parts = [p];
+  if (rank.final) {
+    const a = document.createElement("a");
+    a.id = "rank-receipt"; a.href = base + "/receipt"; a.download = `${order}.rank-receipt.json`;
+    a.textContent = labels.receipt; parts.push(a);
+  }
+  out.replaceChildren(...parts);
+});
+"""
+
+_CSS = """
+*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"PingFang SC",
+"Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;color:#1d2433;background:#f6f7f9}
+main{max-width:720px;margin:0 auto;padding:16px}h1{font-size:22px;margin:8px 0}
+.muted{color:#667085}.status{font-weight:600}form{margin:12px 0}input{font:inherit;
+padding:6px;max-width:60vw}button{font:inherit;padding:6px 12px}.scroll{overflow-x:auto}
+table{width:100%;border-collapse:collapse;font-size:14px;background:#fff}th,td{text-align:left;
+padding:6px 4px;border-bottom:1px solid #e4e7ec}tr.win td{background:#ecfdf3}
+.ok{color:#067647;font-weight:600}.bad{color:#b42318;font-weight:600}#result{overflow-wrap:anywhere}
+"""
