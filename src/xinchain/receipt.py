@@ -119,11 +119,13 @@ def build_receipts(
     positions: list[int] | None = None,
     events: list[dict[str, Any]] | None = None,
     record_field: str = "event",
+    tree: MerkleTree | None = None,
 ) -> list[dict[str, Any]]:
     """Receipts for the digests one transaction anchored (all, or those at `positions`); for
-    provenance, `events` (parallel to `digests`) puts each event in its receipt."""
+    provenance, `events` (parallel to `digests`) puts each event in its receipt. `tree`, the
+    digests' tree built already, saves rebuilding it for every receipt of a large batch."""
     hasher = proof.genesis.suite.hash
-    tree = MerkleTree(hasher, digests)
+    tree = tree or MerkleTree(hasher, digests)
     if tree.root().hex() != proof.result.data.get("root"):
         raise ReceiptInvalid("these digests are not the batch this transaction anchored")
     common = {

@@ -20,12 +20,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xinchain import codec
-from xinchain.contracts.promo import entry_digest
 from xinchain.epcis import export_document, from_chain_event
 from xinchain.errors import InvalidTransaction, MempoolFull, NotFound, XinchainError
 from xinchain.gs1 import check_gtin14, check_serial, digital_link_path
 from xinchain.node.node import Node
-from xinchain.node.promo_view import mask_order_number, promotion, ranking
+from xinchain.node.promo_view import (
+    committed_ranking,
+    mask_order_number,
+    promotion,
+    rank_positions,
+    ranking,
+)
 from xinchain.node.provenance_view import commissioned_serials, count_scan, item_view
 from xinchain.qr import item_qr_png, item_qr_svg, sheet_pdf, sheet_png, sheet_svg
 from xinchain.receipt import build_receipts
@@ -274,11 +279,12 @@ def _promo_routes(api: FastAPI, node: Node) -> None:
     @api.get("/v1/promos/{promo_id}/rank/{order_no}", tags=["promo"])
     def promo_rank(promo_id: str, order_no: str) -> dict[str, Any]:
         record = promotion(node.app, promo_id)
-        found = [e for e in ranking(node.app, promo_id) if e["order_no"] == order_no]
-        if not found:
+        entries = ranking(node.app, promo_id)
+        position = rank_positions(node.app, promo_id).get(order_no)
+        if position is None:
             raise NotFound(f"no order {order_no!r} in promotion {promo_id!r}", field="order_no")
         return {
-            **public(found[0], record["winners"]),
+            **public(entries[position], record["winners"]),
             "order_no": order_no,
             "final": record["closed"],
             "of": record["orders"],
@@ -289,13 +295,19 @@ def _promo_routes(api: FastAPI, node: Node) -> None:
         record = promotion(node.app, promo_id)
         if not record["closed"]:
             raise NotFound("the ranking is committed when the promotion closes", field="promo")
-        entries = ranking(node.app, promo_id)
-        position = next((i for i, e in enumerate(entries) if e["order_no"] == order_no), None)
+        committed = committed_ranking(node.app, promo_id)
+        position = committed.positions.get(order_no)
         if position is None:
             raise NotFound(f"no order {order_no!r} in promotion {promo_id!r}", field="order_no")
-        digests = [entry_digest(node.suite.hash, entry) for entry in entries]
         proof = node.tx_proof(record["close_tx"])
-        return build_receipts(proof, digests, [position], list(entries), "entry")[0]
+        return build_receipts(
+            proof,
+            committed.digests,
+            [position],
+            list(committed.entries),
+            "entry",
+            tree=committed.tree,
+        )[0]
 
     @api.get("/promo/{promo_id}", response_class=HTMLResponse, tags=["promo"])
     def promo_page(promo_id: str, request: Request, lang: str | None = None) -> str:

@@ -6,12 +6,14 @@ Before close the ranking shown is provisional: the same rule the chain applies a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from xinchain.contracts.promo import NAME, ranking_entry, ranking_key
+from xinchain.contracts.promo import NAME, entry_digest, ranking_entry, ranking_key
 from xinchain.errors import NotFound
 from xinchain.execution.app import Application
+from xinchain.merkle import MerkleTree
 
 # Rankings kept in memory per (promotion, orders anchored): a page view must not re-read
 # 50,000 orders; a new order changes the key, so a stale ranking is never served.
@@ -41,6 +43,44 @@ def _ranking(
     ]
     orders.sort(key=ranking_key)
     return tuple(ranking_entry(promo_id, rank, order) for rank, order in enumerate(orders, 1))
+
+
+def rank_positions(app: Application, promo_id: str) -> dict[str, int]:
+    """Order number → index in the ranking (provisional or final)."""
+    record = promotion(app, promo_id)
+    return _positions(app, promo_id, record["orders"], record["closed"])
+
+
+@lru_cache(maxsize=rankings_cached_max)
+def _positions(app: Application, promo_id: str, count: int, closed: bool) -> dict[str, int]:
+    entries = _ranking(app, promo_id, count, closed)
+    return {entry["order_no"]: index for index, entry in enumerate(entries)}
+
+
+@dataclass(frozen=True)
+class CommittedRanking:
+    entries: tuple[dict[str, Any], ...]
+    digests: list[bytes]
+    tree: MerkleTree
+    positions: dict[str, int]  # order number → index in `entries`
+
+
+def committed_ranking(app: Application, promo_id: str) -> CommittedRanking:
+    """The closed promotion's ranking with its digests and tree, built once per node."""
+    record = promotion(app, promo_id)
+    return _committed(app, promo_id, record["orders"], record["closed"])
+
+
+@lru_cache(maxsize=rankings_cached_max)
+def _committed(app: Application, promo_id: str, count: int, closed: bool) -> CommittedRanking:
+    entries = _ranking(app, promo_id, count, closed)
+    digests = [entry_digest(app.suite.hash, entry) for entry in entries]
+    return CommittedRanking(
+        entries=entries,
+        digests=digests,
+        tree=MerkleTree(app.suite.hash, digests),
+        positions={entry["order_no"]: index for index, entry in enumerate(entries)},
+    )
 
 
 def mask_order_number(order_no: str) -> str:
