@@ -21,7 +21,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "buyer": ("Buyer", "买家"),
     "paid": ("Paid at", "付款时间"),
     "order": ("Order", "订单号"),
-    "winner": ("Gift", "赠品"),
+    "winner": ("winner", "获奖"),
     "check": ("Check my rank", "查询我的名次"),
     "order_no": ("Order number", "订单号"),
     "submit": ("Check", "查询"),
@@ -36,20 +36,27 @@ def _t(key: str, lang: int) -> str:
     return TEXT[key][lang]
 
 
-def _time(ms: int) -> str:
-    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d} UTC"
+def _time(ms: int, lang: int) -> str:
+    """Beijing time on the Chinese page (where the shoppers are), UTC on the English one."""
+    zone = datetime.timezone(datetime.timedelta(hours=8)) if lang else datetime.UTC
+    moment = datetime.datetime.fromtimestamp(ms / 1000, zone)
+    return moment.strftime("%m-%d %H:%M:%S.") + f"{ms % 1000:03d}"
 
 
 def render_ranking(record: dict[str, Any], rows: list[dict[str, Any]], lang: int) -> str:
     e = html.escape
     status = _t("final" if record["closed"] else "provisional", lang)
     rule = _t("rule", lang).format(n=record["winners"], gift=record["gift"])
-    head = "".join(f"<th>{e(_t(k, lang))}</th>" for k in ("rank", "buyer", "paid", "order"))
+    zone = ("UTC", "北京时间")[lang]
+    head = "".join(
+        f"<th>{e(_t(k, lang))}{f' ({zone})' if k == 'paid' else ''}</th>"
+        for k in ("rank", "buyer", "paid", "order")
+    )
+    mark = f" <span class='gift'>{e(_t('winner', lang))}</span>"
     body = "".join(
         f"<tr class='{'win' if row['winner'] else ''}'><td>{row['rank']}"
-        f"{' 🎁' if row['winner'] else ''}</td><td>{e(row['buyer'])}</td>"
-        f"<td>{e(_time(row['paid_ms']))}</td><td>{e(row['order_no'])}</td></tr>"
+        f"{mark if row['winner'] else ''}</td><td>{e(row['buyer'])}</td>"
+        f"<td>{e(_time(row['paid_ms'], lang))}</td><td>{e(row['order_no'])}</td></tr>"
         for row in rows
     )
     labels = {
@@ -110,5 +117,8 @@ main{max-width:720px;margin:0 auto;padding:16px}h1{font-size:22px;margin:8px 0}
 padding:6px;max-width:60vw}button{font:inherit;padding:6px 12px}.scroll{overflow-x:auto}
 table{width:100%;border-collapse:collapse;font-size:14px;background:#fff}th,td{text-align:left;
 padding:6px 4px;border-bottom:1px solid #e4e7ec}tr.win td{background:#ecfdf3}
+th,td{white-space:nowrap}
+.gift{font-size:12px;color:#067647;border:1px solid #067647;border-radius:6px;padding:0 4px}
+#rank-receipt{display:inline-block;margin:4px 0 12px}
 .ok{color:#067647;font-weight:600}.bad{color:#b42318;font-weight:600}#result{overflow-wrap:anywhere}
 """
