@@ -84,7 +84,9 @@ def _committed(app: Application, promo_id: str, count: int, closed: bool) -> Com
 
 
 def mask_order_number(order_no: str) -> str:
-    """Show the first four and last four characters of an order number."""
+    """Hide the middle of an order number: `1454****1204`, `1**4`, `**`."""
+    if len(order_no) <= 2:
+        return "*" * len(order_no)
     if len(order_no) <= 8:
-        return order_no[:2] + "*" * max(1, len(order_no) - 4) + order_no[-2:]
+        return order_no[0] + "*" * (len(order_no) - 2) + order_no[-1]
     return order_no[:4] + "****" + order_no[-4:]
