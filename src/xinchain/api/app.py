@@ -221,18 +221,19 @@ def create_api(node: Node) -> FastAPI:
             "certificate": None if certificate is None else certificate.to_value(),
         }
 
-    @api.get("/v1/notary/{document_hash}")
-    def notary_lookup(document_hash: str) -> dict[str, Any]:
+    def notary_records(document_hash: str) -> list[dict[str, Any]]:
         records = node.app.read_state("notary", f"h/{_hex64(document_hash, 'hash')}")
         if not records:
             raise NotFound(f"hash {document_hash} was never anchored", field="hash")
-        return {"hash": document_hash, "records": records}
+        return list(records)
+
+    @api.get("/v1/notary/{document_hash}")
+    def notary_lookup(document_hash: str) -> dict[str, Any]:
+        return {"hash": document_hash, "records": notary_records(document_hash)}
 
     @api.get("/v1/notary/{document_hash}/receipt")
     def notary_receipt(document_hash: str, record: int = Query(0, ge=0)) -> dict[str, Any]:
-        records = node.app.read_state("notary", f"h/{_hex64(document_hash, 'hash')}")
-        if not records:
-            raise NotFound(f"hash {document_hash} was never anchored", field="hash")
+        records = notary_records(document_hash)
         if record >= len(records):
             raise NotFound(f"hash has {len(records)} records", field="record")
         entry = records[record]
@@ -430,18 +431,19 @@ def _provenance_routes(api: FastAPI, node: Node) -> None:
             raise NotFound(f"GTIN {gtin} is not registered", field="gtin")
         return dict(found)
 
-    @api.get("/v1/provenance/events/{digest}", tags=["provenance"])
-    def event(digest: str) -> dict[str, Any]:
+    def event_record(digest: str) -> dict[str, Any]:
         record = node.app.read_state("provenance", f"event/{_hex64(digest, 'digest')}")
         if record is None:
             raise NotFound(f"no event {digest}", field="digest")
         return dict(record)
 
+    @api.get("/v1/provenance/events/{digest}", tags=["provenance"])
+    def event(digest: str) -> dict[str, Any]:
+        return event_record(digest)
+
     @api.get("/v1/provenance/events/{digest}/receipt", tags=["provenance"])
     def event_receipt(digest: str) -> dict[str, Any]:
-        record = node.app.read_state("provenance", f"event/{_hex64(digest, 'digest')}")
-        if record is None:
-            raise NotFound(f"no event {digest}", field="digest")
+        record = event_record(digest)
         events = node.recorded_events(record["tx_id"])
         digests = [node.suite.hash(codec.encode(value)) for value in events]
         proof = node.tx_proof(record["tx_id"])
