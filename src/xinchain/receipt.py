@@ -34,11 +34,13 @@ ANCHORING_RESULTS = {
     ("notary", "anchor_batch"),
     ("provenance", "record_events"),
     ("promo", "close"),
+    ("copyright", "register"),
+    ("copyright", "evidence"),
 }
 # Optional fields that carry the record a receipt proves, when it is not a file: a provenance
-# event, or an entry of a committed promotion ranking. The document is then the record's
-# canonical encoding.
-RECORD_FIELDS = ("event", "entry")
+# event, an entry of a committed promotion ranking, a registered work or a piece of
+# infringement evidence. The document is then the record's canonical encoding.
+RECORD_FIELDS = ("event", "entry", "work", "evidence")
 _HEX32 = re.compile(r"^[0-9a-f]{64}$")
 _RECEIPT_FIELDS = {
     "format",

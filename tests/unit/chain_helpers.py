@@ -69,8 +69,10 @@ def make_consortium(
     org_count: int = 3,
     params: dict[str, int] | None = None,
     chain_id: str = CHAIN_ID,
+    roles: dict[str, list[str]] | None = None,
 ) -> Consortium:
-    """A genesis parsed through `Genesis.from_value`, so it is one a real node would accept."""
+    """A genesis parsed through `Genesis.from_value`, so it is one a real node would accept.
+    Every org has the role "member", or the roles `roles` gives it."""
     suite = SUITES[suite_name]
     org_keys = {org: suite.generate_key() for org in org_ids(org_count)}
     validator_key = suite.generate_key()
@@ -82,7 +84,7 @@ def make_consortium(
             {
                 "id": org,
                 "name": f"Organisation {org}",
-                "roles": ["member"],
+                "roles": (roles or {}).get(org, ["member"]),
                 "keys": [key.public_bytes().hex()],
             }
             for org, key in org_keys.items()

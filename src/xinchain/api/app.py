@@ -20,6 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xinchain import codec
+from xinchain.api.copyright_routes import IMAGE_ROUTES, copyright_routes
+from xinchain.copyright.perceptual import image_bytes_max
 from xinchain.epcis import export_document, from_chain_event
 from xinchain.errors import InvalidTransaction, MempoolFull, NotFound, XinchainError
 from xinchain.gs1 import check_gtin14, check_serial, digital_link_path
@@ -85,15 +87,23 @@ class _BodyTooLarge(StarletteHTTPException):
 
 class BodyLimit:
     """Refuses a request body over `bytes_max` whether or not it declares a Content-Length:
-    the declared length is checked first, then the bytes actually received are counted."""
+    the declared length is checked first, then the bytes actually received are counted.
+    Requests under `image_prefix` carry images and may be up to `image_bytes_max`."""
 
-    def __init__(self, app: ASGIApp, bytes_max: int) -> None:
+    def __init__(
+        self, app: ASGIApp, bytes_max: int, image_prefix: str = "", image_bytes_max: int = 0
+    ) -> None:
         self.app = app
         self.bytes_max = bytes_max
+        self.image_prefix = image_prefix
+        self.image_bytes_max = image_bytes_max
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if self.image_prefix and str(scope.get("path", "")).startswith(self.image_prefix):
+            await BodyLimit(self.app, self.image_bytes_max)(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.bytes_max):
@@ -149,7 +159,12 @@ def create_api(node: Node) -> FastAPI:
         code = "request_too_large" if exc.status_code == 413 else "http_error"
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
 
-    api.add_middleware(BodyLimit, bytes_max=request_bytes_max)
+    api.add_middleware(
+        BodyLimit,
+        bytes_max=request_bytes_max,
+        image_prefix=IMAGE_ROUTES,
+        image_bytes_max=image_bytes_max,
+    )
 
     @api.get("/v1/status")
     def status() -> dict[str, Any]:
@@ -243,6 +258,7 @@ def create_api(node: Node) -> FastAPI:
 
     _provenance_routes(api, node)
     _promo_routes(api, node)
+    copyright_routes(api, node)
     return api
 
 

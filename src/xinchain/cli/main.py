@@ -21,8 +21,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from xinchain.cli.copyright_cli import copyright_app
 from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blocks
 from xinchain.contracts.notary import batch_hashes_max
+from xinchain.copyright.evidence import verify_package
 from xinchain.crypto import DEFAULT_SUITE, Suite
 from xinchain.demo import seed_demo
 from xinchain.epcis import document_events_to_chain
@@ -31,7 +33,7 @@ from xinchain.node.home import Home, assemble_genesis, create_demo_home, init_me
 from xinchain.node.node import Node
 from xinchain.node.run import run_node
 from xinchain.node.supervisor import run_consortium
-from xinchain.receipt import build_receipts, load_receipt_json, verify_receipt
+from xinchain.receipt import VerifiedReceipt, build_receipts, load_receipt_json, verify_receipt
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="xinchain: a consortium chain.")
 notary_app = typer.Typer(no_args_is_help=True, help="Anchor documents and get their receipts.")
@@ -40,6 +42,7 @@ promo_app = typer.Typer(no_args_is_help=True, help="First-N-buyers promotions ra
 app.add_typer(promo_app, name="promo")
 trace_app = typer.Typer(no_args_is_help=True, help="Trace items: products, EPCIS events, scans.")
 app.add_typer(trace_app, name="trace")
+app.add_typer(copyright_app, name="copyright")
 
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -117,6 +120,10 @@ def _announce_demo(home: Home, port: int) -> None:
             return
         console.print(f"demo: {api}{path}")
         sys.stdout.flush()
+
+    first = home.genesis().validators[0].name
+    console.print(f"console: http://127.0.0.1:{port}/copyright#token={home.gateway_token(first)}")
+    sys.stdout.flush()
 
     threading.Thread(target=seed, name="demo", daemon=True).start()
 
@@ -533,18 +540,23 @@ def _download(url: str, out: Path) -> None:
 
 @app.command()
 def verify(
-    receipt: Annotated[Path, typer.Argument(help="receipt JSON file")],
+    receipt: Annotated[Path, typer.Argument(help="receipt JSON file, or evidence package (zip)")],
     file: Annotated[
         Path | None,
-        typer.Option("--file", help="the document the receipt is for (not for event receipts)"),
+        typer.Option("--file", help="the document the receipt is for (not for record receipts)"),
     ] = None,
     genesis_hash: Annotated[
         str | None, typer.Option("--genesis-hash", help="require this chain (genesis hash)")
     ] = None,
 ) -> None:
-    """Check offline that RECEIPT proves FILE (or the event it carries) was anchored."""
+    """Check offline that RECEIPT proves FILE (or the record it carries) was anchored; or
+    check an evidence package whole."""
     try:
-        value = load_receipt_json(receipt.read_text(encoding="utf-8"))
+        raw = receipt.read_bytes()
+        if raw.startswith(b"PK"):
+            _verify_package(raw, genesis_hash)
+            return
+        value = load_receipt_json(raw.decode("utf-8"))
         document = None if file is None else file.read_bytes()
         verified = verify_receipt(value, document, expected_genesis_hash=genesis_hash)
     except XinchainError as exc:
@@ -553,8 +565,7 @@ def verify(
     except (OSError, UnicodeDecodeError) as exc:
         console.print(f"invalid: cannot read input: {exc}")
         raise typer.Exit(1) from exc
-    when = datetime.fromtimestamp(verified.time_ms / 1000, UTC).isoformat(timespec="milliseconds")
-    subject = file.name if file is not None else "event"
+    subject = file.name if file is not None else "record"
     if "event" in value:
         event = value["event"]
         subject = f"event {event.get('biz_step', '')} {event.get('event_id', '')}".strip()
@@ -563,12 +574,36 @@ def verify(
         subject = (
             f"order {entry.get('order_no')} at rank {entry.get('rank')} of {entry.get('promo')}"
         )
-    console.print(
-        f"valid: {subject} ({verified.document_hash}) anchored by {verified.sender} at {when} "
-        f"in block {verified.height} of chain {verified.chain_id} (genesis "
-        f"{verified.genesis_hash}), certified by {verified.signers} of {verified.validators} "
-        "validators"
+    if "work" in value:
+        subject = f"work {value['work'].get('title')!r}"
+    if "evidence" in value:
+        subject = f"evidence of a copy at {value['evidence'].get('url')}"
+    console.print(f"valid: {subject} ({verified.document_hash}) {_anchored(verified)}")
+
+
+def _anchored(verified: VerifiedReceipt) -> str:
+    when = datetime.fromtimestamp(verified.time_ms / 1000, UTC).isoformat(timespec="milliseconds")
+    return (
+        f"anchored by {verified.sender} at {when} in block {verified.height} of chain "
+        f"{verified.chain_id} (genesis {verified.genesis_hash}), certified by "
+        f"{verified.signers} of {verified.validators} validators"
     )
+
+
+def _verify_package(raw: bytes, genesis_hash: str | None) -> None:
+    checked = verify_package(raw, expected_genesis_hash=genesis_hash)
+    work, evidence = checked.work, checked.evidence
+    owner = f"seller {work['seller']} of {work['org']}" if work["seller"] else work["org"]
+    console.print(
+        f"valid: evidence package for work {work['title']!r} ({work['sha256']}) of {owner}"
+    )
+    console.print(f"  registration {_anchored(checked.work_receipt)}")
+    console.print(
+        f"  copy at {evidence['url']} (PDQ distance {evidence['distance']}) "
+        f"{_anchored(checked.evidence_receipt)}"
+    )
+    included = ", ".join(checked.files) or "none"
+    console.print(f"  files checked against the chain: {included}")
 
 
 def main() -> None:

@@ -79,6 +79,20 @@ class Client:
             raise ApiError(response.status_code, body)
         return body
 
+    def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET a route of the node's API; its JSON answer, or ApiError."""
+        return self._json(self._http.get(path, params=params))
+
+    def post_bytes(self, path: str, data: bytes, params: dict[str, Any] | None = None) -> Any:
+        """POST raw bytes (an image) to a route of the node's API; its JSON answer."""
+        response = self._http.post(
+            path,
+            content=data,
+            params=params,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return self._json(response)
+
     def status(self) -> dict[str, Any]:
         return dict(self._json(self._http.get("/v1/status")))
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from xinchain import codec
 from xinchain.contracts.base import CallContext, Contract
+from xinchain.contracts.copyright import Copyright
 from xinchain.contracts.governance import Governance, genesis_writes, member_ids, org_record, param
 from xinchain.contracts.notary import Notary
 from xinchain.contracts.promo import Promo
@@ -49,7 +50,7 @@ _log = logging.getLogger(__name__)
 
 
 def system_contracts() -> dict[str, Contract]:
-    contracts: list[Contract] = [Governance(), Notary(), Provenance(), Promo()]
+    contracts: list[Contract] = [Governance(), Notary(), Provenance(), Promo(), Copyright()]
     return {contract.name: contract for contract in contracts}
 
 

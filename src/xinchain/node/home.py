@@ -9,6 +9,7 @@ HOME/nodes/<name>/tls.pem, tls.key the node's TLS certificate (issued by its org
 HOME/nodes/<name>/node.json        ports and peers: {api_port, p2p_host, p2p_port, peers:
                                    [{name, host, port}]}
 HOME/nodes/<name>/safety.json      SafetyRules state (validators only)
+HOME/nodes/<name>/gateway.token    the token the console presents to the node's gateway
 HOME/nodes/<name>/data/            LMDB: blocks, results, certificates, indexes, state
 HOME/nodes/<name>/node.pid         present while the node runs
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +89,17 @@ class Home:
 
     def validator_key(self, suite: Suite, name: str) -> PrivateKey:
         return load_key(suite, self.node_dir(name) / "validator.pem")
+
+    def gateway_token(self, name: str) -> str:
+        """Node `name`'s gateway token (created, owner-only, the first time it is asked for):
+        the console presents it to have the node sign for its org."""
+        path = self.node_dir(name) / "gateway.token"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_urlsafe(24) + "\n")
+        return path.read_text(encoding="utf-8").strip()
 
     def node_names(self) -> list[str]:
         root = self.path / "nodes"

@@ -1,0 +1,308 @@
+"""REST routes of the copyright application.
+
+Images are sent as the raw request body (any Content-Type) to the routes under
+`IMAGE_ROUTES`, which accept bodies up to `perceptual.image_bytes_max`; images are hashed and
+dropped, never stored.
+
+The gateway routes (register, evidence) sign with the node's own org key, for the console's
+users: a platform node registers its sellers' photos, as a Fabric gateway submits for its
+org's clients. They are open only to a caller presenting the node's gateway token
+(``Authorization: Bearer <token>``, the token is in HOME/nodes/<name>/gateway.token and on the
+`console:` line `xinchain up` prints) and only on a node whose org key is in the home.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from enum import Enum
+from importlib.resources import files
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from xinchain.client.sdk import sign_transaction
+from xinchain.contracts.copyright import NAME
+from xinchain.copyright.evidence import build_package
+from xinchain.copyright.perceptual import (
+    DIHEDRAL,
+    WorkHashes,
+    distance,
+    hash_image,
+    match_distance_max,
+    parse_pdq,
+    quality_min,
+    work_hashes,
+)
+from xinchain.errors import NotFound, Unauthorized, XinchainError
+from xinchain.node.copyright_view import (
+    CopyrightView,
+    evidence_of_work,
+    evidence_receipt,
+    org_evidence,
+    org_works,
+    stored_evidence,
+    work,
+    work_receipt,
+)
+from xinchain.node.node import Node
+
+IMAGE_ROUTES = "/v1/copyright/images/"
+COPYRIGHT_HTML = (files("xinchain.web") / "copyright.html").read_text(encoding="utf-8")
+# Longest a gateway call waits for its transaction to commit.
+gateway_wait_s = 30.0
+# Blocks a gateway transaction stays valid for.
+gateway_validity_blocks = 100
+
+
+def gateway_org(node: Node) -> str | None:
+    """The org the node's gateway signs for: its validator's org, when that org's key is in
+    the home; None otherwise (an observer, or a home without the org's key)."""
+    if node.validator_index is None:
+        return None
+    org = node.genesis.validators[node.validator_index].org
+    return org if node.home.org_key_path(org).exists() else None
+
+
+def _hex64(value: str, field: str) -> str:
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise XinchainError(f"expected 64 lowercase hex digits, found {value[:80]!r}", field=field)
+    return value
+
+
+def _hashes_view(hashes: WorkHashes) -> dict[str, Any]:
+    return {
+        "sha256": hashes.sha256.hex(),
+        "pdq": hashes.pdq.pdq_hex,
+        "quality": hashes.pdq.quality,
+        "low_quality": hashes.pdq.quality < quality_min,
+        "crops": [crop.hex() for crop in hashes.crops],
+        "dihedral": {name: h.hex() for name, h in zip(DIHEDRAL, hashes.pdq.hashes, strict=True)},
+    }
+
+
+def copyright_routes(api: FastAPI, node: Node) -> None:
+    view = CopyrightView(node.app)
+    tags: list[str | Enum] = ["copyright"]
+
+    def matches(queries: list[bytes], distance_max: int, limit: int) -> list[dict[str, Any]]:
+        return [
+            {"work": found.work, "distance": found.distance, "orientation": found.orientation}
+            for found in view.search(queries, distance_max, limit)
+        ]
+
+    def exact(sha256: str) -> dict[str, Any] | None:
+        stored = node.app.read_state(NAME, f"work/{sha256}")
+        return None if stored is None else dict(stored["record"])
+
+    @api.post(f"{IMAGE_ROUTES}hash", tags=tags)
+    async def hash_route(request: Request) -> dict[str, Any]:
+        """The hashes a registration of this image carries (for clients without PDQ)."""
+        data = await request.body()
+        return _hashes_view(await asyncio.to_thread(work_hashes, data))
+
+    @api.post(f"{IMAGE_ROUTES}search", tags=tags)
+    async def search_image(
+        request: Request,
+        distance_max: int = Query(match_distance_max, ge=0, le=128),
+        limit: int = Query(20, ge=1, le=200),
+    ) -> dict[str, Any]:
+        """Registered works within `distance_max` of the image or of its mirror images and
+        rotations, nearest first; `exact` is the work with the same SHA-256, if any."""
+        data = await request.body()
+        hashes = await asyncio.to_thread(hash_image, data)
+        sha256 = hashlib.sha256(data).hexdigest()
+        found = await asyncio.to_thread(matches, list(hashes.hashes), distance_max, limit)
+        return {
+            "query": {
+                "sha256": sha256,
+                "pdq": hashes.pdq_hex,
+                "quality": hashes.quality,
+                "low_quality": hashes.quality < quality_min,
+            },
+            "exact": exact(sha256),
+            "distance_max": distance_max,
+            "matches": found,
+        }
+
+    @api.get("/v1/copyright/search", tags=tags)
+    def search_hash(
+        pdq: str,
+        distance_max: int = Query(match_distance_max, ge=0, le=128),
+        limit: int = Query(20, ge=1, le=200),
+    ) -> dict[str, Any]:
+        """Registered works within `distance_max` of a PDQ hash the client computed."""
+        query = parse_pdq(pdq, "pdq")
+        return {"distance_max": distance_max, "matches": matches([query], distance_max, limit)}
+
+    @api.get("/v1/copyright/works/{sha256}", tags=tags)
+    def work_route(sha256: str) -> dict[str, Any]:
+        _hex64(sha256, "sha256")
+        return {"work": work(node.app, sha256), "evidence": evidence_of_work(node.app, sha256)}
+
+    @api.get("/v1/copyright/works/{sha256}/receipt", tags=tags)
+    def work_receipt_route(sha256: str) -> dict[str, Any]:
+        return work_receipt(node.app, node.tx_proof, _hex64(sha256, "sha256"))
+
+    @api.get("/v1/copyright/evidence/{evidence_id}", tags=tags)
+    def evidence_route(evidence_id: str) -> dict[str, Any]:
+        stored = stored_evidence(node.app, _hex64(evidence_id, "evidence"))
+        return {"id": evidence_id, **stored["record"]}
+
+    @api.get("/v1/copyright/transactions/{tx_id}/evidence", tags=tags)
+    def evidence_of_tx(tx_id: str) -> dict[str, Any]:
+        """The id of the evidence a committed transaction recorded."""
+        return {"id": _evidence_id_of(node, _hex64(tx_id, "tx_id"))}
+
+    @api.get("/v1/copyright/evidence/{evidence_id}/receipt", tags=tags)
+    def evidence_receipt_route(evidence_id: str) -> dict[str, Any]:
+        return evidence_receipt(node.app, node.tx_proof, _hex64(evidence_id, "evidence"))
+
+    @api.get("/v1/copyright/evidence/{evidence_id}/package", tags=tags)
+    def evidence_package(evidence_id: str) -> Response:
+        """The evidence package (zip) with both receipts and the report; the captured files
+        stay with whoever captured them (`xinchain copyright export` adds them)."""
+        record = stored_evidence(node.app, _hex64(evidence_id, "evidence"))["record"]
+        package = build_package(
+            work_receipt(node.app, node.tx_proof, record["work"]),
+            evidence_receipt(node.app, node.tx_proof, evidence_id),
+        )
+        disposition = f'attachment; filename="evidence-{evidence_id[:16]}.zip"'
+        return Response(
+            package, media_type="application/zip", headers={"Content-Disposition": disposition}
+        )
+
+    @api.get("/v1/copyright/orgs/{org}/works", tags=tags)
+    def org_works_route(org: str, seller: str | None = None) -> dict[str, Any]:
+        return {"org": org, "seller": seller, "works": org_works(node.app, org, seller)}
+
+    @api.get("/v1/copyright/orgs/{org}/evidence", tags=tags)
+    def org_evidence_route(org: str) -> dict[str, Any]:
+        return {"org": org, "evidence": org_evidence(node.app, org)}
+
+    @api.get("/v1/copyright/gateway", tags=tags)
+    def gateway_info() -> dict[str, Any]:
+        """Which org this node's gateway signs for (null: no gateway on this node)."""
+        return {"org": gateway_org(node)}
+
+    def authorize(request: Request) -> str:
+        org = gateway_org(node)
+        if org is None:
+            raise NotFound("this node has no gateway: its org's key is not here", field="node")
+        presented = request.headers.get("authorization", "")
+        expected = f"Bearer {node.home.gateway_token(node.name)}"
+        if not hmac.compare_digest(presented.encode(), expected.encode()):
+            raise Unauthorized(
+                "expected the header 'Authorization: Bearer <gateway token>'",
+                field="authorization",
+            )
+        return org
+
+    async def submit_and_wait(org: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        key = node.home.org_key(node.suite, org)
+        tx = sign_transaction(
+            node.suite,
+            key,
+            chain_id=node.genesis.chain_id,
+            sender=org,
+            contract=NAME,
+            method=method,
+            args=args,
+            valid_until=node.app.tip().height + gateway_validity_blocks,
+        )
+        tx_id, _ = node.submit(tx.encode())
+        status = await node.wait_committed(tx_id, gateway_wait_s)
+        if status.height is None or status.index is None:
+            raise XinchainError(
+                f"transaction {tx_id} not committed within {gateway_wait_s:.0f} s", field="tx"
+            )
+        result = node.app.results(status.height)[status.index]
+        if not result.ok:
+            raise XinchainError(f"refused by the chain: {result.error}", field="args")
+        return {"tx_id": tx_id, "height": status.height}
+
+    @api.post(f"{IMAGE_ROUTES}register", tags=tags)
+    async def gateway_register(
+        request: Request, title: str = Query(min_length=1, max_length=200), seller: str = ""
+    ) -> dict[str, Any]:
+        """Register the image (the body) as a work of this node's org, or of `seller` when
+        the org is a platform vouching for it; answers the work, its receipt and the works
+        already registered that look like it."""
+        org = authorize(request)
+        data = await request.body()
+        hashes = await asyncio.to_thread(work_hashes, data)
+        similar = await asyncio.to_thread(matches, list(hashes.pdq.hashes), match_distance_max, 5)
+        args = {
+            "works": [
+                {
+                    "sha256": hashes.sha256.hex(),
+                    "pdq": hashes.pdq.pdq_hex,
+                    "quality": hashes.pdq.quality,
+                    "crops": [crop.hex() for crop in hashes.crops],
+                    "title": title,
+                    "seller": seller,
+                }
+            ]
+        }
+        committed = await submit_and_wait(org, "register", args)
+        sha256 = hashes.sha256.hex()
+        return {
+            **committed,
+            "work": work(node.app, sha256),
+            "low_quality": hashes.pdq.quality < quality_min,
+            "similar": similar,
+            "receipt": work_receipt(node.app, node.tx_proof, sha256),
+        }
+
+    @api.post(f"{IMAGE_ROUTES}evidence", tags=tags)
+    async def gateway_evidence(
+        request: Request,
+        work_sha256: str = Query(alias="work"),
+        url: str = Query(min_length=1, max_length=2048),
+        name: str = Query("copy.jpg", min_length=1, max_length=100),
+        captured_ms: int | None = Query(None, ge=0),
+        note: str = Query("", max_length=500),
+    ) -> dict[str, Any]:
+        """Record the captured image (the body) as a suspected copy of work `work` found at
+        `url`; the copy's PDQ hash in its best-matching orientation goes on chain with it."""
+        org = authorize(request)
+        _hex64(work_sha256, "work")
+        data = await request.body()
+        hashes = await asyncio.to_thread(hash_image, data)
+        args = {
+            "work": work_sha256,
+            "url": url,
+            "files": [{"name": name, "sha256": hashlib.sha256(data).hexdigest()}],
+            "captured_ms": captured_ms if captured_ms is not None else int(time.time() * 1000),
+            "copy_pdq": best_orientation(node, work_sha256, list(hashes.hashes)).hex(),
+            "note": note,
+        }
+        committed = await submit_and_wait(org, "evidence", args)
+        evidence_id = _evidence_id_of(node, committed["tx_id"])
+        return {
+            **committed,
+            "id": evidence_id,
+            "evidence": stored_evidence(node.app, evidence_id)["record"],
+            "receipt": evidence_receipt(node.app, node.tx_proof, evidence_id),
+        }
+
+    @api.get("/copyright", response_class=HTMLResponse, include_in_schema=False)
+    def copyright_console() -> str:
+        return COPYRIGHT_HTML
+
+
+def best_orientation(node: Node, work_sha256: str, queries: list[bytes]) -> bytes:
+    """Of the copy's dihedral hashes, the one nearest the work's stored hashes."""
+    record = work(node.app, work_sha256)
+    stored = [bytes.fromhex(h) for h in [record["pdq"], *record["crops"]]]
+    return min(queries, key=lambda q: min(distance(q, s) for s in stored))
+
+
+def _evidence_id_of(node: Node, tx_id: str) -> str:
+    evidence_id = node.app.read_state(NAME, f"tx/{tx_id}")
+    if evidence_id is None:
+        raise NotFound(f"transaction {tx_id} recorded no evidence", field="tx_id")
+    return str(evidence_id)

@@ -1,0 +1,1 @@
+"""Copyright for sellers' photos: perceptual hashes, the near-duplicate index, evidence."""

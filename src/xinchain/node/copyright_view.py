@@ -1,0 +1,160 @@
+"""What a node shows of registered works: near-duplicate search, an org's works and evidence,
+and receipts.
+
+The search index is node-local and derived from committed state: it holds every stored PDQ
+hash of every work (its own and its crops'), keyed by the work's registration number. It
+catches up with the chain on each search, loading the works registered since (``at/<n>``), so
+a node restarted with a million works pays the load once, on its first search.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from xinchain import codec
+from xinchain.contracts.copyright import NAME, record_digest
+from xinchain.copyright.index import PdqIndex
+from xinchain.copyright.perceptual import DIHEDRAL, distance, match_distance_max
+from xinchain.errors import NotFound
+from xinchain.execution.app import Application
+from xinchain.merkle import MerkleTree
+from xinchain.receipt import build_receipts
+from xinchain.storage import Table
+from xinchain.types import Transaction
+
+# Works or pieces of evidence one listing returns.
+listed_max = 200
+
+
+@dataclass(frozen=True)
+class Match:
+    work: dict[str, Any]
+    distance: int
+    orientation: str  # which dihedral variant of the query matched best
+
+
+class CopyrightView:
+    def __init__(self, app: Application) -> None:
+        self.app = app
+        self._index = PdqIndex()
+        self._loaded = 0
+        self._shas: list[str] = []
+        self._lock = threading.Lock()
+
+    def _catch_up(self) -> None:
+        with self._lock:
+            count = self.app.read_state(NAME, "count") or 0
+            while self._loaded < count:
+                sha = str(self.app.read_state(NAME, f"at/{self._loaded}"))
+                record = work(self.app, sha)
+                hashes = [bytes.fromhex(h) for h in [record["pdq"], *record["crops"]]]
+                self._index.add(self._loaded, hashes)
+                self._shas.append(sha)
+                self._loaded += 1
+
+    def search(
+        self, queries: list[bytes], distance_max: int = match_distance_max, limit: int = 20
+    ) -> list[Match]:
+        """Works within `distance_max` of any query hash (the eight dihedral hashes of an
+        image, in DIHEDRAL order, or just one), nearest first."""
+        self._catch_up()
+        matches = []
+        for number, nearest in self._index.search(queries, distance_max, limit):
+            record = work(self.app, self._shas[number])
+            stored = [bytes.fromhex(h) for h in [record["pdq"], *record["crops"]]]
+            best = min(
+                range(len(queries)), key=lambda i: min(distance(queries[i], s) for s in stored)
+            )
+            orientation = DIHEDRAL[best] if len(queries) == len(DIHEDRAL) else "original"
+            matches.append(Match(work=record, distance=nearest, orientation=orientation))
+        return matches
+
+    def indexed(self) -> int:
+        self._catch_up()
+        return len(self._index)
+
+
+def stored_work(app: Application, sha256: str) -> dict[str, Any]:
+    stored = app.read_state(NAME, f"work/{sha256}")
+    if stored is None:
+        raise NotFound(f"no registered work with SHA-256 {sha256}", field="sha256")
+    return dict(stored)
+
+
+def work(app: Application, sha256: str) -> dict[str, Any]:
+    return dict(stored_work(app, sha256)["record"])
+
+
+def stored_evidence(app: Application, evidence_id: str) -> dict[str, Any]:
+    stored = app.read_state(NAME, f"evidence/{evidence_id}")
+    if stored is None:
+        raise NotFound(f"no evidence {evidence_id}", field="evidence")
+    return dict(stored)
+
+
+def evidence_of_work(app: Application, sha256: str) -> list[dict[str, Any]]:
+    count = app.read_state(NAME, f"of/{sha256}/count") or 0
+    ids = [app.read_state(NAME, f"of/{sha256}/{i:08d}") for i in range(min(count, listed_max))]
+    return [{"id": i, **stored_evidence(app, str(i))["record"]} for i in ids]
+
+
+def org_works(app: Application, org: str, seller: str | None = None) -> list[dict[str, Any]]:
+    """Works the org registered (its own and its sellers'), newest first."""
+    prefix = f"{NAME}/owner/{org}/".encode()
+    shas = [str(codec.decode(raw)) for _, raw in app.store.scan_prefix(Table.STATE, prefix)]
+    found = []
+    for sha in reversed(shas):
+        record = work(app, sha)
+        if seller is None or record["seller"] == seller:
+            found.append(record)
+            if len(found) >= listed_max:
+                break
+    return found
+
+
+def org_evidence(app: Application, org: str) -> list[dict[str, Any]]:
+    """Evidence the org recorded, newest first."""
+    count = app.read_state(NAME, f"by/{org}/count") or 0
+    found = []
+    for i in range(count - 1, max(count - listed_max, 0) - 1, -1):
+        evidence_id = str(app.read_state(NAME, f"by/{org}/{i:012d}"))
+        found.append({"id": evidence_id, **stored_evidence(app, evidence_id)["record"]})
+    return found
+
+
+def _tx_body_args(app: Application, tx_id: str) -> dict[str, Any]:
+    location = app.tx_location(tx_id)
+    block = None if location is None else app.block(location[0])
+    if location is None or block is None:
+        raise NotFound(f"transaction {tx_id} is not stored on this node", field="tx_id")
+    return dict(Transaction.decode(block.txs[location[1]]).body.args)
+
+
+def work_receipt(app: Application, proof_of: Any, sha256: str) -> dict[str, Any]:
+    """The receipt of a work's registration: it carries the work record. `proof_of` maps a
+    transaction id to its TxProof (Node.tx_proof)."""
+    stored = stored_work(app, sha256)
+    args = _tx_body_args(app, stored["tx_id"])
+    records = [work(app, str(item["sha256"])) for item in args["works"]]
+    digests = [record_digest(app.suite.hash, record) for record in records]
+    return build_receipts(
+        proof_of(stored["tx_id"]),
+        digests,
+        positions=[stored["position"]],
+        events=records,
+        record_field="work",
+        tree=MerkleTree(app.suite.hash, digests),
+    )[0]
+
+
+def evidence_receipt(app: Application, proof_of: Any, evidence_id: str) -> dict[str, Any]:
+    stored = stored_evidence(app, evidence_id)
+    record = stored["record"]
+    return build_receipts(
+        proof_of(stored["tx_id"]),
+        [record_digest(app.suite.hash, record)],
+        events=[record],
+        record_field="evidence",
+    )[0]
