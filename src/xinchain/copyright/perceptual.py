@@ -108,7 +108,13 @@ def load_rgb(data: bytes) -> np.ndarray:
                 )
             image.load()
             image = ImageOps.exif_transpose(image) or image
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, OSError, ValueError) as exc:
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+        OSError,
+        ValueError,
+    ) as exc:
         raise ImageInvalid(
             f"not a readable image ({exc}); expected a JPEG, PNG, WebP, GIF or BMP file",
             field="image",
