@@ -329,6 +329,7 @@ def test_concurrent_searches_see_every_finished_add() -> None:
             if any(distance != work % 32 for work, distance in found):
                 failures.append("wrong distance")
             searches_during_adds[0] += 1
+            time.sleep(0.001)  # let the writer have the GIL: back-to-back searches starve it
 
     threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(2)]
     started = time.monotonic()

@@ -13,10 +13,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from xinchain import codec
 from xinchain.contracts.copyright import NAME, record_digest
 from xinchain.copyright.index import PdqIndex
-from xinchain.copyright.perceptual import DIHEDRAL, distance, match_distance_max
+from xinchain.copyright.perceptual import DIHEDRAL, HASH_BYTES, distance, match_distance_max
 from xinchain.errors import NotFound
 from xinchain.execution.app import Application
 from xinchain.merkle import MerkleTree
@@ -44,15 +46,24 @@ class CopyrightView:
         self._lock = threading.Lock()
 
     def _catch_up(self) -> None:
+        """Load the works registered since the last search, in one bulk add."""
         with self._lock:
             count = self.app.read_state(NAME, "count") or 0
-            while self._loaded < count:
-                sha = str(self.app.read_state(NAME, f"at/{self._loaded}"))
+            numbers: list[int] = []
+            rows: list[bytes] = []
+            for number in range(self._loaded, count):
+                sha = str(self.app.read_state(NAME, f"at/{number}"))
                 record = work(self.app, sha)
-                hashes = [bytes.fromhex(h) for h in [record["pdq"], *record["crops"]]]
-                self._index.add(self._loaded, hashes)
+                for text in [record["pdq"], *record["crops"]]:
+                    numbers.append(number)
+                    rows.append(bytes.fromhex(text))
                 self._shas.append(sha)
-                self._loaded += 1
+            if rows:
+                self._index.add_many(
+                    np.array(numbers, dtype=np.int64),
+                    np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), HASH_BYTES),
+                )
+            self._loaded = count
 
     def search(
         self, queries: list[bytes], distance_max: int = match_distance_max, limit: int = 20
