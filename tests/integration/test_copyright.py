@@ -37,16 +37,18 @@ import subprocess
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from conftest import RunningNode
 from image_set import crop_5, flip, generate_photo, resize_half
 
 from xinchain.copyright.evidence import EvidenceInvalid, verify_package
 from xinchain.copyright.perceptual import image_bytes_max, match_distance_max
 from xinchain.receipt import verify_receipt
+
+if TYPE_CHECKING:
+    from conftest import RunningNode
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 SEED = 20261127

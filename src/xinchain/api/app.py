@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xinchain import codec
 from xinchain.api.copyright_routes import IMAGE_ROUTES, copyright_routes
+from xinchain.api.stream import stream_routes
 from xinchain.copyright.perceptual import image_bytes_max
 from xinchain.epcis import export_document, from_chain_event
 from xinchain.errors import InvalidTransaction, MempoolFull, NotFound, XinchainError
@@ -186,8 +187,10 @@ def create_api(node: Node) -> FastAPI:
     def genesis() -> dict[str, Any]:
         return node.genesis.to_value()
 
+    # Async: admission touches the mempool and the consensus driver's queue, which belong to
+    # the event loop's thread (a plain `def` route would run in a worker thread).
     @api.post("/v1/transactions", status_code=202)
-    def submit(body: SubmitRequest) -> dict[str, Any]:
+    async def submit(body: SubmitRequest) -> dict[str, Any]:
         if not _HEX.match(body.tx):
             raise InvalidTransaction("expected an even number of lowercase hex digits", field="tx")
         raw = bytes.fromhex(body.tx)
@@ -259,6 +262,7 @@ def create_api(node: Node) -> FastAPI:
     _provenance_routes(api, node)
     _promo_routes(api, node)
     copyright_routes(api, node)
+    stream_routes(api, node)
     return api
 
 

@@ -16,10 +16,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from enum import Enum
 from importlib.resources import files
-from typing import Any
+from multiprocessing import get_context
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -50,12 +54,49 @@ from xinchain.node.copyright_view import (
 )
 from xinchain.node.node import Node
 
+_T = TypeVar("_T")
 IMAGE_ROUTES = "/v1/copyright/images/"
 COPYRIGHT_HTML = (files("xinchain.web") / "copyright.html").read_text(encoding="utf-8")
+# Images hashed at once per node (PDQ holds Python's lock, so hashing runs in worker
+# processes, one per core); requests beyond `hashing_queued_max` waiting get 429.
+hashing_queued_max = 16
 # Longest a gateway call waits for its transaction to commit.
 gateway_wait_s = 30.0
 # Blocks a gateway transaction stays valid for.
 gateway_validity_blocks = 100
+
+
+class HashingBusy(XinchainError):
+    code = "busy"
+    http_status = 429
+
+
+class HashingPool:
+    """Worker processes for PDQ hashing, started on first use."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._waiting = 0
+
+    async def run(self, function: Callable[[bytes], _T], data: bytes) -> _T:
+        if self._waiting >= hashing_queued_max:
+            raise HashingBusy(
+                f"{self._waiting} images are being hashed on this node; retry shortly",
+                field="image",
+            )
+        if self._pool is None:
+            workers = max(1, os.cpu_count() or 1)
+            self._pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+        self._waiting += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._pool, function, data)
+        finally:
+            self._waiting -= 1
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def gateway_org(node: Node) -> str | None:
@@ -86,6 +127,8 @@ def _hashes_view(hashes: WorkHashes) -> dict[str, Any]:
 
 def copyright_routes(api: FastAPI, node: Node) -> None:
     view = CopyrightView(node.app)
+    hashing = HashingPool()
+    api.router.on_shutdown.append(hashing.close)
     tags: list[str | Enum] = ["copyright"]
 
     def matches(queries: list[bytes], distance_max: int, limit: int) -> list[dict[str, Any]]:
@@ -102,7 +145,7 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
     async def hash_route(request: Request) -> dict[str, Any]:
         """The hashes a registration of this image carries (for clients without PDQ)."""
         data = await request.body()
-        return _hashes_view(await asyncio.to_thread(work_hashes, data))
+        return _hashes_view(await hashing.run(work_hashes, data))
 
     @api.post(f"{IMAGE_ROUTES}search", tags=tags)
     async def search_image(
@@ -113,7 +156,7 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         """Registered works within `distance_max` of the image or of its mirror images and
         rotations, nearest first; `exact` is the work with the same SHA-256, if any."""
         data = await request.body()
-        hashes = await asyncio.to_thread(hash_image, data)
+        hashes = await hashing.run(hash_image, data)
         sha256 = hashlib.sha256(data).hexdigest()
         found = await asyncio.to_thread(matches, list(hashes.hashes), distance_max, limit)
         return {
@@ -233,7 +276,7 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         already registered that look like it."""
         org = authorize(request)
         data = await request.body()
-        hashes = await asyncio.to_thread(work_hashes, data)
+        hashes = await hashing.run(work_hashes, data)
         similar = await asyncio.to_thread(matches, list(hashes.pdq.hashes), match_distance_max, 5)
         args = {
             "works": [
@@ -271,7 +314,7 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         org = authorize(request)
         _hex64(work_sha256, "work")
         data = await request.body()
-        hashes = await asyncio.to_thread(hash_image, data)
+        hashes = await hashing.run(hash_image, data)
         args = {
             "work": work_sha256,
             "url": url,

@@ -44,6 +44,7 @@ from xinchain.execution.app import Application, CommitRequest
 from xinchain.mempool import Mempool
 from xinchain.node.ledger_source import LedgerSource
 from xinchain.p2p.transport import Transport
+from xinchain.types import TxResult
 
 _log = logging.getLogger(__name__)
 
@@ -73,12 +74,16 @@ class ConsensusDriver:
         safety: SafetyRules | None,
         timeouts: Timeouts = Timeouts(),
         on_commit: Callable[[], None] = lambda: None,
+        on_block: Callable[[int, tuple[str, ...], tuple[TxResult, ...]], None] = (
+            lambda height, tx_ids, results: None
+        ),
     ) -> None:
         self.app = app
         self.mempool = mempool
         self.genesis = app.genesis
         self.suite = app.suite
         self.on_commit = on_commit
+        self.on_block = on_block
         self._validator_names = [v.name for v in self.genesis.validators]
         self._validator_keys = [bytes.fromhex(v.public_key) for v in self.genesis.validators]
         self.source = LedgerSource(app, mempool, lambda: int(time.time() * 1000))
@@ -192,6 +197,7 @@ class ConsensusDriver:
         self.source.forget()
         self.on_commit()
         height = decide.block.header.height
+        self.on_block(height, prepared.tx_ids, prepared.execution.results)
         self._proofs = {h: proof for h, proof in self._proofs.items() if h > height}
         delay = 0 if len(self.mempool) else idle_block_interval_ms
         actions = self.core.on_committed(height, delay)

@@ -112,14 +112,15 @@ def evidence_of_work(app: Application, sha256: str) -> list[dict[str, Any]]:
 
 
 def org_works(app: Application, org: str, seller: str | None = None) -> list[dict[str, Any]]:
-    """Works the org registered (its own and its sellers'), newest first."""
+    """Works the org registered (its own and its sellers'), newest first, each with the
+    number of pieces of evidence recorded about it (`evidence`)."""
     prefix = f"{NAME}/owner/{org}/".encode()
     shas = [str(codec.decode(raw)) for _, raw in app.store.scan_prefix(Table.STATE, prefix)]
     found = []
     for sha in reversed(shas):
         record = work(app, sha)
         if seller is None or record["seller"] == seller:
-            found.append(record)
+            found.append({**record, "evidence": app.read_state(NAME, f"of/{sha}/count") or 0})
             if len(found) >= listed_max:
                 break
     return found

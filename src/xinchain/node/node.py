@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ from xinchain.node.home import Home
 from xinchain.node.provenance_view import suspects_to_anchor
 from xinchain.receipt import TxProof
 from xinchain.storage import LmdbStore, Store
-from xinchain.types import CommitCertificate, Transaction
+from xinchain.types import CommitCertificate, Transaction, TxResult
 
 _log = logging.getLogger(__name__)
 # How often a node anchors the suspected copies it counted, and how many per round: flags are
@@ -73,7 +74,12 @@ class Node:
             validator_index=self.validator_index,
             safety=safety,
             on_commit=self._committed.set,
+            on_block=self._block_committed,
         )
+        # Called with (height, tx ids and results in block order) after each commit.
+        self.block_listeners: list[
+            Callable[[int, tuple[str, ...], tuple[TxResult, ...]], None]
+        ] = []
 
     def _validator_index(self, home: Home, name: str) -> int | None:
         """This node's place in the validator set, or None for an observer (no key)."""
@@ -97,6 +103,15 @@ class Node:
             self.genesis.chain_id, vote.kind, vote.height, vote.round, vote.block_hash
         )
         return self.suite.verify(public_key, message, vote.signature)
+
+    def _block_committed(
+        self, height: int, tx_ids: tuple[str, ...], results: tuple[TxResult, ...]
+    ) -> None:
+        for listener in list(self.block_listeners):
+            try:
+                listener(height, tx_ids, results)
+            except Exception:  # a listener's failure must not stop consensus
+                _log.exception("block listener failed at height %d", height)
 
     # --- transactions in -----------------------------------------------------------------------
 

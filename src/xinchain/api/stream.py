@@ -1,0 +1,153 @@
+"""The transaction stream: submit many transactions on one connection, hear when each commits.
+
+`GET /v1/stream` upgrades to a WebSocket. Messages are binary, canonical CBOR:
+
+* client → node: an array of 1 to `stream_txs_per_message_max` signed transactions, each its
+  canonical CBOR bytes (what `POST /v1/transactions` takes as hex).
+* node → client, once per client message, in order: ``{"type": "admitted", "results": [...]}``
+  with, for each transaction, its 32-byte id, or ``{"code", "field", "reason"}`` when it was
+  refused (``code`` "mempool_full" asks the client to slow down).
+* node → client, after each block that commits any of this connection's admitted
+  transactions: ``{"type": "committed", "height": h, "txs": [[id, index, ok, error], ...]}``.
+
+It is the same admission as the REST route (signature checked once, mempool bounds apply);
+what it saves is a request, a JSON body and a poll per transaction: a client that keeps one
+connection per worker submits thousands of transactions a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+from xinchain import codec
+from xinchain.errors import DecodeError, MempoolFull, XinchainError
+from xinchain.node.node import Node
+from xinchain.types import TxResult
+
+_log = logging.getLogger(__name__)
+
+# Transactions in one client message, and messages the node queues for a slow client before
+# it drops the connection (the client then re-reads the chain for what it missed).
+stream_txs_per_message_max = 4_096
+stream_outbox_max = 1_024
+
+
+class _Connection:
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue(stream_outbox_max)
+        self.waiting = 0
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            self.outbox.put_nowait(codec.encode(message))
+        except asyncio.QueueFull:
+            _log.warning("stream client too slow; closing its connection")
+            self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.outbox.put_nowait(None)
+
+
+class CommitFanout:
+    """Which connection waits for which transaction; one pass over each committed block."""
+
+    def __init__(self, node: Node) -> None:
+        self.waiting: dict[str, _Connection] = {}
+        node.block_listeners.append(self.on_block)
+
+    def on_block(self, height: int, tx_ids: tuple[str, ...], results: tuple[TxResult, ...]) -> None:
+        if not self.waiting:
+            return
+        grouped: dict[_Connection, list[list[Any]]] = {}
+        for index, tx_id in enumerate(tx_ids):
+            connection = self.waiting.pop(tx_id, None)
+            if connection is not None:
+                result = results[index]
+                entry = [bytes.fromhex(tx_id), index, result.ok, result.error]
+                grouped.setdefault(connection, []).append(entry)
+        for connection, entries in grouped.items():
+            connection.waiting -= len(entries)
+            connection.send({"type": "committed", "height": height, "txs": entries})
+
+    def forget(self, connection: _Connection) -> None:
+        for tx_id in [t for t, c in self.waiting.items() if c is connection]:
+            del self.waiting[tx_id]
+
+
+def stream_routes(api: FastAPI, node: Node) -> None:
+    fanout = CommitFanout(node)
+
+    def admit(connection: _Connection, data: bytes) -> None:
+        try:
+            txs = codec.decode(data)
+            if not isinstance(txs, list) or not 1 <= len(txs) <= stream_txs_per_message_max:
+                raise DecodeError(
+                    f"expected an array of 1 to {stream_txs_per_message_max} transactions",
+                    field="message",
+                )
+        except XinchainError as exc:
+            connection.send({"type": "admitted", "error": exc.as_dict()})
+            return
+        answers: list[Any] = []
+        for position, raw in enumerate(txs):
+            if not isinstance(raw, bytes):
+                answers.append(
+                    {"code": "invalid", "field": f"[{position}]", "reason": "expected bytes"}
+                )
+                continue
+            try:
+                tx_id, _added = node.submit(raw)
+            except MempoolFull as exc:
+                answers.append({**exc.as_dict(), "code": "mempool_full"})
+                continue
+            except XinchainError as exc:
+                answers.append(exc.as_dict())
+                continue
+            fanout.waiting[tx_id] = connection
+            connection.waiting += 1
+            answers.append(bytes.fromhex(tx_id))
+        connection.send({"type": "admitted", "results": answers})
+
+    @api.websocket("/v1/stream")
+    async def stream(websocket: WebSocket) -> None:
+        await websocket.accept()
+        connection = _Connection(websocket)
+
+        async def sender() -> None:
+            while True:
+                message = await connection.outbox.get()
+                if message is None:
+                    await websocket.close()
+                    return
+                await websocket.send_bytes(message)
+
+        sending = asyncio.create_task(sender())
+        try:
+            while not sending.done():
+                received = await websocket.receive()
+                if received["type"] == "websocket.disconnect":
+                    break
+                data = received.get("bytes")
+                if data is None:
+                    connection.send(
+                        {
+                            "type": "admitted",
+                            "error": {"code": "invalid", "reason": "expected a binary message"},
+                        }
+                    )
+                    continue
+                admit(connection, data)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            fanout.forget(connection)
+            sending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sending
