@@ -15,8 +15,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, NewType
 
+import cbor2
+
 from xinchain import codec
-from xinchain.errors import DecodeError, InvalidTransaction
+from xinchain.errors import DecodeError, InvalidTransaction, ensure
 
 Hash32 = NewType("Hash32", bytes)
 Height = NewType("Height", int)
@@ -86,6 +88,9 @@ class TransactionBody:
     args: dict[str, Any]
     nonce: int
     valid_until: int  # last height at which the transaction may be included
+    # Its canonical encoding when known (cut from the transaction it arrived in): the body is
+    # hashed for the id and signed over, and re-encoding it each time cost more than hashing.
+    encoded: bytes = field(default=b"", compare=False, repr=False)
 
     def to_value(self) -> dict[str, Any]:
         return {
@@ -100,7 +105,7 @@ class TransactionBody:
         }
 
     @classmethod
-    def from_value(cls, value: object) -> TransactionBody:
+    def from_value(cls, value: object, encoded: bytes = b"") -> TransactionBody:
         body = check_map_keys(value, _BODY_FIELDS, "body")
         public_key = body["public_key"]
         if not isinstance(public_key, bytes) or not 1 <= len(public_key) <= 128:
@@ -116,10 +121,11 @@ class TransactionBody:
             args=body["args"],
             nonce=check_uint(body["nonce"], "nonce"),
             valid_until=check_uint(body["valid_until"], "valid_until"),
+            encoded=encoded,
         )
 
     def encode(self) -> bytes:
-        return codec.encode(self.to_value())
+        return self.encoded or codec.encode(self.to_value())
 
     def signing_message(self) -> bytes:
         return TX_SIGNING_PREFIX + self.encode()
@@ -160,7 +166,16 @@ class Transaction:
         signature = value["signature"]
         if not isinstance(signature, bytes) or not 1 <= len(signature) <= 128:
             raise InvalidTransaction("expected the signature as 1-128 bytes", field="signature")
-        return cls(body=TransactionBody.from_value(value["body"]), signature=signature, raw=data)
+        # Canonical, so the bytes are: map(2) "body" <body> "signature" <signature>.
+        tail = _SIGNATURE_KEY + cbor2.dumps(signature)
+        ensure(data.startswith(_BODY_KEY) and data.endswith(tail), "canonical transaction layout")
+        encoded = bytes(data[len(_BODY_KEY) : len(data) - len(tail)])
+        body = TransactionBody.from_value(value["body"], encoded)
+        return cls(body=body, signature=signature, raw=data)
+
+
+_BODY_KEY = b"\xa2\x64body"
+_SIGNATURE_KEY = b"\x69signature"
 
 
 # --- results -----------------------------------------------------------------------------------

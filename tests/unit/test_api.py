@@ -84,6 +84,20 @@ ROUTES = {
     "/v1/promos/{promo_id}/rank/{order_no}": {"get"},
     "/v1/promos/{promo_id}/rank/{order_no}/receipt": {"get"},
     "/promo/{promo_id}": {"get"},
+    "/v1/copyright/images/hash": {"post"},
+    "/v1/copyright/images/search": {"post"},
+    "/v1/copyright/images/register": {"post"},
+    "/v1/copyright/images/evidence": {"post"},
+    "/v1/copyright/search": {"get"},
+    "/v1/copyright/works/{sha256}": {"get"},
+    "/v1/copyright/works/{sha256}/receipt": {"get"},
+    "/v1/copyright/transactions/{tx_id}/evidence": {"get"},
+    "/v1/copyright/evidence/{evidence_id}": {"get"},
+    "/v1/copyright/evidence/{evidence_id}/receipt": {"get"},
+    "/v1/copyright/evidence/{evidence_id}/package": {"get"},
+    "/v1/copyright/orgs/{org}/works": {"get"},
+    "/v1/copyright/orgs/{org}/evidence": {"get"},
+    "/v1/copyright/gateway": {"get"},
 }
 UNKNOWN_ID = "ab" * 32
 MALFORMED_IDS = {

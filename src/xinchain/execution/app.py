@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from xinchain import codec
-from xinchain.contracts.base import CallContext, Contract
+from xinchain.contracts.base import CallContext, Contract, state_key
 from xinchain.contracts.copyright import Copyright
-from xinchain.contracts.governance import Governance, genesis_writes, member_ids, org_record, param
+from xinchain.contracts.governance import Governance, genesis_writes, param
 from xinchain.contracts.notary import Notary
 from xinchain.contracts.promo import Promo
 from xinchain.contracts.provenance import Provenance
@@ -46,6 +46,8 @@ from xinchain.types import (
 )
 
 SCHEMA_VERSION = 1
+# Decoded governance records kept (by encoding); a handful in practice.
+decoded_cached_max = 1_024
 _log = logging.getLogger(__name__)
 
 
@@ -124,6 +126,12 @@ class Application:
         self.validators_hash = genesis.validators_hash_hex()
         self.contracts = system_contracts()
         self.state = _StoreState(store)
+        # Decoded governance records by their encoding: every transaction's admission and
+        # execution reads its org, the member list and a parameter, which rarely change.
+        self._orgs: dict[bytes, tuple[frozenset[str], frozenset[str]]] = {}
+        self._members: dict[bytes, frozenset[str]] = {}
+        self._params: dict[bytes, int] = {}
+        self._tip: ChainTip | None = None
         self._init_chain()
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -148,11 +156,56 @@ class Application:
             batch.put(Table.META, b"tip", _encode_tip(tip))
 
     def tip(self) -> ChainTip:
+        if self._tip is not None:
+            return self._tip
         raw = self.store.get(Table.META, b"tip")
         if raw is None:
             raise StorageCorrupted("the data directory has no chain tip")
         value = codec.decode(raw)
-        return ChainTip(value["height"], value["block_hash"], value["state_hash"], value["time_ms"])
+        self._tip = ChainTip(
+            value["height"], value["block_hash"], value["state_hash"], value["time_ms"]
+        )
+        return self._tip
+
+    # --- governance records, decoded once per version -------------------------------------------
+
+    def _org(self, state: Any, org_id: str) -> tuple[frozenset[str], frozenset[str]] | None:
+        """(roles, keys as hex) of a member org, or None."""
+        raw = state.get(state_key("governance", f"org/{org_id}"))
+        if raw is None:
+            return None
+        found = self._orgs.get(raw)
+        if found is None:
+            record = codec.decode(raw)
+            found = (frozenset(record.get("roles", ())), frozenset(record.get("keys", ())))
+            self._remember(self._orgs, raw, found)
+        return found
+
+    def _member_ids(self, state: Any) -> frozenset[str]:
+        raw = state.get(state_key("governance", "members"))
+        if raw is None:
+            return frozenset()
+        found = self._members.get(raw)
+        if found is None:
+            found = frozenset(codec.decode(raw))
+            self._remember(self._members, raw, found)
+        return found
+
+    def _param(self, state: Any, name: str) -> int:
+        raw = state.get(state_key("governance", f"param/{name}"))
+        if raw is None:
+            return param(state, name)
+        found = self._params.get(raw)
+        if found is None:
+            found = int(codec.decode(raw))
+            self._remember(self._params, raw, found)
+        return found
+
+    @staticmethod
+    def _remember(cache: dict[bytes, Any], raw: bytes, value: Any) -> None:
+        if len(cache) >= decoded_cached_max:
+            cache.clear()
+        cache[raw] = value
 
     # --- check_tx ------------------------------------------------------------------------------
 
@@ -200,17 +253,17 @@ class Application:
                 f"valid until height {body.valid_until}, and the next block is {height}",
                 field="valid_until",
             )
-        window = param(state, "tx_validity_blocks_max")
+        window = self._param(state, "tx_validity_blocks_max")
         if body.valid_until > height + window:
             raise ExpiredTransaction(
                 f"valid until height {body.valid_until}, more than {window} blocks past the next "
                 f"block {height}",
                 field="valid_until",
             )
-        record = org_record(state, body.sender)
-        if record is None or body.sender not in member_ids(state):
+        org = self._org(state, body.sender)
+        if org is None or body.sender not in self._member_ids(state):
             raise Unauthorized(f"org {body.sender!r} is not a member of this chain", field="sender")
-        if body.public_key.hex() not in record["keys"]:
+        if body.public_key.hex() not in org[1]:
             raise Unauthorized(
                 f"key {body.public_key.hex()[:16]}… is not registered for org {body.sender!r}",
                 field="public_key",
@@ -275,14 +328,14 @@ class Application:
         self, checked: CheckedTx, index: int, request: ExecuteBlockRequest, tx_state: Overlay
     ) -> CallContext:
         sender = checked.tx.body.sender
-        record = org_record(tx_state, sender) or {}
+        org = self._org(tx_state, sender)
         return CallContext(
             suite=self.suite,
             chain_id=self.genesis.chain_id,
             tx_id=checked.tx_id,
             tx_index=index,
             sender=sender,
-            sender_roles=frozenset(record.get("roles", ())),
+            sender_roles=org[0] if org is not None else frozenset(),
             height=request.height,
             time_ms=request.time_ms,
             state=tx_state,
@@ -317,6 +370,7 @@ class Application:
                 else:
                     batch.put(Table.STATE, key, value)
             batch.put(Table.META, b"tip", _encode_tip(new_tip))
+        self._tip = new_tip
         return new_tip
 
     # --- queries -------------------------------------------------------------------------------
