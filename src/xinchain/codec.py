@@ -44,6 +44,27 @@ def encode(value: Value) -> bytes:
     return cbor2.dumps(value, canonical=True)
 
 
+def encode_checked(value: Value) -> bytes:
+    """Encode a value already known to lie in the data model (skips the model check)."""
+    return cbor2.dumps(value, canonical=True)
+
+
+def array_of_encoded(items: list[bytes]) -> bytes:
+    """The canonical encoding of an array, given its items' canonical encodings."""
+    count = len(items)
+    if count < 24:
+        head = bytes([0x80 + count])
+    elif count < 1 << 8:
+        head = bytes([0x98, count])
+    elif count < 1 << 16:
+        head = b"\x99" + count.to_bytes(2, "big")
+    elif count < 1 << 32:
+        head = b"\x9a" + count.to_bytes(4, "big")
+    else:
+        head = b"\x9b" + count.to_bytes(8, "big")
+    return head + b"".join(items)
+
+
 def decode(data: bytes) -> Value:
     """Decode canonical bytes; raises `DecodeError` for anything but exactly one canonical value."""
     if not isinstance(data, bytes | bytearray | memoryview):

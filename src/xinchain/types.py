@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NewType
 
 import cbor2
@@ -229,7 +230,15 @@ class TxResult:
         )
 
     def encode(self) -> bytes:
-        return codec.encode(self.to_value())
+        return self.encoded
+
+    @cached_property
+    def encoded(self) -> bytes:
+        """The canonical encoding, computed once: it is hashed into the result root, stored
+        with the block and sent in proofs. The fields are in the data model by construction
+        (execution checks contract data with `codec.is_text_model`; decoding checks the rest),
+        so the model check is skipped."""
+        return codec.encode_checked(self.to_value())
 
 
 _RESULT_FIELDS = {"tx_id", "ok", "sender", "contract", "method", "data", "error"}

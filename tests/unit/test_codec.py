@@ -418,3 +418,11 @@ def test_mutated_encodings_decode_to_their_own_encoding_or_raise_decode_error(
     else:
         del encoded[position]
     decode_or_refuse(bytes(encoded))
+
+
+@pytest.mark.parametrize("count", [0, 1, 23, 24, 255, 256, 65_535, 65_536])
+def test_an_array_built_from_encoded_items_is_the_array_encoded(count: int) -> None:
+    items = [{"n": index, "b": index.to_bytes(3, "big")} for index in range(count)]
+    built = codec.array_of_encoded([codec.encode(item) for item in items])
+    assert built == codec.encode(items)
+    assert codec.decode(built) == items

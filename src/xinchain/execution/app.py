@@ -352,10 +352,13 @@ class Application:
         height = height_key(header.height)
         new_tip = ChainTip(header.height, request.block_hash, header.state_hash, header.time_ms)
         block_value = {"header": header.to_value(), "txs": list(request.block.txs)}
-        results_value = [result.to_value() for result in request.execution.results]
         with self.store.atomic_batch() as batch:
             batch.put(Table.BLOCKS, height, codec.encode(block_value))
-            batch.put(Table.RESULTS, height, codec.encode(results_value))
+            batch.put(
+                Table.RESULTS,
+                height,
+                codec.array_of_encoded([result.encoded for result in request.execution.results]),
+            )
             batch.put(Table.CERTIFICATES, height, codec.encode(request.certificate.to_value()))
             indexed: set[str] = set()
             for index, tx_id in enumerate(request.tx_ids):

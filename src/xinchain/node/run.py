@@ -42,6 +42,9 @@ async def run_node(
         log_level="warning",
         access_log=False,
         lifespan="off",
+        # The transaction stream carries hashes and signatures, which do not compress:
+        # deflating them cost CPU for nothing.
+        ws_per_message_deflate=False,
     )
     server = _QuietServer(config)
     stop = asyncio.Event()
