@@ -219,6 +219,7 @@ class TxResult:
                 raise DecodeError("expected text", field=f"result.{name}")
         if not isinstance(result["data"], dict):
             raise DecodeError("expected a map", field="result.data")
+        codec.encode(result)  # refuses what lies outside the data model, naming it
         return cls(
             tx_id=check_hex32(result["tx_id"], "result.tx_id"),
             ok=result["ok"],
