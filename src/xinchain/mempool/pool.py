@@ -22,6 +22,9 @@ mempool_bytes_max = 256 * 1024 * 1024
 class Mempool:
     def __init__(self, txs_max: int = mempool_txs_max, bytes_max: int = mempool_bytes_max) -> None:
         self._pending: OrderedDict[str, CheckedTx] = OrderedDict()
+        # The same transactions by their exact bytes: a proposed block lists raw
+        # transactions, and finding the admitted ones this way skips decoding them again.
+        self._by_raw: dict[bytes, CheckedTx] = {}
         self._bytes = 0
         self._txs_max = txs_max
         self._bytes_max = bytes_max
@@ -34,6 +37,10 @@ class Mempool:
 
     def get(self, tx_id: str) -> CheckedTx | None:
         return self._pending.get(tx_id)
+
+    def get_raw(self, raw: bytes) -> CheckedTx | None:
+        """The pending transaction with exactly these bytes, if any."""
+        return self._by_raw.get(raw)
 
     @property
     def bytes(self) -> int:
@@ -50,6 +57,7 @@ class Mempool:
                 f"limit is {self._txs_max} ({self._bytes_max} bytes); retry shortly"
             )
         self._pending[checked.tx_id] = checked
+        self._by_raw[checked.raw] = checked
         self._bytes += size
         return True
 
@@ -70,6 +78,7 @@ class Mempool:
             checked = self._pending.pop(tx_id, None)
             if checked is not None:
                 self._bytes -= len(checked.raw)
+                self._by_raw.pop(checked.raw, None)
 
     def drop_expired(self, next_height: int) -> list[str]:
         expired = [

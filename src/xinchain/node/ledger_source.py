@@ -22,7 +22,7 @@ from xinchain.execution.app import (
     ExecuteBlockResponse,
 )
 from xinchain.mempool import Mempool
-from xinchain.types import BlockHeader, Transaction
+from xinchain.types import BlockHeader
 
 _log = logging.getLogger(__name__)
 
@@ -126,8 +126,8 @@ class LedgerSource:
 
     def _checked(self, raw: bytes) -> CheckedTx:
         """Signature checked once per node: reuse the mempool's admission when it has the tx."""
-        pending = self.mempool.get(self.app.tx_id(Transaction.decode(raw)))
-        if pending is not None and pending.raw == raw:
+        pending = self.mempool.get_raw(raw)
+        if pending is not None:
             return pending
         return self.app.verify_tx(raw)
 
