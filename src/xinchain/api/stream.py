@@ -35,6 +35,9 @@ _log = logging.getLogger(__name__)
 # it drops the connection (the client then re-reads the chain for what it missed).
 stream_txs_per_message_max = 4_096
 stream_outbox_max = 1_024
+# Messages of one connection in admission at once (their signatures verified together); the
+# connection is not read further until one of them is answered.
+stream_messages_admitting_max = 8
 
 
 class _Connection:
@@ -42,6 +45,7 @@ class _Connection:
         self.websocket = websocket
         self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue(stream_outbox_max)
         self.waiting = 0
+        self.admitting = asyncio.Semaphore(stream_messages_admitting_max)
 
     def send(self, message: dict[str, Any]) -> None:
         try:
@@ -84,7 +88,22 @@ class CommitFanout:
 def stream_routes(api: FastAPI, node: Node) -> None:
     fanout = CommitFanout(node)
 
-    def admit(connection: _Connection, data: bytes) -> None:
+    async def admit(
+        connection: _Connection, data: bytes, previous: asyncio.Task[None] | None
+    ) -> None:
+        """Admit one message's transactions; answer after the previous message's answer, so
+        that answers keep the order of messages while their signatures are verified at once."""
+        try:
+            await _admit(connection, data, previous)
+        except Exception:  # a bug here must not take the connection's other messages with it
+            _log.exception("stream admission failed")
+            connection.close()
+        finally:
+            connection.admitting.release()
+
+    async def _admit(
+        connection: _Connection, data: bytes, previous: asyncio.Task[None] | None
+    ) -> None:
         try:
             txs = codec.decode(data)
             if not isinstance(txs, list) or not 1 <= len(txs) <= stream_txs_per_message_max:
@@ -93,8 +112,14 @@ def stream_routes(api: FastAPI, node: Node) -> None:
                     field="message",
                 )
         except XinchainError as exc:
+            if previous is not None:
+                await previous
             connection.send({"type": "admitted", "error": exc.as_dict()})
             return
+        raws = [raw for raw in txs if isinstance(raw, bytes)]
+        admitted = iter(await node.submit_many(raws))
+        if previous is not None:
+            await previous
         answers: list[Any] = []
         for position, raw in enumerate(txs):
             if not isinstance(raw, bytes):
@@ -102,17 +127,15 @@ def stream_routes(api: FastAPI, node: Node) -> None:
                     {"code": "invalid", "field": f"[{position}]", "reason": "expected bytes"}
                 )
                 continue
-            try:
-                tx_id, _added = node.submit(raw)
-            except MempoolFull as exc:
-                answers.append({**exc.as_dict(), "code": "mempool_full"})
-                continue
-            except XinchainError as exc:
-                answers.append(exc.as_dict())
-                continue
-            fanout.waiting[tx_id] = connection
-            connection.waiting += 1
-            answers.append(bytes.fromhex(tx_id))
+            answer = next(admitted)
+            if isinstance(answer, MempoolFull):
+                answers.append({**answer.as_dict(), "code": "mempool_full"})
+            elif isinstance(answer, XinchainError):
+                answers.append(answer.as_dict())
+            else:
+                fanout.waiting[answer] = connection
+                connection.waiting += 1
+                answers.append(bytes.fromhex(answer))
         connection.send({"type": "admitted", "results": answers})
 
     @api.websocket("/v1/stream")
@@ -129,6 +152,7 @@ def stream_routes(api: FastAPI, node: Node) -> None:
                 await websocket.send_bytes(message)
 
         sending = asyncio.create_task(sender())
+        previous: asyncio.Task[None] | None = None
         try:
             while not sending.done():
                 received = await websocket.receive()
@@ -143,10 +167,14 @@ def stream_routes(api: FastAPI, node: Node) -> None:
                         }
                     )
                     continue
-                admit(connection, data)
+                await connection.admitting.acquire()
+                previous = asyncio.create_task(admit(connection, data, previous))
         except WebSocketDisconnect:
             pass
         finally:
+            if previous is not None:
+                with contextlib.suppress(Exception):
+                    await previous
             fanout.forget(connection)
             sending.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -210,10 +210,24 @@ class Application:
     # --- check_tx ------------------------------------------------------------------------------
 
     def check_tx(self, raw: bytes) -> CheckedTx:
+        tx, tx_id = self.check_tx_unsigned(raw)
+        return self._verify_signature(tx, tx_id)
+
+    def check_tx_unsigned(self, raw: bytes) -> tuple[Transaction, str]:
+        """Admission without the signature check: for a caller that verifies signatures in
+        bulk (elsewhere), then makes each `CheckedTx` with `signature_checked`."""
         tx = Transaction.decode(raw)
         tx_id = self.tx_id(tx)
         self._check_static(tx, tx_id, self.tip().height + 1, self.state)
-        return self._verify_signature(tx, tx_id)
+        return tx, tx_id
+
+    def signature_checked(self, tx: Transaction, tx_id: str, valid: bool) -> CheckedTx:
+        if not valid:
+            raise InvalidTransaction(
+                f"signature does not verify with the given {self.suite.name} public key",
+                field="signature",
+            )
+        return CheckedTx(tx, tx_id)
 
     def verify_tx(self, raw: bytes) -> CheckedTx:
         """Decode and check the signature only: for transactions inside a proposed block, whose

@@ -20,7 +20,8 @@ from typing import Any
 from xinchain.client.sdk import sign_transaction, validity_blocks
 from xinchain.consensus.messages import Vote, vote_signing_bytes
 from xinchain.consensus.safety import FileSafetyStore, SafetyRules
-from xinchain.errors import ConfigError, NotFound, XinchainError
+from xinchain.crypto.parallel import ParallelVerifier
+from xinchain.errors import ConfigError, NotFound, ReplayedTransaction, XinchainError
 from xinchain.execution.app import Application, Block
 from xinchain.genesis import Genesis
 from xinchain.mempool import Mempool
@@ -37,6 +38,24 @@ _log = logging.getLogger(__name__)
 # evidence, not alarms, so a minute's delay costs nothing and batching keeps them cheap.
 flag_anchor_interval_s = float(os.environ.get("XINCHAIN_FLAG_INTERVAL_S", "60"))
 flags_per_round_max = 200
+# Transactions admitted together whose signatures go to worker processes (fewer are verified
+# in place: a round trip to a worker costs about as much as a few signatures).
+verify_offload_min = 32
+
+
+def verify_workers(validators: int) -> int:
+    """Worker processes verifying signatures: XINCHAIN_VERIFY_WORKERS when set; otherwise all
+    cores but one for a chain of one validator, and none when several validators may share
+    this machine's cores (a local consortium), where offloading only adds copying."""
+    configured = os.environ.get("XINCHAIN_VERIFY_WORKERS")
+    if configured is not None:
+        try:
+            return max(0, int(configured))
+        except ValueError:
+            raise ConfigError(
+                f"XINCHAIN_VERIFY_WORKERS is {configured!r}; expected a number of processes"
+            ) from None
+    return max(0, (os.cpu_count() or 1) - 1) if validators == 1 else 0
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,11 @@ class Node:
                 key.sign,
                 self._verify_vote,
             )
+        self.verifier = (
+            ParallelVerifier(self.genesis.suite_name, workers)
+            if (workers := verify_workers(len(self.genesis.validators)))
+            else None
+        )
         self._committed = asyncio.Event()
         self.driver = ConsensusDriver(
             app=self.app,
@@ -114,6 +138,40 @@ class Node:
                 _log.exception("block listener failed at height %d", height)
 
     # --- transactions in -----------------------------------------------------------------------
+
+    async def submit_many(self, raws: list[bytes]) -> list[str | XinchainError]:
+        """Admit transactions in bulk: each one's id, or the error that refused it. Their
+        signatures are verified together, in worker processes when the node has them."""
+        answers: list[str | XinchainError] = [""] * len(raws)
+        pending: list[tuple[int, bytes, Transaction, str]] = []
+        for position, raw in enumerate(raws):
+            try:
+                tx, tx_id = self.app.check_tx_unsigned(raw)
+            except XinchainError as exc:
+                answers[position] = exc
+                continue
+            pending.append((position, raw, tx, tx_id))
+        items = [
+            (tx.body.public_key, tx.body.signing_message(), tx.signature) for *_, tx, _ in pending
+        ]
+        offload = self.verifier is not None and len(items) >= verify_offload_min
+        if offload and self.verifier is not None:
+            valid = await self.verifier.verify(items)
+        else:
+            valid = [self.suite.verify(*item) for item in items]
+        for (position, raw, tx, tx_id), ok in zip(pending, valid, strict=True):
+            try:
+                checked = self.app.signature_checked(tx, tx_id, ok)
+                if offload and self.app.tx_location(tx_id) is not None:
+                    raise ReplayedTransaction(
+                        f"transaction {tx_id} was already accepted", field="tx_id"
+                    )
+                if self.mempool.add(checked):
+                    self.driver.transaction_admitted(raw, gossip=True)
+                answers[position] = tx_id
+            except XinchainError as exc:
+                answers[position] = exc
+        return answers
 
     def submit(self, raw: bytes) -> tuple[str, bool]:
         """Admit a transaction; returns its id and whether it was new to the mempool."""
@@ -228,4 +286,6 @@ class Node:
         return block, self.app.block_hash(block.header), self.app.certificate(height)
 
     def close(self) -> None:
+        if self.verifier is not None:
+            self.verifier.close()
         self.store.close()
