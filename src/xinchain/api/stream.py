@@ -89,7 +89,7 @@ def stream_routes(api: FastAPI, node: Node) -> None:
     fanout = CommitFanout(node)
 
     async def admit(
-        connection: _Connection, data: bytes, previous: asyncio.Task[None] | None
+        connection: _Connection, data: bytes | None, previous: asyncio.Task[None] | None
     ) -> None:
         """Admit one message's transactions; answer after the previous message's answer, so
         that answers keep the order of messages while their signatures are verified at once."""
@@ -102,9 +102,11 @@ def stream_routes(api: FastAPI, node: Node) -> None:
             connection.admitting.release()
 
     async def _admit(
-        connection: _Connection, data: bytes, previous: asyncio.Task[None] | None
+        connection: _Connection, data: bytes | None, previous: asyncio.Task[None] | None
     ) -> None:
         try:
+            if data is None:
+                raise DecodeError("expected a binary message", field="message")
             txs = codec.decode(data)
             if not isinstance(txs, list) or not 1 <= len(txs) <= stream_txs_per_message_max:
                 raise DecodeError(
@@ -159,14 +161,6 @@ def stream_routes(api: FastAPI, node: Node) -> None:
                 if received["type"] == "websocket.disconnect":
                     break
                 data = received.get("bytes")
-                if data is None:
-                    connection.send(
-                        {
-                            "type": "admitted",
-                            "error": {"code": "invalid", "reason": "expected a binary message"},
-                        }
-                    )
-                    continue
                 await connection.admitting.acquire()
                 previous = asyncio.create_task(admit(connection, data, previous))
         except WebSocketDisconnect:
