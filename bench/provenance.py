@@ -232,10 +232,11 @@ def _port_free(port: int) -> bool:
 class Consortium:
     """`xinchain up` in its own session; stopped (its nodes too) by `stop`."""
 
-    def __init__(self, home: Path, validators: int) -> None:
+    def __init__(self, home: Path, validators: int, observer: bool = True) -> None:
         self.home = home
         self.validators = validators
-        self.nodes = validators + (1 if validators > 1 else 0)  # plus the regulator's observer
+        self.observer = observer and validators > 1  # the regulator's observer node
+        self.nodes = validators + (1 if self.observer else 0)
         self.base_port = free_base_port(self.nodes)
         self.log_path = home.parent / "up.log"
         self.process: subprocess.Popen[str] | None = None
@@ -259,6 +260,7 @@ class Consortium:
             str(self.base_port),
             "--validators",
             str(self.validators),
+            *([] if self.observer or self.validators == 1 else ["--no-observer"]),
         ]
         self.process = subprocess.Popen(
             command,

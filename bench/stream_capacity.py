@@ -116,7 +116,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="xinchain-capacity-") as temporary:
-        consortium = Consortium(Path(temporary) / "home", args.validators)
+        consortium = Consortium(Path(temporary) / "home", args.validators, observer=False)
         try:
             consortium.start()
             apis = consortium.validator_apis

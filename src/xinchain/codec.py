@@ -108,7 +108,13 @@ def _in_model(value: Value, depth: int, ordered: bool) -> bool:
     if kind is str:
         return _valid_text(value)
     if kind is list:
-        return all(_in_model(item, depth + 1, ordered) for item in value)
+        for item in value:
+            kind = type(item)
+            if kind is bytes or (kind is str and _valid_text(item)):
+                continue  # the common leaves, without a call
+            if not _in_model(item, depth + 1, ordered):
+                return False
+        return True
     if kind is dict:
         previous: tuple[int, bytes] | None = None
         for key, item in value.items():

@@ -242,3 +242,33 @@ def test_missing_or_extra_arguments_are_refused(
     result = refused(chain, method, args)
 
     assert "expected arguments" in result.error
+
+
+@pytest.mark.parametrize("size", [1, 23, 24, 255, 256, 70_000])
+def test_the_written_out_record_encoding_is_the_canonical_one(size: int) -> None:
+    from xinchain import codec
+    from xinchain.contracts.base import CallContext
+    from xinchain.contracts.notary import anchor_record, record_encoding_without_position
+    from xinchain.crypto import suite_named
+    from xinchain.execution.state import Overlay
+
+    context = CallContext(
+        suite=suite_named("ed25519-sha256"),
+        chain_id="c",
+        tx_id="ab" * 32,
+        tx_index=0,
+        sender="org-with-a-longer-name",
+        sender_roles=frozenset(),
+        height=size * 1_000,
+        time_ms=1_700_000_000_000 + size,
+        state=Overlay(MemoryState()),
+    )
+    for position in (0, 23, 24, size - 1):
+        expected = codec.encode([anchor_record(context, position, size)])
+        written = record_encoding_without_position(context, size) + codec.encode(position)
+        assert written == expected
+
+
+class MemoryState:
+    def get(self, key: bytes) -> bytes | None:
+        return None

@@ -71,13 +71,23 @@ def up(
         int | None, typer.Option(help="validators of a new chain (default 4, plus an observer)")
     ] = None,
     suite: Annotated[str, typer.Option(help="crypto suite for a new chain")] = DEFAULT_SUITE,
+    observer: Annotated[
+        bool,
+        typer.Option(
+            "--observer/--no-observer",
+            help="a new chain of several validators gets the regulator's observer node",
+        ),
+    ] = True,
 ) -> None:
     """Run a local consortium in the foreground (created on first run, resumed after)."""
     consortium = Home(home)
     try:
         if not consortium.exists():
             genesis = create_demo_home(
-                consortium, validators=validators or DEFAULT_VALIDATORS, suite_name=suite
+                consortium,
+                validators=validators or DEFAULT_VALIDATORS,
+                suite_name=suite,
+                observer=observer,
             )
             console.print(
                 f"created consortium {genesis.chain_id} ({genesis.suite_name}) at {home}: "

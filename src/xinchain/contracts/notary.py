@@ -85,12 +85,26 @@ def anchor_record(context: CallContext, position: int, size: int) -> dict[str, A
 
 
 def record_encoding_without_position(context: CallContext, size: int) -> bytes:
-    """The canonical encoding of `[anchor_record(...)]` up to its last field's value: keys sort
-    by length first, so "position" (8 letters) comes last."""
-    encoded = codec.encode([anchor_record(context, 0, size)])
-    suffix = codec.encode_checked(0)
-    assert encoded.endswith(b"\x68position" + suffix)
-    return encoded[: -len(suffix)]
+    """The canonical encoding of `[anchor_record(...)]` up to its last field's value, written
+    out: an array of one map of six fields, keys in canonical order (shorter first, so
+    "position" comes last). tests/unit/test_notary_contract.py checks it against
+    codec.encode."""
+    value = codec.encode_checked
+    return b"".join(
+        (
+            b"\x81\xa6\x64size",
+            value(size),
+            b"\x65tx_id",
+            value(context.tx_id),
+            b"\x66height",
+            value(context.height),
+            b"\x66sender",
+            value(context.sender),
+            b"\x67time_ms",
+            value(context.time_ms),
+            b"\x68position",
+        )
+    )
 
 
 def _digest(value: object, where: str) -> bytes:

@@ -14,6 +14,7 @@ Consensus drives these three calls and knows nothing of contracts.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,13 +109,29 @@ class CommitRequest:
 
 
 class _StoreState:
-    """Committed state, read straight from the store."""
+    """Committed state, read from the store. Governance records (orgs, members, parameters)
+    are read for every transaction's admission and execution and change rarely, so they are
+    kept in memory until the next commit writes any of them."""
+
+    _CACHED = b"governance/"
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._cache: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        return self._store.get(Table.STATE, key)
+        if not key.startswith(self._CACHED):
+            return self._store.get(Table.STATE, key)
+        if key in self._cache:
+            return self._cache[key]
+        value = self._store.get(Table.STATE, key)
+        self._cache[key] = value
+        return value
+
+    def committed(self, written: Iterable[bytes]) -> None:
+        """Forget cached records after a commit that wrote any of them."""
+        if self._cache and any(key.startswith(self._CACHED) for key in written):
+            self._cache.clear()
 
 
 class Application:
@@ -375,10 +392,15 @@ class Application:
             )
             batch.put(Table.CERTIFICATES, height, codec.encode(request.certificate.to_value()))
             indexed: set[str] = set()
+            results = request.execution.results
             for index, tx_id in enumerate(request.tx_ids):
                 key = bytes.fromhex(tx_id)
-                if tx_id in indexed or self.store.get(Table.TX_INDEX, key) is not None:
-                    continue  # a repeat runs as a failed result; the index names the first copy
+                # A repeat runs as a failed result; the index names the first copy. A
+                # successful result is never a repeat, so only failed ones are looked up.
+                if tx_id in indexed or (
+                    not results[index].ok and self.store.get(Table.TX_INDEX, key) is not None
+                ):
+                    continue
                 indexed.add(tx_id)
                 batch.put(Table.TX_INDEX, key, codec.encode([header.height, index]))
             for key, value in request.execution.writes.items():
@@ -388,6 +410,7 @@ class Application:
                     batch.put(Table.STATE, key, value)
             batch.put(Table.META, b"tip", _encode_tip(new_tip))
         self._tip = new_tip
+        self.state.committed(request.execution.writes)
         return new_tip
 
     # --- queries -------------------------------------------------------------------------------

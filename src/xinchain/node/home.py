@@ -168,11 +168,17 @@ def write_tls(path: Path, certified: CertifiedKey, stem: str) -> None:
 
 
 def create_demo_home(
-    home: Home, *, validators: int, suite_name: str, chain_id: str = "xinchain-local"
+    home: Home,
+    *,
+    validators: int,
+    suite_name: str,
+    chain_id: str = "xinchain-local",
+    observer: bool = True,
 ) -> Genesis:
     """Keys, TLS CAs and certificates for every demo org and node, and a genesis listing them.
 
-    With more than one validator an observer node for the regulator org is created too.
+    With more than one validator an observer node for the regulator org is created too,
+    unless `observer` is False.
     """
     if home.exists():
         raise ConfigError(f"{home.genesis_path} already exists; not overwriting a chain")
@@ -183,7 +189,7 @@ def create_demo_home(
     node_orgs = dict(
         zip([f"validator-{i}" for i in range(validators)], validator_orgs, strict=True)
     )
-    if validators > 1:
+    if validators > 1 and observer:
         node_orgs[OBSERVER_NAME] = OBSERVER_ORG
     orgs = []
     for org_id, name, roles in DEMO_ORGS:
