@@ -1026,7 +1026,7 @@ RATES_DEFAULT = (250, 500, 1000, 2000, 3000, 4000, 5000, 7500, 10000, 15000, 200
 # A system still unsaturated after the last rate gets rates this much higher, one after another,
 # up to `rate_per_s_max`: about what the load generator itself can offer on one core.
 rate_growth = 1.5
-rate_per_s_max = 100_000
+rate_per_s_max = 400_000
 
 
 @dataclass(frozen=True)

@@ -41,24 +41,35 @@ window = 20_000
 SPY = Path(sys.executable).parent / "py-spy"
 
 
-def sign_all(home: Path, api: str, count: int) -> list[bytes]:
+def sign_all(home: Path, api: str, count: int, batch: int = 1) -> list[bytes]:
+    """`count` signed notary transactions: single anchors, or batches of `batch` hashes."""
     consortium = Home(home)
     genesis = consortium.genesis()
     key = consortium.org_key(genesis.suite, "platform")
     height = int(httpx.get(f"{api}/v1/status").json()["height"])
-    return [
-        sign_transaction(
-            genesis.suite,
-            key,
-            chain_id=genesis.chain_id,
-            sender="platform",
-            contract="notary",
-            method="anchor",
-            args={"hash": hashlib.sha256(os.urandom(200)).digest()},
-            valid_until=height + 90_000,
-        ).encode()
-        for _ in range(count)
-    ]
+
+    def call() -> tuple[str, dict[str, Any]]:
+        digests = [hashlib.sha256(os.urandom(200)).digest() for _ in range(batch)]
+        if batch == 1:
+            return "anchor", {"hash": digests[0]}
+        return "anchor_batch", {"hashes": digests}
+
+    signed = []
+    for _ in range(count):
+        method, args = call()
+        signed.append(
+            sign_transaction(
+                genesis.suite,
+                key,
+                chain_id=genesis.chain_id,
+                sender="platform",
+                contract="notary",
+                method=method,
+                args=args,
+                valid_until=height + 90_000,
+            ).encode()
+        )
+    return signed
 
 
 async def push(apis: list[str], txs: list[bytes], message_txs: int) -> dict[str, Any]:
@@ -113,6 +124,9 @@ def main() -> int:
     parser.add_argument("--validators", type=int, default=1)
     parser.add_argument("--count", type=int, default=40_000)
     parser.add_argument("--message-txs", type=int, default=500)
+    parser.add_argument(
+        "--batch", type=int, default=1, help="documents a transaction anchors (anchor_batch)"
+    )
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="xinchain-capacity-") as temporary:
@@ -120,7 +134,7 @@ def main() -> int:
         try:
             consortium.start()
             apis = consortium.validator_apis
-            txs = sign_all(consortium.home, apis[0], args.count)
+            txs = sign_all(consortium.home, apis[0], args.count, args.batch)
             spy = None
             if args.profile:
                 pid = int((consortium.home / "nodes" / "validator-0" / "node.pid").read_text())
@@ -139,7 +153,13 @@ def main() -> int:
                 print_profile(Path(temporary) / "profile.txt")
         finally:
             consortium.stop()
-    summary.update(bench="stream_capacity", validators=args.validators, count=args.count)
+    summary.update(
+        bench="stream_capacity",
+        validators=args.validators,
+        count=args.count,
+        batch=args.batch,
+        documents_per_s=round(summary["committed"] * args.batch / summary["seconds"]),
+    )
     print(json.dumps(summary, sort_keys=True))
     return 0
 

@@ -145,6 +145,7 @@ class XinchainSystem:
         self._streams: list[_Stream] = []
         self._next = 0
         self._sticky: _Stream | None = None
+        self._connecting: asyncio.Future[None] | None = None
         self._batch_futures: dict[int, asyncio.Future[None]] = {}
 
     def __enter__(self) -> Self:
@@ -218,7 +219,9 @@ class XinchainSystem:
 
     async def op(self, i: int) -> None:
         if not self._streams:
-            await self._connect()
+            if self._connecting is None:  # the first op connects; the others wait for it
+                self._connecting = asyncio.ensure_future(self._connect())
+            await asyncio.shield(self._connecting)
         if self.batch == 1:
             await self._submit(i)
             return
@@ -254,4 +257,4 @@ def _batched(workdir: Path, clients: int) -> XinchainSystem:
     return XinchainSystem(4, workdir, clients, batch=batch_size)
 
 
-SYSTEMS: dict[str, Callable[[Path, int], XinchainSystem]] = {"batched": _batched}
+SYSTEMS: dict[str, Callable[[Path, int], XinchainSystem]] = {}

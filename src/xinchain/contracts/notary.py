@@ -14,6 +14,7 @@ from typing import Any
 from xinchain import codec
 from xinchain.contracts.base import CallContext, Contract, Handler, require_args
 from xinchain.errors import ContractError
+from xinchain.execution.state import get_many
 from xinchain.merkle import MerkleTree, leaf_hash
 
 # Hashes in one batch transaction: 16,384 hashes of 32 bytes stays well inside the 1 MiB transaction
@@ -55,11 +56,14 @@ class Notary(Contract):
         # encoding differs between positions only in the position, its last field: build the
         # rest once per transaction. codec.encode gives the same bytes (tests check it).
         shared = record_encoding_without_position(context, len(digests))
-        for position, digest in enumerate(digests):
+        keys = [f"{self.name}/h/{digest.hex()}".encode() for digest in digests]
+        existing = get_many(context.state, keys)  # one read of the store for the batch
+        written: set[bytes] = set()
+        for position, (digest, state_key) in enumerate(zip(digests, keys, strict=True)):
             key = f"h/{digest.hex()}"
-            state_key = f"{self.name}/{key}".encode()
-            if context.state.get(state_key) is None:
+            if existing[state_key] is None and state_key not in written:
                 context.state.put(state_key, shared + codec.encode_checked(position))
+                written.add(state_key)
                 continue
             records = context.read(self.name, key) or []
             if len(records) >= records_per_hash_max:

@@ -119,6 +119,9 @@ class _StoreState:
         self._store = store
         self._cache: dict[bytes, bytes | None] = {}
 
+    def get_many(self, keys: list[bytes]) -> dict[bytes, bytes]:
+        return self._store.get_many(Table.STATE, keys)
+
     def get(self, key: bytes) -> bytes | None:
         if not key.startswith(self._CACHED):
             return self._store.get(Table.STATE, key)

@@ -22,6 +22,15 @@ class StateReader(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
 
 
+def get_many(state: StateReader, keys: list[bytes]) -> dict[bytes, bytes | None]:
+    """The values of `keys` (None where absent), in one read of the store where it can."""
+    bulk = getattr(state, "get_many", None)
+    if bulk is not None:
+        found: dict[bytes, bytes | None] = bulk(keys)
+        return found
+    return {key: state.get(key) for key in keys}
+
+
 class Overlay:
     """Reads fall through to `base`; writes stay here until `merge_into` or discard."""
 
@@ -33,6 +42,15 @@ class Overlay:
         if key in self.writes:
             return self.writes[key]
         return self._base.get(key)
+
+    def get_many(self, keys: list[bytes]) -> dict[bytes, bytes | None]:
+        found = get_many(self._base, [key for key in keys if key not in self.writes])
+        for key in keys:
+            if key in self.writes:
+                found[key] = self.writes[key]
+            else:
+                found.setdefault(key, None)
+        return found
 
     def put(self, key: bytes, value: bytes) -> None:
         self.writes[key] = value
@@ -46,4 +64,5 @@ class Overlay:
 
 def next_state_hash(suite: Suite, previous_hex: str, writes: dict[bytes, bytes | None]) -> str:
     entries = [[key, writes[key]] for key in sorted(writes)]
-    return suite.hash(codec.encode({"previous": previous_hex, "writes": entries})).hex()
+    # Keys and values are bytes (or null) by construction: no model check needed.
+    return suite.hash(codec.encode_checked({"previous": previous_hex, "writes": entries})).hex()

@@ -52,6 +52,11 @@ class LmdbStore:
             value = txn.get(key)
         return None if value is None else bytes(value)
 
+    def get_many(self, table: Table, keys: list[bytes]) -> dict[bytes, bytes]:
+        with self._env.begin(db=self._databases[table], buffers=False) as txn:
+            found = txn.cursor().getmulti(keys)
+        return {bytes(key): bytes(value) for key, value in found}
+
     @contextmanager
     def atomic_batch(self) -> Iterator[LmdbBatch]:
         with self._env.begin(write=True) as txn:

@@ -26,6 +26,10 @@ class MemoryStore:
     def get(self, table: Table, key: bytes) -> bytes | None:
         return self._tables[table].get(key)
 
+    def get_many(self, table: Table, keys: list[bytes]) -> dict[bytes, bytes]:
+        stored = self._tables[table]
+        return {key: stored[key] for key in keys if key in stored}
+
     @contextmanager
     def atomic_batch(self) -> Iterator[MemoryBatch]:
         batch = MemoryBatch()
