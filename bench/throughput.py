@@ -18,7 +18,10 @@ more. Debian's etcd-server and postgresql are installed with apt-get when missin
 Reported per system and rate step: achieved throughput, p50/p99/max commit latency (from an
 op's scheduled time), CPU seconds per 1,000 committed ops of the servers and of the load
 generator; per system the sustained rate; and the ratios xinchain/etcd and
-xinchain/PostgreSQL. Prints a table per system and a JSON summary line, and writes the summary
+xinchain/PostgreSQL. Then two xinchain phases (bench/xinchain_phases.py): batched notarization
+(documents a second, transactions of 1,000 documents, 4 and 1 validators) and a long run
+(1,000,000 transactions through 4 validators, then each validator's RSS and the disk bytes a
+transaction). Prints a table per system and a JSON summary line, and writes the summary
 and a plot of latency against offered load to bench/results/throughput-<timestamp>.json and
 .png. Never part of CI.
 """
@@ -61,18 +64,24 @@ from baselines import (
 # The provenance bench's helpers: one way to find the commit and to unwind on SIGTERM.
 from provenance import _git_commit as git_commit
 from provenance import interruptible
+from xinchain_phases import batched_notarization, long_run
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 REPO = BENCH_DIR.parent
 
-SYSTEMS_DEFAULT = "xinchain4,etcd,postgres"
+SYSTEMS_DEFAULT = "xinchain4,xinchain1,etcd,postgres"
 BASELINES = ("etcd", "postgres")
 clients_default = 1024
 duration_s_default = 10.0
 # --quick: short steps, every other rate; a smoke test of the whole command, not a figure.
 quick_duration_s = 2.0
 QUICK_RATES = (500, 2000, 5000, 10000, 20000)
+
+# Batched notarization: transactions pushed, documents in each. The long run's transactions.
+batched_transactions = 300
+batched_documents = 1_000
+long_run_transactions = 1_000_000
 
 # A system's factory: (its working directory, the number of clients) -> the system.
 Factory = Callable[[Path, int], System]
@@ -307,6 +316,21 @@ def report(summary: dict[str, Any]) -> str:
             "ratios, xinchain over the baseline (sustained tx/s; p99 and server CPU a tx at the "
             "highest rate both ran unsaturated, and CPU at their sustained rates)",
         ]
+    for batched in summary.get("batched", []):
+        lines.append(
+            f"batched notarization, {batched['validators']} validator(s): "
+            f"{batched['documents_per_s']:,} documents/s ({batched['documents']:,} documents in "
+            f"{batched['transactions']} transactions of {batched['batch']:,}, "
+            f"{batched['seconds']:g} s)"
+        )
+    if "long_run" in summary:
+        run = summary["long_run"]
+        lines.append(
+            f"long run: {run['transactions']:,} transactions through {run['validators']} "
+            f"validators in {run['seconds']:g} s; RSS MB after {run['rss_mb_after']} (before "
+            f"{run['rss_mb_before']}); {run['disk_bytes_per_tx']:,} disk bytes a transaction "
+            f"({run['data_mb']:g} MB a validator)"
+        )
     for pair, ratio in summary["ratios"].items():
         p99s = ratio["latency_p99_ms_at_common_rate"]
         lines.append(
@@ -396,12 +420,22 @@ def run(args: argparse.Namespace, stamp: str) -> dict[str, Any]:
     ensure_debian_packages(needed)
     workdir = Path(tempfile.mkdtemp(prefix="xinchain-bench-throughput-"))
     systems: dict[str, dict[str, Any]] = {}
+    extra: dict[str, Any] = {}
     try:
         for name in args.systems:
             systems[name] = run_system(name, factories[name], workdir, args)
+        if args.batched:
+            extra["batched"] = [
+                batched_notarization(validators, args.batched, batched_documents)
+                for validators in (4, 1)
+            ]
+        if args.long_run:
+            print(f"long run: {args.long_run:,} transactions through 4 validators", flush=True)
+            extra["long_run"] = long_run(4, args.long_run)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {
+        **extra,
         "bench": "throughput",
         "timestamp": stamp,
         "commit": git_commit(),
@@ -459,6 +493,20 @@ def main() -> int:
     )
     parser.add_argument("--rates", type=_rates, help="offered rates, ops/s, comma separated")
     parser.add_argument(
+        "--batched",
+        type=int,
+        default=batched_transactions,
+        help=f"batched notarization: transactions of {batched_documents:,} documents pushed "
+        f"to 4 and to 1 validator (default {batched_transactions}; 0 skips it)",
+    )
+    parser.add_argument(
+        "--long-run",
+        type=int,
+        default=long_run_transactions,
+        help="transactions through 4 validators before reading their memory and disk "
+        f"(default {long_run_transactions:,}; 0 skips it)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="2-s steps at fewer rates (a smoke test)"
     )
     args = parser.parse_args()
@@ -466,6 +514,11 @@ def main() -> int:
         args.duration_s = quick_duration_s if args.quick else duration_s_default
     if args.rates is None:
         args.rates = QUICK_RATES if args.quick else RATES_DEFAULT
+    if args.quick:  # the phases too, shortened, unless asked for explicitly
+        if args.batched == batched_transactions:
+            args.batched = 30
+        if args.long_run == long_run_transactions:
+            args.long_run = 20_000
     args.rates = tuple(sorted(set(args.rates)))  # rising, as the sweep's stopping rule needs
     if args.duration_s <= 0 or args.clients < 1 or not args.systems:
         parser.error("--duration-s and --clients must be positive, --systems not empty")

@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import websockets
@@ -30,6 +32,8 @@ from xinchain.types import Transaction
 
 if TYPE_CHECKING:
     from conftest import RunningNode
+
+_T = TypeVar("_T")
 
 
 def signed(node: RunningNode, count: int) -> list[bytes]:
@@ -74,6 +78,13 @@ async def exchange(
     return admitted, commits
 
 
+def run(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """Run `coroutine` on a loop of its own in a thread: another test's library (Playwright's
+    sync API) may have left a loop running in this thread, where asyncio.run refuses."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def tx_id(raw: bytes) -> bytes:
     return hashlib.sha256(Transaction.decode(raw).body.encode()).digest()
 
@@ -84,7 +95,7 @@ def test_thousands_of_transactions_are_admitted_in_order_and_each_commit_reporte
     txs = signed(node, 3_000)
     messages: list[bytes | str] = [codec.encode(txs[i : i + 500]) for i in range(0, 3_000, 500)]
 
-    admitted, commits = asyncio.run(exchange(node, messages, 3_000))
+    admitted, commits = run(exchange(node, messages, 3_000))
 
     assert [answer["results"] for answer in admitted] == [
         [tx_id(raw) for raw in txs[i : i + 500]] for i in range(0, 3_000, 500)
@@ -106,7 +117,7 @@ def test_each_transaction_of_a_message_is_answered_in_its_place(node: RunningNod
     forged = Transaction(body=forged_tx.body, signature=bytes(64)).encode()
     message = codec.encode([forged, b"\x01\x02", 7, good])
 
-    admitted, commits = asyncio.run(exchange(node, [message], 1))
+    admitted, commits = run(exchange(node, [message], 1))
 
     first, malformed, not_bytes, accepted = admitted[0]["results"]
     assert first["field"] == "signature"
@@ -119,9 +130,9 @@ def test_each_transaction_of_a_message_is_answered_in_its_place(node: RunningNod
 
 def test_a_committed_transaction_sent_again_is_refused_as_a_replay(node: RunningNode) -> None:
     (raw,) = signed(node, 1)
-    asyncio.run(exchange(node, [codec.encode([raw])], 1))
+    run(exchange(node, [codec.encode([raw])], 1))
 
-    admitted, _ = asyncio.run(exchange(node, [codec.encode([raw])], 0))
+    admitted, _ = run(exchange(node, [codec.encode([raw])], 0))
 
     (answer,) = admitted[0]["results"]
     assert answer["field"] == "tx_id"
@@ -132,7 +143,7 @@ def test_malformed_messages_get_an_error_and_the_connection_stays(node: RunningN
     (raw,) = signed(node, 1)
     messages: list[bytes | str] = [codec.encode({"not": "an array"}), "text", codec.encode([raw])]
 
-    admitted, commits = asyncio.run(exchange(node, messages, 1))
+    admitted, commits = run(exchange(node, messages, 1))
 
     assert "expected an array" in admitted[0]["error"]["reason"]
     assert admitted[1]["error"]["reason"] == "expected a binary message"
