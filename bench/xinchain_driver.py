@@ -64,6 +64,9 @@ class _Stream:
         self.reader = asyncio.create_task(self._read())
 
     def submit(self, raw: bytes, tx_id: bytes, future: asyncio.Future[None]) -> None:
+        if self.reader.done():
+            _fail(future, "closed", "the stream connection closed")
+            return
         self.buffer.append(raw)
         self.buffered_futures.append((tx_id, future))
         if len(self.buffer) >= message_txs_max:
@@ -84,7 +87,12 @@ class _Stream:
         self.buffer, self.buffered_futures = [], []
         sending = asyncio.ensure_future(self.connection.send(message))
         self.sending.add(sending)
-        sending.add_done_callback(self.sending.discard)
+        sending.add_done_callback(self._sent)
+
+    def _sent(self, sending: asyncio.Future[None]) -> None:
+        self.sending.discard(sending)
+        if not sending.cancelled() and sending.exception() is not None:
+            self.reader.cancel()  # its cleanup fails every op still waiting
 
     async def _read(self) -> None:
         try:
@@ -110,7 +118,7 @@ class _Stream:
                             future.set_result(None)
                         else:
                             _fail(future, "failed", error)
-        except websockets.ConnectionClosed:
+        except (websockets.ConnectionClosed, asyncio.CancelledError):
             pass
         finally:
             pending = [f for batch in self.sent for _, f in batch] + list(self.waiting.values())

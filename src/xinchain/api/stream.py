@@ -34,7 +34,7 @@ _log = logging.getLogger(__name__)
 # Transactions in one client message, and messages the node queues for a slow client before
 # it drops the connection (the client then re-reads the chain for what it missed).
 stream_txs_per_message_max = 4_096
-stream_outbox_max = 1_024
+stream_outbox_max = 16_384
 # Messages of one connection in admission at once (their signatures verified together); the
 # connection is not read further until one of them is answered.
 stream_messages_admitting_max = 8
