@@ -36,7 +36,9 @@ from xinchain import codec
 from xinchain.client.sdk import sign_transaction
 from xinchain.node.home import Home
 
-# Transactions sent but not yet committed, at most.
+# Documents sent but not yet committed, at most: enough to fill blocks, few enough that a
+# block of batches stays quick to execute (a block holds up to 16 MB of transactions, 450
+# batches of 1,000 documents, which takes several seconds, longer than a round's timeouts).
 window = 20_000
 SPY = Path(sys.executable).parent / "py-spy"
 
@@ -72,7 +74,9 @@ def sign_all(home: Path, api: str, count: int, batch: int = 1) -> list[bytes]:
     return signed
 
 
-async def push(apis: list[str], txs: list[bytes], message_txs: int) -> dict[str, Any]:
+async def push(
+    apis: list[str], txs: list[bytes], message_txs: int, in_flight: int = window
+) -> dict[str, Any]:
     connections = [
         await websockets.connect(
             api.replace("http://", "ws://") + "/v1/stream", max_size=1 << 26, compression=None
@@ -100,7 +104,7 @@ async def push(apis: list[str], txs: list[bytes], message_txs: int) -> dict[str,
     readers = [asyncio.create_task(read(connection)) for connection in connections]
     started = time.perf_counter()
     for start in range(0, len(txs), message_txs):
-        while sent - committed - sum(refused.values()) > window:
+        while sent - committed - sum(refused.values()) > in_flight:
             await asyncio.sleep(0.002)
         connection = connections[(start // message_txs) % len(connections)]
         await connection.send(codec.encode(txs[start : start + message_txs]))
@@ -146,7 +150,8 @@ def main() -> int:
                     stderr=subprocess.DEVNULL,
                 )
                 time.sleep(1)
-            summary = asyncio.run(push(apis, txs, args.message_txs))
+            in_flight = max(args.message_txs, window // args.batch)
+            summary = asyncio.run(push(apis, txs, args.message_txs, in_flight))
             if spy is not None:
                 spy.send_signal(2)
                 spy.wait()
