@@ -41,7 +41,7 @@ from xinchain.node.home import Home
 # Stream connections per validator API; how long an op waits for company in a message, and
 # the most a message carries (it leaves at once when full).
 connections_per_validator = 1
-linger_s = 0.005
+linger_s = 0.010
 message_txs_max = 512
 # Transactions signed ahead are valid this many blocks past the height when signed.
 validity_blocks = 90_000

@@ -121,8 +121,11 @@ def stream_routes(api: FastAPI, node: Node) -> None:
         raws = [raw for raw in txs if isinstance(raw, bytes)]
         admitted = iter(await node.submit_many(raws))
         if previous is not None:
-            await previous
+            await previous  # answers go out in the order of messages
         answers: list[Any] = []
+        # Transactions that committed while this message waited for the previous one's answer
+        # (their block's notification found no one waiting): reported right after the answer.
+        late: dict[int, list[tuple[str, int]]] = {}
         for position, raw in enumerate(txs):
             if not isinstance(raw, bytes):
                 answers.append(
@@ -135,10 +138,21 @@ def stream_routes(api: FastAPI, node: Node) -> None:
             elif isinstance(answer, XinchainError):
                 answers.append(answer.as_dict())
             else:
-                fanout.waiting[answer] = connection
-                connection.waiting += 1
+                location = node.app.tx_location(answer)
+                if location is None:
+                    fanout.waiting[answer] = connection
+                    connection.waiting += 1
+                else:
+                    late.setdefault(location[0], []).append((answer, location[1]))
                 answers.append(bytes.fromhex(answer))
         connection.send({"type": "admitted", "results": answers})
+        for height, committed in sorted(late.items()):
+            results = node.app.results(height)
+            entries = [
+                [bytes.fromhex(tx_id), index, results[index].ok, results[index].error]
+                for tx_id, index in committed
+            ]
+            connection.send({"type": "committed", "height": height, "txs": entries})
 
     @api.websocket("/v1/stream")
     async def stream(websocket: WebSocket) -> None:
