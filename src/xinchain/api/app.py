@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xinchain import codec
+from xinchain.api.checks import hex64
 from xinchain.api.copyright_routes import IMAGE_ROUTES, copyright_routes
 from xinchain.api.stream import stream_routes
 from xinchain.copyright.perceptual import image_bytes_max
@@ -51,7 +52,6 @@ retry_after_s = 1
 # Blocks one listing request may return.
 blocks_listed_max = 100
 CONSOLE_HTML = (files("xinchain.web") / "console.html").read_text(encoding="utf-8")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX = re.compile(r"^(?:[0-9a-f]{2})+$")
 _HEIGHT_MAX = 2**63 - 1
 
@@ -65,12 +65,6 @@ def error_body(code: str, reason: str, field: str | None = None) -> dict[str, An
     if field is not None:
         error["field"] = field
     return {"error": error}
-
-
-def _hex64(value: str, field: str) -> str:
-    if not _HEX64.match(value):
-        raise XinchainError(f"expected 64 lowercase hex digits, found {value[:80]!r}", field=field)
-    return value
 
 
 def _field_name(location: tuple[Any, ...]) -> str:
@@ -201,7 +195,7 @@ def create_api(node: Node) -> FastAPI:
     async def transaction(
         tx_id: str, wait_ms: int = Query(0, ge=0, le=wait_ms_max)
     ) -> dict[str, Any]:
-        _hex64(tx_id, "tx_id")
+        hex64(tx_id, "tx_id")
         status = await node.wait_committed(tx_id, wait_ms / 1000)
         answer: dict[str, Any] = {"tx_id": tx_id, "status": status.status}
         if status.height is not None and status.index is not None:
@@ -212,7 +206,7 @@ def create_api(node: Node) -> FastAPI:
 
     @api.get("/v1/transactions/{tx_id}/proof")
     def transaction_proof(tx_id: str) -> dict[str, Any]:
-        return node.tx_proof(_hex64(tx_id, "tx_id")).to_value()
+        return node.tx_proof(hex64(tx_id, "tx_id")).to_value()
 
     @api.get("/", include_in_schema=False)
     def console() -> HTMLResponse:
@@ -240,7 +234,7 @@ def create_api(node: Node) -> FastAPI:
         }
 
     def notary_records(document_hash: str) -> list[dict[str, Any]]:
-        records = node.app.read_state("notary", f"h/{_hex64(document_hash, 'hash')}")
+        records = node.app.read_state("notary", f"h/{hex64(document_hash, 'hash')}")
         if not records:
             raise NotFound(f"hash {document_hash} was never anchored", field="hash")
         return list(records)
@@ -452,7 +446,7 @@ def _provenance_routes(api: FastAPI, node: Node) -> None:
         return dict(found)
 
     def event_record(digest: str) -> dict[str, Any]:
-        record = node.app.read_state("provenance", f"event/{_hex64(digest, 'digest')}")
+        record = node.app.read_state("provenance", f"event/{hex64(digest, 'digest')}")
         if record is None:
             raise NotFound(f"no event {digest}", field="digest")
         return dict(record)

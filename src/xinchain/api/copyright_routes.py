@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from xinchain.api.checks import hex64
 from xinchain.client.sdk import sign_transaction
 from xinchain.contracts.copyright import NAME
 from xinchain.copyright.evidence import build_package
@@ -108,12 +109,6 @@ def gateway_org(node: Node) -> str | None:
     return org if node.home.org_key_path(org).exists() else None
 
 
-def _hex64(value: str, field: str) -> str:
-    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
-        raise XinchainError(f"expected 64 lowercase hex digits, found {value[:80]!r}", field=field)
-    return value
-
-
 def _hashes_view(hashes: WorkHashes) -> dict[str, Any]:
     return {
         "sha256": hashes.sha256.hex(),
@@ -183,32 +178,32 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
 
     @api.get("/v1/copyright/works/{sha256}", tags=tags)
     def work_route(sha256: str) -> dict[str, Any]:
-        _hex64(sha256, "sha256")
+        hex64(sha256, "sha256")
         return {"work": work(node.app, sha256), "evidence": evidence_of_work(node.app, sha256)}
 
     @api.get("/v1/copyright/works/{sha256}/receipt", tags=tags)
     def work_receipt_route(sha256: str) -> dict[str, Any]:
-        return work_receipt(node.app, node.tx_proof, _hex64(sha256, "sha256"))
+        return work_receipt(node.app, node.tx_proof, hex64(sha256, "sha256"))
 
     @api.get("/v1/copyright/evidence/{evidence_id}", tags=tags)
     def evidence_route(evidence_id: str) -> dict[str, Any]:
-        stored = stored_evidence(node.app, _hex64(evidence_id, "evidence"))
+        stored = stored_evidence(node.app, hex64(evidence_id, "evidence"))
         return {"id": evidence_id, **stored["record"]}
 
     @api.get("/v1/copyright/transactions/{tx_id}/evidence", tags=tags)
     def evidence_of_tx(tx_id: str) -> dict[str, Any]:
         """The id of the evidence a committed transaction recorded."""
-        return {"id": _evidence_id_of(node, _hex64(tx_id, "tx_id"))}
+        return {"id": _evidence_id_of(node, hex64(tx_id, "tx_id"))}
 
     @api.get("/v1/copyright/evidence/{evidence_id}/receipt", tags=tags)
     def evidence_receipt_route(evidence_id: str) -> dict[str, Any]:
-        return evidence_receipt(node.app, node.tx_proof, _hex64(evidence_id, "evidence"))
+        return evidence_receipt(node.app, node.tx_proof, hex64(evidence_id, "evidence"))
 
     @api.get("/v1/copyright/evidence/{evidence_id}/package", tags=tags)
     def evidence_package(evidence_id: str) -> Response:
         """The evidence package (zip) with both receipts and the report; the captured files
         stay with whoever captured them (`xinchain copyright export` adds them)."""
-        record = stored_evidence(node.app, _hex64(evidence_id, "evidence"))["record"]
+        record = stored_evidence(node.app, hex64(evidence_id, "evidence"))["record"]
         package = build_package(
             work_receipt(node.app, node.tx_proof, record["work"]),
             evidence_receipt(node.app, node.tx_proof, evidence_id),
@@ -312,7 +307,7 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         """Record the captured image (the body) as a suspected copy of work `work` found at
         `url`; the copy's PDQ hash in its best-matching orientation goes on chain with it."""
         org = authorize(request)
-        _hex64(work_sha256, "work")
+        hex64(work_sha256, "work")
         data = await request.body()
         hashes = await hashing.run(hash_image, data)
         args = {
