@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import math
 import os
 import platform
@@ -44,7 +43,7 @@ from typing import Any
 import httpx
 
 # The provenance bench's consortium runner and helpers: one way to start and stop `up`.
-from provenance import Consortium, interruptible
+from provenance import Consortium, interruptible, write_summary
 from provenance import _git_commit as git_commit
 
 from xinchain.client.sdk import Client, sign_transaction, validity_blocks
@@ -497,13 +496,7 @@ def main() -> int:
         print("interrupted; the consortium is stopped", file=sys.stderr)
         return 130
     print(report(summary))
-    line = json.dumps(summary, ensure_ascii=False, sort_keys=True)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS_DIR / f"copyright-{stamp}.json"
-    path.write_text(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
-    print(f"written {path.relative_to(REPO)}")
-    print(line)
+    write_summary("copyright", summary)
     errors = summary["gateway"]["errors"] + summary["sdk"]["errors"]
     errors += sum(level["errors"] for level in summary["concurrent"])
     return 0 if errors == 0 else 1

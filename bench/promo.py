@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import json
 import os
 import platform
 import queue
@@ -43,7 +42,7 @@ from typing import Any
 import httpx
 
 # The provenance bench's consortium runner and helpers: one way to start and stop `up`.
-from provenance import Consortium, interruptible, wait_for_height
+from provenance import Consortium, interruptible, wait_for_height, write_summary
 from provenance import _git_commit as git_commit
 from provenance import _percentile as percentile
 
@@ -460,13 +459,7 @@ def main() -> int:
         print("interrupted; the consortium is stopped", file=sys.stderr)
         return 130
     print(report(summary))
-    line = json.dumps(summary, ensure_ascii=False, sort_keys=True)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS_DIR / f"promo-{stamp}.json"
-    path.write_text(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
-    print(f"written {path.relative_to(REPO)}")
-    print(line)
+    write_summary("promo", summary)
     return 0 if summary["queries"]["errors"] == 0 else 1
 
 

@@ -740,6 +740,18 @@ def report(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def write_summary(bench: str, summary: dict[str, Any]) -> Path:
+    """Write `summary` to bench/results/<bench>-<UTC timestamp>.json, say where, and print it
+    as the last line (the JSON summary line every bench ends with)."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"{bench}-{stamp}.json"
+    path.write_text(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+    print(f"written {path.relative_to(REPO)}")
+    print(json.dumps(summary, ensure_ascii=False, sort_keys=True))
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=100_000, help="items (default 100,000)")
@@ -764,13 +776,7 @@ def main() -> int:
         print("interrupted; the consortium is stopped", file=sys.stderr)
         return 130
     print(report(summary))
-    line = json.dumps(summary, ensure_ascii=False, sort_keys=True)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS_DIR / f"provenance-{stamp}.json"
-    path.write_text(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
-    print(f"written {path.relative_to(REPO)}")
-    print(line)
+    write_summary("provenance", summary)
     return 0 if summary["scan"]["errors"] == 0 else 1
 
 
