@@ -11,8 +11,16 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 
+from xinchain.cli.common import (
+    DEFAULT_API,
+    DEFAULT_HOME,
+    ApiOption,
+    HomeOption,
+    console,
+    errors,
+    fail,
+)
 from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blocks
 from xinchain.contracts.copyright import NAME, works_per_tx_max
 from xinchain.copyright.evidence import build_package
@@ -32,18 +40,7 @@ from xinchain.receipt import verify_receipt
 copyright_app = typer.Typer(
     no_args_is_help=True, help="Sellers' photos: register, find copies, record and export evidence."
 )
-console = Console(highlight=False, soft_wrap=True)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)
-HomeOption = Annotated[Path, typer.Option("--home", help="consortium home directory")]
-ApiOption = Annotated[str, typer.Option("--api", help="REST API of a node")]
 OrgOption = Annotated[str | None, typer.Option("--as", help="member org that signs")]
-DEFAULT_HOME = Path(".xinchain")
-DEFAULT_API = "http://127.0.0.1:7700"
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
 
 
 def _run(api: str, action: Any) -> Any:
@@ -51,11 +48,11 @@ def _run(api: str, action: Any) -> Any:
         with Client(api) as client:
             return action(client)
     except ApiError as exc:
-        raise _fail(f"the node refused: {exc}") from exc
+        raise fail(f"the node refused: {exc}") from exc
     except XinchainError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise fail(str(exc), 2) from exc
     except (OSError, TimeoutError, httpx.HTTPError) as exc:
-        raise _fail(f"{api}: {exc}") from exc
+        raise fail(f"{api}: {exc}") from exc
 
 
 def _signer(client: Client, home: Path, org: str | None) -> tuple[Genesis, str, Any]:
@@ -112,7 +109,7 @@ def register(
     """Register IMAGES (hashes only leave this machine); write OUT/<name>.work.json each."""
     names = [path.name for path in images]
     if len(set(names)) != len(names):
-        raise _fail("two images share a name; their receipts would overwrite each other", 2)
+        raise fail("two images share a name; their receipts would overwrite each other", 2)
     works = []
     try:
         for path in images:
@@ -133,9 +130,9 @@ def register(
                 }
             )
     except ImageInvalid as exc:
-        raise _fail(f"{path}: {exc.reason}", 2) from exc
+        raise fail(f"{path}: {exc.reason}", 2) from exc
     except OSError as exc:
-        raise _fail(f"cannot read {exc.filename}: {exc.strerror}", 2) from exc
+        raise fail(f"cannot read {exc.filename}: {exc.strerror}", 2) from exc
 
     def act(client: Client) -> None:
         genesis, sender, key = _signer(client, home, org)
@@ -170,7 +167,7 @@ def search(
     try:
         data = image.read_bytes()
     except OSError as exc:
-        raise _fail(f"cannot read {image}: {exc.strerror}", 2) from exc
+        raise fail(f"cannot read {image}: {exc.strerror}", 2) from exc
 
     def act(client: Client) -> Any:
         return client.post_bytes(
@@ -219,15 +216,15 @@ def evidence(
             else int(datetime.fromisoformat(captured_at).timestamp() * 1000)
         )
     except ValueError as exc:
-        raise _fail(f"--captured-at: expected an ISO 8601 time, found {captured_at!r}", 2) from exc
+        raise fail(f"--captured-at: expected an ISO 8601 time, found {captured_at!r}", 2) from exc
     contents: dict[str, bytes] = {}
     try:
         for path in files:
             if path.name in contents:
-                raise _fail(f"two captured files are named {path.name}", 2)
+                raise fail(f"two captured files are named {path.name}", 2)
             contents[path.name] = path.read_bytes()
     except OSError as exc:
-        raise _fail(f"cannot read {exc.filename}: {exc.strerror}", 2) from exc
+        raise fail(f"cannot read {exc.filename}: {exc.strerror}", 2) from exc
 
     def act(client: Client) -> tuple[str, dict[str, Any]]:
         record = _get(client, f"/v1/copyright/works/{work}")["work"]
@@ -286,7 +283,7 @@ def export(
         captures = {path.name: path.read_bytes() for path in capture or []}
         original_file = None if original is None else (original.name, original.read_bytes())
     except OSError as exc:
-        raise _fail(f"cannot read {exc.filename}: {exc.strerror}", 2) from exc
+        raise fail(f"cannot read {exc.filename}: {exc.strerror}", 2) from exc
 
     def act(client: Client) -> bytes:
         record = _get(client, f"/v1/copyright/evidence/{evidence_id}")

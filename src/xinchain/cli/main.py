@@ -18,9 +18,18 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from xinchain.cli.common import (
+    DEFAULT_API,
+    DEFAULT_HOME,
+    DEFAULT_PORT,
+    ApiOption,
+    HomeOption,
+    console,
+    errors,
+    fail,
+)
 from xinchain.cli.copyright_cli import copyright_app
 from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blocks
 from xinchain.contracts.notary import batch_hashes_max
@@ -44,23 +53,10 @@ trace_app = typer.Typer(no_args_is_help=True, help="Trace items: products, EPCIS
 app.add_typer(trace_app, name="trace")
 app.add_typer(copyright_app, name="copyright")
 
-console = Console(highlight=False, soft_wrap=True)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)
-
-HomeOption = Annotated[Path, typer.Option("--home", help="consortium home directory")]
-ApiOption = Annotated[str, typer.Option("--api", help="REST API of a node")]
-DEFAULT_HOME = Path(".xinchain")
-DEFAULT_PORT = 7700
 # A new local consortium tolerates one faulty validator: n = 3f + 1 with f = 1.
 DEFAULT_VALIDATORS = 4
-DEFAULT_API = f"http://127.0.0.1:{DEFAULT_PORT}"
 # Bytes read at a time while hashing a file: large files never sit in memory whole.
 hash_chunk_bytes = 1 << 20
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
 
 
 @app.command()
