@@ -79,7 +79,7 @@ quick_duration_s = 2.0
 QUICK_RATES = (500, 2000, 5000, 10000, 20000)
 
 # Batched notarization: transactions pushed, documents in each. The long run's transactions.
-batched_transactions = 300
+batched_transactions = 1_000
 batched_documents = 1_000
 long_run_transactions = 1_000_000
 

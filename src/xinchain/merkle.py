@@ -47,7 +47,8 @@ class MerkleTree:
 
     def __init__(self, hasher: Hasher, leaves: Sequence[bytes]) -> None:
         self._hasher = hasher
-        self._levels = _build_levels(hasher, [leaf_hash(hasher, leaf) for leaf in leaves])
+        # leaf_hash written out: a batch's tree hashes one leaf a document
+        self._levels = _build_levels(hasher, [hasher(LEAF_PREFIX + leaf) for leaf in leaves])
 
     @classmethod
     def from_leaf_hashes(cls, hasher: Hasher, hashes: Sequence[bytes]) -> MerkleTree:
@@ -83,7 +84,9 @@ class MerkleTree:
 def _build_levels(hasher: Hasher, level: list[bytes]) -> list[list[bytes]]:
     levels = [level]
     while len(level) > 1:
-        paired = [node_hash(hasher, level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        # node_hash written out, over (level[0], level[1]), (level[2], level[3]), ...
+        pairs = zip(level[0::2], level[1::2], strict=False)
+        paired = [hasher(NODE_PREFIX + left + right) for left, right in pairs]
         if len(level) % 2 == 1:
             paired.append(level[-1])
         levels.append(paired)

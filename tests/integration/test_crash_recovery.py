@@ -41,6 +41,7 @@ import httpx
 import pytest
 
 from xinchain.client.sdk import Client, sign_transaction, validity_blocks
+from xinchain.contracts.notary import anchor_records
 from xinchain.crypto import Suite
 from xinchain.errors import XinchainError
 from xinchain.execution.app import Application
@@ -283,8 +284,7 @@ def records_on_disk(history: History) -> dict[bytes, list[tuple[str, int]]]:
         app = Application(store, Home(node.home).genesis())
         found = {
             digest: [
-                (record["tx_id"], record["position"])
-                for record in app.read_state("notary", f"h/{digest.hex()}") or []
+                (record["tx_id"], record["position"]) for record in anchor_records(app, digest)[0]
             ]
             for batch in history.batches
             for digest in batch.digests

@@ -29,7 +29,8 @@ commit
 - a commit that raises half-way leaves nothing behind (memory and LMDB)
 - an LMDB-backed Application reopened on the same directory has the same tip and data,
   still refuses replays, and extends the chain
-- an Application refuses a data directory of another genesis (StorageCorrupted)
+- an Application refuses a data directory of another genesis, or of another storage schema
+  (StorageCorrupted)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from chain_helpers import (
@@ -47,10 +49,11 @@ from chain_helpers import (
     make_consortium,
 )
 
+from xinchain.contracts.notary import anchor_records
 from xinchain.errors import ReplayedTransaction, StorageCorrupted
-from xinchain.execution.app import Application
+from xinchain.execution.app import Application, ExecuteBlockResponse
 from xinchain.merkle import MerkleTree
-from xinchain.storage import LmdbStore, MemoryStore, Store
+from xinchain.storage import LmdbStore, MemoryStore, Store, Table
 from xinchain.types import Transaction, commit_statement
 
 StoreFactory = Callable[[], Store]
@@ -98,8 +101,14 @@ def anchor(chain: Chain, number: int, sender: str = "org1") -> Transaction:
     return chain.sign(sender, "notary", "anchor", {"hash": digest(number)})
 
 
-def record_key(number: int) -> bytes:
-    return f"notary/h/{digest(number).hex()}".encode()
+def anchored(app: Application, number: int) -> list[dict[str, Any]]:
+    """The notary records of digest(number), from the derived index."""
+    return anchor_records(app, digest(number))[0]
+
+
+def indexed_digests(execution: ExecuteBlockResponse) -> set[bytes]:
+    prefix = b"notary/h/"
+    return {key[len(prefix) :][:32] for key, _ in execution.indexed if key.startswith(prefix)}
 
 
 # --- failed transactions -----------------------------------------------------------------------
@@ -137,7 +146,7 @@ def test_failed_transaction_between_successful_ones_leaves_only_their_writes(cha
     execution = chain.execute([first, failing, last])
 
     assert [result.ok for result in execution.results] == [True, False, True]
-    assert set(execution.writes) == {record_key(1), record_key(3)}
+    assert indexed_digests(execution) == {digest(1), digest(3)}
 
 
 def test_second_copy_of_a_transaction_in_one_block_is_recorded_as_failed(chain: Chain) -> None:
@@ -149,7 +158,7 @@ def test_second_copy_of_a_transaction_in_one_block_is_recorded_as_failed(chain: 
     assert first.ok
     assert not second.ok
     assert "twice" in second.error
-    assert len(chain.app.read_state("notary", f"h/{digest(1).hex()}")) == 1
+    assert len(anchored(chain.app, 1)) == 1
 
 
 def test_tx_index_of_a_transaction_repeated_in_one_block_points_at_the_copy_that_ran(
@@ -197,10 +206,10 @@ def test_execute_block_writes_nothing_until_commit(chain: Chain) -> None:
     tip = chain.app.tip()
     commit_request, _ = chain.prepare([checked])
 
-    assert chain.app.read_state("notary", f"h/{digest(1).hex()}") is None
+    assert anchored(chain.app, 1) == []
     assert chain.app.tip() == tip
     chain.app.commit(commit_request)
-    assert len(chain.app.read_state("notary", f"h/{digest(1).hex()}")) == 1
+    assert len(anchored(chain.app, 1)) == 1
 
 
 def test_state_hash_changes_with_the_writes(chain: Chain) -> None:
@@ -215,8 +224,12 @@ def test_state_hash_changes_with_the_writes(chain: Chain) -> None:
 def test_different_writes_give_different_state_hashes(consortium: Consortium) -> None:
     one, other = Chain(consortium), Chain(consortium)
 
-    first = one.execute([one.admit(anchor(one, 1))])
-    second = other.execute([other.admit(anchor(other, 2))])
+    first = one.execute(
+        [one.admit(one.sign("org2", "governance", "propose", {"action": _set_window(50)}))]
+    )
+    second = other.execute(
+        [other.admit(other.sign("org2", "governance", "propose", {"action": _set_window(60)}))]
+    )
 
     assert first.state_hash != second.state_hash
 
@@ -323,8 +336,7 @@ def test_commit_makes_block_results_certificate_index_state_and_tip_readable(
     block = chain.commit_txs([anchor(chain, 1), anchor(chain, 2, sender="org2")])
 
     assert_block_readable(chain.app, block)
-    records = chain.app.read_state("notary", f"h/{digest(2).hex()}")
-    assert [record["sender"] for record in records] == ["org2"]
+    assert [record["sender"] for record in anchored(chain.app, 2)] == ["org2"]
     tip = chain.app.tip()
     assert (tip.height, tip.block_hash) == (1, block.block_hash)
     assert (tip.state_hash, tip.time_ms) == (block.header.state_hash, block.header.time_ms)
@@ -359,7 +371,7 @@ def test_commit_that_raises_half_way_leaves_nothing_behind(
     assert chain.app.block(1) is None
     assert chain.app.results(1) == []
     assert chain.app.certificate(1) is None
-    assert chain.app.read_state("notary", f"h/{digest(1).hex()}") is None
+    assert anchored(chain.app, 1) == []
 
 
 def test_lmdb_application_reopened_on_its_directory_keeps_tip_and_data(
@@ -380,7 +392,7 @@ def test_lmdb_application_reopened_on_its_directory_keeps_tip_and_data(
         assert reopened.app.tip() == tip
         for block in blocks:
             assert_block_readable(reopened.app, block)
-        assert reopened.app.read_state("notary", f"h/{digest(2).hex()}")[0]["height"] == 2
+        assert anchored(reopened.app, 2)[0]["height"] == 2
         with pytest.raises(ReplayedTransaction):
             reopened.app.check_tx(replayed.encode())
         third = reopened.commit_txs([anchor(reopened, 3)])
@@ -403,3 +415,21 @@ def test_application_refuses_a_data_directory_of_another_genesis(
 
     assert consortium.genesis.hash_hex() in str(refused.value)
     assert stranger.genesis.hash_hex() in str(refused.value)
+
+
+def test_application_refuses_a_data_directory_of_another_storage_schema(
+    consortium: Consortium, tmp_path: Path, lmdb_stores: Callable[[Path], LmdbStore]
+) -> None:
+    path = tmp_path / "data"
+    old_store = lmdb_stores(path)
+    old = Chain(consortium, old_store)
+    old.commit_txs([anchor(old, 1)])
+    with old_store.atomic_batch() as batch:
+        batch.put(Table.META, b"schema_version", b"1")
+    old_store.close()
+
+    with pytest.raises(StorageCorrupted) as refused:
+        Application(lmdb_stores(path), consortium.genesis)
+
+    assert "storage schema 1, expected 2" in str(refused.value)
+    assert "empty data directory" in str(refused.value)

@@ -9,12 +9,13 @@ anchoring
 - the batch root depends on the order of the digests
 - a batch of exactly batch_hashes_max hashes is anchored
 
-records
-- each hash gets a record at "h/<hex>" naming height, tx_id, position, size, sender, time_ms
+records (the derived index, read back by anchor_records)
+- each hash gets a record naming height, tx_id, position, size, sender, time_ms
 - every hash of a batch gets its own record with its position in the batch
 - anchoring the same hash again, later and by another org, adds a second record
 - the same hash twice in one batch gets two records, positions 0 and 1
-- a hash may hold records_per_hash_max records; one more is refused
+- a hash anchored more often than a lookup lists: the first ones, in chain order, and "more"
+- anchoring writes index entries only, no state: the state hash does not move
 
 refused (recorded as failed, writing nothing)
 - a batch over batch_hashes_max, an empty batch, hashes that are not a list
@@ -30,7 +31,7 @@ from typing import Any
 import pytest
 from chain_helpers import SUITE_NAMES, Chain, CommittedBlock, make_consortium
 
-from xinchain.contracts.notary import batch_hashes_max, records_per_hash_max
+from xinchain.contracts.notary import anchor_records, batch_hashes_max
 from xinchain.merkle import MerkleTree
 from xinchain.types import TxResult
 
@@ -44,8 +45,10 @@ def digest(number: int) -> bytes:
     return number.to_bytes(32, "big")
 
 
-def records(chain: Chain, hash_bytes: bytes) -> Any:
-    return chain.app.read_state("notary", f"h/{hash_bytes.hex()}")
+def records(chain: Chain, hash_bytes: bytes) -> list[dict[str, Any]]:
+    found, more = anchor_records(chain.app, hash_bytes)
+    assert not more
+    return found
 
 
 def root_of(chain: Chain, digests: list[bytes]) -> str:
@@ -62,6 +65,7 @@ def refused(chain: Chain, method: str, args: dict[str, Any]) -> TxResult:
     result = block.results[0]
     assert not result.ok, "the contract accepted the call"
     assert block.execution.writes == {}
+    assert block.execution.indexed == []
     return result
 
 
@@ -161,26 +165,30 @@ def test_same_hash_twice_in_one_batch_gets_two_records(chain: Chain) -> None:
     assert positions == [0, 1]
 
 
-def test_hash_holds_at_most_records_per_hash_max_records(chain: Chain) -> None:
-    full = commit_batch(chain, [digest(1)] * records_per_hash_max).results[0]
-    assert full.ok, full.error
-
-    result = refused(chain, "anchor", {"hash": digest(1)})
-
-    assert f"already anchored {records_per_hash_max} times" in result.error
-    assert len(records(chain, digest(1))) == records_per_hash_max
-
-
-def test_batch_that_would_overfill_a_hash_is_refused_whole_naming_the_position(
+def test_lookup_lists_the_first_records_in_chain_order_and_says_there_are_more(
     chain: Chain,
 ) -> None:
-    overfull = [digest(2)] + [digest(1)] * (records_per_hash_max + 1)
+    commit_batch(chain, [digest(1)] * 5)
+    commit_batch(chain, [digest(1)], sender="org2")
 
-    result = refused(chain, "anchor_batch", {"hashes": overfull})
+    first, more = anchor_records(chain.app, digest(1), limit=3)
+    every, rest = anchor_records(chain.app, digest(1), limit=6)
 
-    assert f"already anchored {records_per_hash_max} times" in result.error
-    assert f"hashes[{records_per_hash_max + 1}]" in result.error
-    assert records(chain, digest(2)) is None
+    assert [(r["height"], r["position"]) for r in first] == [(1, 0), (1, 1), (1, 2)]
+    assert more
+    assert [(r["height"], r["position"]) for r in every][-1] == (2, 0)
+    assert not rest
+
+
+def test_anchoring_writes_index_entries_and_no_state(chain: Chain) -> None:
+    before = chain.app.tip().state_hash
+
+    block = commit_batch(chain, [digest(1), digest(2)])
+
+    assert block.execution.writes == {}
+    assert len(block.execution.indexed) == 3  # the transaction's entry and one a hash
+    assert block.header.state_hash != before  # the chain of state hashes still moves on
+    assert records(chain, digest(2))[0]["position"] == 1
 
 
 # --- refused -----------------------------------------------------------------------------------
@@ -211,7 +219,7 @@ def test_one_malformed_digest_refuses_the_whole_batch_naming_its_position(chain:
 
     assert "args.hashes[2]" in result.error
     assert "32-byte digest" in result.error
-    assert records(chain, digest(1)) is None
+    assert records(chain, digest(1)) == []
 
 
 @pytest.mark.parametrize(
@@ -244,11 +252,11 @@ def test_missing_or_extra_arguments_are_refused(
     assert "expected arguments" in result.error
 
 
-@pytest.mark.parametrize("size", [1, 23, 24, 255, 256, 70_000])
-def test_the_written_out_record_encoding_is_the_canonical_one(size: int) -> None:
+@pytest.mark.parametrize("size", [1, 23, 24, 255, 256, batch_hashes_max])
+def test_the_written_out_index_record_is_the_canonical_encoding(size: int) -> None:
     from xinchain import codec
     from xinchain.contracts.base import CallContext
-    from xinchain.contracts.notary import anchor_record, record_encoding_without_position
+    from xinchain.contracts.notary import anchored, anchored_encoding
     from xinchain.crypto import suite_named
     from xinchain.execution.state import Overlay
 
@@ -263,10 +271,8 @@ def test_the_written_out_record_encoding_is_the_canonical_one(size: int) -> None
         time_ms=1_700_000_000_000 + size,
         state=Overlay(MemoryState()),
     )
-    for position in (0, 23, 24, size - 1):
-        expected = codec.encode([anchor_record(context, position, size)])
-        written = record_encoding_without_position(context, size) + codec.encode(position)
-        assert written == expected
+
+    assert anchored_encoding(context, size) == codec.encode(anchored(context, size))
 
 
 class MemoryState:

@@ -23,6 +23,7 @@ from xinchain import codec
 from xinchain.api.checks import hex64
 from xinchain.api.copyright_routes import IMAGE_ROUTES, copyright_routes
 from xinchain.api.stream import stream_routes
+from xinchain.contracts.notary import anchor_records
 from xinchain.copyright.perceptual import image_bytes_max
 from xinchain.epcis import export_document, from_chain_event
 from xinchain.errors import InvalidTransaction, MempoolFull, NotFound, XinchainError
@@ -233,19 +234,21 @@ def create_api(node: Node) -> FastAPI:
             "certificate": None if certificate is None else certificate.to_value(),
         }
 
-    def notary_records(document_hash: str) -> list[dict[str, Any]]:
-        records = node.app.read_state("notary", f"h/{hex64(document_hash, 'hash')}")
+    def notary_records(document_hash: str) -> tuple[list[dict[str, Any]], bool]:
+        digest = bytes.fromhex(hex64(document_hash, "hash"))
+        records, more = anchor_records(node.app, digest)
         if not records:
             raise NotFound(f"hash {document_hash} was never anchored", field="hash")
-        return list(records)
+        return records, more
 
     @api.get("/v1/notary/{document_hash}")
     def notary_lookup(document_hash: str) -> dict[str, Any]:
-        return {"hash": document_hash, "records": notary_records(document_hash)}
+        records, more = notary_records(document_hash)
+        return {"hash": document_hash, "records": records, "more": more}
 
     @api.get("/v1/notary/{document_hash}/receipt")
     def notary_receipt(document_hash: str, record: int = Query(0, ge=0)) -> dict[str, Any]:
-        records = notary_records(document_hash)
+        records, _ = notary_records(document_hash)
         if record >= len(records):
             raise NotFound(f"hash has {len(records)} records", field="record")
         entry = records[record]

@@ -40,6 +40,14 @@ class CallContext:
     def remove(self, contract: str, key: str) -> None:
         self.state.delete(state_key(contract, key))
 
+    def index(self, entries: list[tuple[bytes, bytes]]) -> None:
+        """Add (key, value) entries to the derived index (Table.INDEX), kept if the transaction
+        succeeds; each key starts with `index_prefix(contract)`, the contract's own key space.
+        Queries read the index; contracts never do, so it stays outside the state hash: every
+        node derives the same entries from the same transactions, as every node derives the
+        transaction index."""
+        self.state.indexed.extend(entries)
+
     def require_role(self, *roles: str) -> None:
         if not self.sender_roles.intersection(roles):
             raise ContractError(
@@ -70,6 +78,10 @@ class Contract:
 
 def state_key(contract: str, key: str) -> bytes:
     return f"{contract}/{key}".encode()
+
+
+def index_prefix(contract: str) -> bytes:
+    return f"{contract}/".encode()
 
 
 def require_args(args: dict[str, Any], expected: set[str]) -> None:

@@ -4,26 +4,38 @@ A batch transaction carries every hash; the contract computes their RFC 9162 roo
 each hash gets its own receipt: hash → batch root (inclusion proof) → result → block.
 A single anchor is a batch of one, so receipts have one shape.
 
-Only hashes go on chain; the documents stay with their owners.
+Only hashes go on chain; the documents stay with their owners. What the chain agrees on is
+the transaction (in the block's transaction root) and its result, the root and the size (in
+the result root). Finding a document's anchors by its hash is a query, so the lookup entries
+go to the derived index beside the state (Table.INDEX), as the transaction index does:
+
+    notary/t/<height:8><tx index:4>                   → {tx_id, sender, size, time_ms}
+    notary/h/<digest:32><height:8><tx index:4><position:4> → b""
+
+One index entry a document and no state write keeps a batch's cost per document to its
+Merkle leaf and one sorted insert. A hash may be anchored any number of times; a lookup lists
+its first `records_listed_max` anchors in chain order.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from xinchain import codec
-from xinchain.contracts.base import CallContext, Contract, Handler, require_args
-from xinchain.errors import ContractError
-from xinchain.execution.state import get_many
+from xinchain.contracts.base import CallContext, Contract, Handler, index_prefix, require_args
+from xinchain.errors import ContractError, StorageCorrupted
 from xinchain.merkle import MerkleTree, leaf_hash
 
 # Hashes in one batch transaction: 16,384 hashes of 32 bytes stays well inside the 1 MiB transaction
 # limit, and a block of a few such batches executes in well under a second.
 batch_hashes_max = 16_384
-# Records kept per hash: the same document may be anchored again (by another org, or later),
-# but a hash anchored this often is abuse, and its record list must stay small to read.
-records_per_hash_max = 64
+# Anchors of one hash a lookup lists (the receipt route can fetch any of them).
+records_listed_max = 256
 digest_bytes = 32
+_TX_PREFIX = index_prefix("notary") + b"t/"
+_HASH_PREFIX = index_prefix("notary") + b"h/"
+# A position's 4 big-endian bytes, made once: a batch's index keys are built in one pass.
+_POSITIONS = tuple(position.to_bytes(4, "big") for position in range(batch_hashes_max))
 
 
 class Notary(Contract):
@@ -43,72 +55,86 @@ class Notary(Contract):
             raise ContractError(
                 f"expected a list of 1 to {batch_hashes_max} hashes", field="args.hashes"
             )
-        return self._anchor_all(
-            context, [_digest(item, f"args.hashes[{i}]") for i, item in enumerate(hashes)]
-        )
+        for position, item in enumerate(hashes):  # the common case checked without a call
+            if type(item) is not bytes or len(item) != digest_bytes:
+                _digest(item, f"args.hashes[{position}]")
+        return self._anchor_all(context, hashes)
 
     def _anchor_all(self, context: CallContext, digests: list[bytes]) -> dict[str, Any]:
         if len(digests) == 1:  # the root of a one-leaf tree is that leaf's hash
             root = leaf_hash(context.suite.hash, digests[0]).hex()
         else:
             root = MerkleTree(context.suite.hash, digests).root().hex()
-        # A hash anchored for the first time (nearly always) gets a one-record list whose
-        # encoding differs between positions only in the position, its last field: build the
-        # rest once per transaction. codec.encode gives the same bytes (tests check it).
-        shared = record_encoding_without_position(context, len(digests))
-        keys = [f"{self.name}/h/{digest.hex()}".encode() for digest in digests]
-        existing = get_many(context.state, keys)  # one read of the store for the batch
-        written: set[bytes] = set()
-        for position, (digest, state_key) in enumerate(zip(digests, keys, strict=True)):
-            key = f"h/{digest.hex()}"
-            if existing[state_key] is None and state_key not in written:
-                context.state.put(state_key, shared + codec.encode_checked(position))
-                written.add(state_key)
-                continue
-            records = context.read(self.name, key) or []
-            if len(records) >= records_per_hash_max:
-                raise ContractError(
-                    f"hash {digest.hex()} is already anchored {len(records)} times, the most "
-                    "kept per hash",
-                    field=f"args.hashes[{position}]",
-                )
-            records.append(anchor_record(context, position, len(digests)))
-            context.write(self.name, key, records)
+        location = context.height.to_bytes(8, "big") + context.tx_index.to_bytes(4, "big")
+        entries = [(_TX_PREFIX + location, anchored_encoding(context, len(digests)))]
+        entries += [
+            (_HASH_PREFIX + digest + location + position, b"")
+            for digest, position in zip(digests, _POSITIONS, strict=False)
+        ]
+        context.index(entries)
         return {"root": root, "size": len(digests)}
 
 
-def anchor_record(context: CallContext, position: int, size: int) -> dict[str, Any]:
+def anchored(context: CallContext, size: int) -> dict[str, Any]:
+    """What the index keeps of an anchoring transaction."""
     return {
-        "height": context.height,
         "tx_id": context.tx_id,
-        "position": position,
-        "size": size,
         "sender": context.sender,
+        "size": size,
         "time_ms": context.time_ms,
     }
 
 
-def record_encoding_without_position(context: CallContext, size: int) -> bytes:
-    """The canonical encoding of `[anchor_record(...)]` up to its last field's value, written
-    out: an array of one map of six fields, keys in canonical order (shorter first, so
-    "position" comes last). tests/unit/test_notary_contract.py checks it against
-    codec.encode."""
+def anchored_encoding(context: CallContext, size: int) -> bytes:
+    """`codec.encode(anchored(context, size))` written out, for single anchors' sake: a map of
+    four fields, keys in canonical order (shorter first). tests/unit/test_notary_contract.py
+    checks it against codec.encode."""
     value = codec.encode_checked
     return b"".join(
         (
-            b"\x81\xa6\x64size",
+            b"\xa4\x64size",
             value(size),
             b"\x65tx_id",
             value(context.tx_id),
-            b"\x66height",
-            value(context.height),
             b"\x66sender",
             value(context.sender),
             b"\x67time_ms",
             value(context.time_ms),
-            b"\x68position",
         )
     )
+
+
+class IndexReader(Protocol):
+    def index_get(self, key: bytes) -> bytes | None: ...
+
+    def index_scan(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]: ...
+
+
+def anchor_records(
+    reader: IndexReader, digest: bytes, limit: int = records_listed_max
+) -> tuple[list[dict[str, Any]], bool]:
+    """The first `limit` anchors of `digest` in chain order, each {height, tx_id, position,
+    size, sender, time_ms}, and whether there are more."""
+    prefix = _HASH_PREFIX + digest
+    found = reader.index_scan(prefix, limit + 1)
+    records = []
+    for key, _ in found[:limit]:
+        location = key[len(prefix) :]
+        raw = reader.index_get(_TX_PREFIX + location[:12])
+        if raw is None:
+            raise StorageCorrupted(f"index entry {key.hex()} names a transaction it lacks")
+        anchored = codec.decode(raw)
+        records.append(
+            {
+                "height": int.from_bytes(location[:8], "big"),
+                "tx_id": anchored["tx_id"],
+                "position": int.from_bytes(location[12:16], "big"),
+                "size": anchored["size"],
+                "sender": anchored["sender"],
+                "time_ms": anchored["time_ms"],
+            }
+        )
+    return records, len(found) > limit
 
 
 def _digest(value: object, where: str) -> bytes:

@@ -13,9 +13,11 @@ Consensus drives these three calls and knows nothing of contracts.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import operator
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from xinchain import codec
@@ -46,7 +48,8 @@ from xinchain.types import (
     TxResult,
 )
 
-SCHEMA_VERSION = 1
+# 2: notary anchors moved from the state to the derived index (Table.INDEX).
+SCHEMA_VERSION = 2
 # Decoded governance records kept (by encoding); a handful in practice.
 decoded_cached_max = 1_024
 _log = logging.getLogger(__name__)
@@ -91,6 +94,8 @@ class ExecuteBlockResponse:
     state_hash: str
     tx_root: str
     result_root: str
+    # Derived index entries (Table.INDEX) of the successful transactions, in block order.
+    indexed: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,13 @@ class Application:
                     f"the data directory belongs to genesis {stored_genesis.decode()}, "
                     f"not {self.genesis_hash}"
                 )
+            stored_schema = (self.store.get(Table.META, b"schema_version") or b"?").decode()
+            if stored_schema != str(SCHEMA_VERSION):
+                raise StorageCorrupted(
+                    f"the data directory has storage schema {stored_schema}, expected "
+                    f"{SCHEMA_VERSION}: start this node on an empty data directory and it "
+                    "syncs the blocks from its peers"
+                )
             return
         writes = genesis_writes(self.genesis)
         state_hash = next_state_hash(self.suite, self.genesis_hash, dict(writes))
@@ -233,13 +245,21 @@ class Application:
         tx, tx_id = self.check_tx_unsigned(raw)
         return self._verify_signature(tx, tx_id)
 
-    def check_tx_unsigned(self, raw: bytes) -> tuple[Transaction, str]:
+    def check_tx_unsigned(self, raw: bytes, *, replay: bool = True) -> tuple[Transaction, str]:
         """Admission without the signature check: for a caller that verifies signatures in
-        bulk (elsewhere), then makes each `CheckedTx` with `signature_checked`."""
+        bulk (elsewhere), then makes each `CheckedTx` with `signature_checked`. With
+        `replay=False` the caller checks the replay guard itself (`committed_ids`)."""
         tx = Transaction.decode(raw)
         tx_id = self.tx_id(tx)
-        self._check_static(tx, tx_id, self.tip().height + 1, self.state)
+        self._check_static(
+            tx, tx_id, self.tip().height + 1, self.state, replayed=None if replay else False
+        )
         return tx, tx_id
+
+    def committed_ids(self, tx_ids: list[str]) -> set[str]:
+        """Those of `tx_ids` already in a committed block (the replay guard), in one read."""
+        found = self.store.get_many(Table.TX_INDEX, [bytes.fromhex(tx_id) for tx_id in tx_ids])
+        return {key.hex() for key in found}
 
     def signature_checked(self, tx: Transaction, tx_id: str, valid: bool) -> CheckedTx:
         if not valid:
@@ -269,8 +289,12 @@ class Application:
     def tx_id(self, tx: Transaction) -> str:
         return self.suite.hash(tx.body.encode()).hex()
 
-    def _check_static(self, tx: Transaction, tx_id: str, height: int, state: Any) -> None:
-        """Checks that depend on chain state but not on signatures; rerun at execution."""
+    def _check_static(
+        self, tx: Transaction, tx_id: str, height: int, state: Any, replayed: bool | None = None
+    ) -> None:
+        """Checks that depend on chain state but not on signatures; rerun at execution.
+        `replayed`: whether the tx is committed already, when the caller looked it up in bulk
+        (None: look it up here)."""
         body = tx.body
         if body.chain_id != self.genesis.chain_id:
             raise InvalidTransaction(
@@ -302,7 +326,9 @@ class Application:
                 f"key {body.public_key.hex()[:16]}… is not registered for org {body.sender!r}",
                 field="public_key",
             )
-        if self.store.get(Table.TX_INDEX, bytes.fromhex(tx_id)) is not None:
+        if replayed is None:
+            replayed = self.store.get(Table.TX_INDEX, bytes.fromhex(tx_id)) is not None
+        if replayed:
             raise ReplayedTransaction(f"transaction {tx_id} was already accepted", field="tx_id")
 
     # --- execute_block -------------------------------------------------------------------------
@@ -312,14 +338,16 @@ class Application:
         ensure(request.height == tip.height + 1, "blocks execute on the committed tip")
         block_state = Overlay(self.state)
         seen: set[str] = set()
+        committed = self.committed_ids([checked.tx_id for checked in request.txs])
         results = []
         for index, checked in enumerate(request.txs):
-            results.append(self._execute_tx(checked, index, request, block_state, seen))
+            results.append(self._execute_tx(checked, index, request, block_state, seen, committed))
             seen.add(checked.tx_id)
         hasher = self.suite.hash
         return ExecuteBlockResponse(
             results=tuple(results),
             writes=block_state.writes,
+            indexed=block_state.indexed,
             state_hash=next_state_hash(self.suite, tip.state_hash, block_state.writes),
             tx_root=MerkleTree(hasher, [checked.raw for checked in request.txs]).root().hex(),
             result_root=MerkleTree(hasher, [result.encode() for result in results]).root().hex(),
@@ -332,6 +360,7 @@ class Application:
         request: ExecuteBlockRequest,
         block_state: Overlay,
         seen: set[str],
+        committed: set[str],
     ) -> TxResult:
         """Run one transaction; a refusal records a failed result and discards its writes."""
         body = checked.tx.body
@@ -345,7 +374,13 @@ class Application:
         try:
             if checked.tx_id in seen:
                 raise ReplayedTransaction(f"transaction {checked.tx_id} appears twice in a block")
-            self._check_static(checked.tx, checked.tx_id, request.height, block_state)
+            self._check_static(
+                checked.tx,
+                checked.tx_id,
+                request.height,
+                block_state,
+                replayed=checked.tx_id in committed,
+            )
             context = self._context(checked, index, request, tx_state)
             data = self.contracts[body.contract].call(context, body.method, dict(body.args))
             if not codec.is_text_model(data):
@@ -411,6 +446,8 @@ class Application:
                     batch.delete(Table.STATE, key)
                 else:
                     batch.put(Table.STATE, key, value)
+            if request.execution.indexed:  # in key order: LMDB inserts them fastest so
+                batch.put_many(Table.INDEX, sorted(request.execution.indexed, key=_by_key))
             batch.put(Table.META, b"tip", _encode_tip(new_tip))
         self._tip = new_tip
         self.state.committed(request.execution.writes)
@@ -439,6 +476,13 @@ class Application:
             return None
         height, index = codec.decode(raw)
         return int(height), int(index)
+
+    def index_get(self, key: bytes) -> bytes | None:
+        return self.store.get(Table.INDEX, key)
+
+    def index_scan(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """The first `limit` index entries whose keys start with `prefix`, in key order."""
+        return list(itertools.islice(self.store.scan_prefix(Table.INDEX, prefix), limit))
 
     def read_state(self, contract: str, key: str) -> Any:
         raw = self.store.get(Table.STATE, f"{contract}/{key}".encode())
@@ -470,6 +514,9 @@ class Application:
             time_ms=request.time_ms,
             tx_count=len(request.txs),
         )
+
+
+_by_key = operator.itemgetter(0)
 
 
 def _encode_tip(tip: ChainTip) -> bytes:

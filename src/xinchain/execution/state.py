@@ -37,6 +37,8 @@ class Overlay:
     def __init__(self, base: StateReader) -> None:
         self._base = base
         self.writes: dict[bytes, bytes | None] = {}
+        # Entries for the derived index (Table.INDEX), kept or discarded with the writes.
+        self.indexed: list[tuple[bytes, bytes]] = []
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.writes:
@@ -60,6 +62,7 @@ class Overlay:
 
     def merge_into(self, parent: Overlay) -> None:
         parent.writes.update(self.writes)
+        parent.indexed.extend(self.indexed)
 
 
 def next_state_hash(suite: Suite, previous_hex: str, writes: dict[bytes, bytes | None]) -> str:

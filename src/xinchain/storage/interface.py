@@ -20,6 +20,9 @@ class Table(enum.StrEnum):
     CERTIFICATES = "certificates"  # height → encoded CommitCertificate
     TX_INDEX = "tx_index"  # tx id → encoded [height, index]; also the replay guard
     STATE = "state"  # contract key → encoded value
+    # Indexes that apps query, derived from their block's transactions and written with it
+    # (document hash → anchors): not in the state hash, and never read by contracts.
+    INDEX = "index"
     LOCAL = "local"  # this node's own records (scan counts): never part of consensus
 
 
@@ -27,6 +30,10 @@ class Batch(Protocol):
     def put(self, table: Table, key: bytes, value: bytes) -> None: ...
 
     def delete(self, table: Table, key: bytes) -> None: ...
+
+    def put_many(self, table: Table, items: list[tuple[bytes, bytes]]) -> None:
+        """Put every (key, value); cheapest with the items in key order."""
+        ...
 
 
 class Store(Protocol):

@@ -32,6 +32,9 @@ class LmdbBatch:
     def delete(self, table: Table, key: bytes) -> None:
         self._txn.delete(key, db=self._databases[table])
 
+    def put_many(self, table: Table, items: list[tuple[bytes, bytes]]) -> None:
+        self._txn.cursor(db=self._databases[table]).putmulti(items)
+
 
 class LmdbStore:
     def __init__(self, path: Path) -> None:

@@ -18,6 +18,10 @@ class MemoryBatch:
     def delete(self, table: Table, key: bytes) -> None:
         self.writes.append((table, bytes(key), None))
 
+    def put_many(self, table: Table, items: list[tuple[bytes, bytes]]) -> None:
+        for key, value in items:
+            self.put(table, key, value)
+
 
 class MemoryStore:
     def __init__(self) -> None:
