@@ -238,8 +238,27 @@ class TxResult:
         """The canonical encoding, computed once: it is hashed into the result root, stored
         with the block and sent in proofs. The fields are in the data model by construction
         (execution checks contract data with `codec.is_text_model`; decoding checks the rest),
-        so the model check is skipped."""
-        return codec.encode_checked(self.to_value())
+        so it is written out field by field, keys in canonical order (shorter first):
+        ok, data, error, tx_id, method, sender, contract. tests/unit/test_codec.py checks it
+        against codec.encode."""
+        text = codec.encode_text
+        return b"".join(
+            (
+                b"\xa7\x62ok\xf5" if self.ok else b"\xa7\x62ok\xf4",
+                b"\x64data",
+                codec.encode_checked(self.data),
+                b"\x65error",
+                text(self.error),
+                b"\x65tx_id",
+                text(self.tx_id),
+                b"\x66method",
+                text(self.method),
+                b"\x66sender",
+                text(self.sender),
+                b"\x68contract",
+                text(self.contract),
+            )
+        )
 
 
 _RESULT_FIELDS = {"tx_id", "ok", "sender", "contract", "method", "data", "error"}

@@ -15,6 +15,8 @@ Scenarios:
   trailing bytes, malformed headers, invalid UTF-8, non-shortest integers and lengths, unsorted
   or duplicate map keys, indefinite lengths, floats, tags, simple values, non-text map keys and
   nesting past the limit (both just past it and absurdly deep).
+* Written-out encodings (hot paths): `encode_text` of any text, at every head-length
+  boundary, and a result's field-by-field encoding equal what `encode` gives.
 * Fuzzing: for arbitrary bytes, and for mutations of valid encodings, `decode` either returns a
   value whose encoding is exactly the input, or raises `DecodeError`, and nothing else.
 """
@@ -426,3 +428,45 @@ def test_an_array_built_from_encoded_items_is_the_array_encoded(count: int) -> N
     built = codec.array_of_encoded([codec.encode(item) for item in items])
     assert built == codec.encode(items)
     assert codec.decode(built) == items
+
+
+# --- encodings written out on hot paths --------------------------------------------------------
+
+_UTF8_TEXT = st.text(st.characters(codec="utf-8"))
+
+
+@given(_UTF8_TEXT)
+def test_encode_text_is_the_canonical_encoding_of_the_text(value: str) -> None:
+    assert codec.encode_text(value) == codec.encode(value)
+
+
+@pytest.mark.parametrize("length", [0, 23, 24, 255, 256, 65_535, 65_536])
+@pytest.mark.parametrize("letter", ["a", "链"], ids=["ascii", "three_bytes"])
+def test_encode_text_at_the_head_length_boundaries(length: int, letter: str) -> None:
+    value = letter * (length // len(letter.encode()))
+    assert codec.encode_text(value) == codec.encode(value)
+
+
+_TEXT_DATA = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**64), 2**64 - 1) | _UTF8_TEXT,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(_UTF8_TEXT, children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    ok=st.booleans(),
+    texts=st.lists(_UTF8_TEXT, min_size=4, max_size=4),
+    data=st.dictionaries(_UTF8_TEXT, _TEXT_DATA, max_size=4),
+)
+def test_a_results_written_out_encoding_is_the_canonical_one(
+    ok: bool, texts: list[str], data: dict[str, Any]
+) -> None:
+    from xinchain.types import TxResult
+
+    sender, contract, method, error = texts
+    result = TxResult("ab" * 32, ok, sender, contract, method, data, error)
+
+    assert result.encoded == codec.encode(result.to_value())

@@ -119,13 +119,16 @@ def stream_routes(api: FastAPI, node: Node) -> None:
             connection.send({"type": "admitted", "error": exc.as_dict()})
             return
         raws = [raw for raw in txs if isinstance(raw, bytes)]
-        admitted = iter(await node.submit_many(raws))
+        outcomes = await node.submit_many(raws)
+        admitted = iter(outcomes)
         if previous is not None:
             await previous  # answers go out in the order of messages
         answers: list[Any] = []
         # Transactions that committed while this message waited for the previous one's answer
         # (their block's notification found no one waiting): reported right after the answer.
         late: dict[int, list[tuple[str, int]]] = {}
+        ids = [outcome for outcome in outcomes if isinstance(outcome, str)]
+        locations = node.app.tx_locations(ids) if ids else {}
         for position, raw in enumerate(txs):
             if not isinstance(raw, bytes):
                 answers.append(
@@ -138,7 +141,7 @@ def stream_routes(api: FastAPI, node: Node) -> None:
             elif isinstance(answer, XinchainError):
                 answers.append(answer.as_dict())
             else:
-                location = node.app.tx_location(answer)
+                location = locations.get(answer)
                 if location is None:
                     fanout.waiting[answer] = connection
                     connection.waiting += 1

@@ -89,15 +89,15 @@ def anchored_encoding(context: CallContext, size: int) -> bytes:
     """`codec.encode(anchored(context, size))` written out, for single anchors' sake: a map of
     four fields, keys in canonical order (shorter first). tests/unit/test_notary_contract.py
     checks it against codec.encode."""
-    value = codec.encode_checked
+    value, text = codec.encode_checked, codec.encode_text
     return b"".join(
         (
             b"\xa4\x64size",
             value(size),
             b"\x65tx_id",
-            value(context.tx_id),
+            text(context.tx_id),
             b"\x66sender",
-            value(context.sender),
+            text(context.sender),
             b"\x67time_ms",
             value(context.time_ms),
         )

@@ -258,8 +258,7 @@ class Application:
 
     def committed_ids(self, tx_ids: list[str]) -> set[str]:
         """Those of `tx_ids` already in a committed block (the replay guard), in one read."""
-        found = self.store.get_many(Table.TX_INDEX, [bytes.fromhex(tx_id) for tx_id in tx_ids])
-        return {key.hex() for key in found}
+        return set(self.tx_locations(tx_ids))
 
     def signature_checked(self, tx: Transaction, tx_id: str, valid: bool) -> CheckedTx:
         if not valid:
@@ -470,12 +469,14 @@ class Application:
         raw = self.store.get(Table.CERTIFICATES, height_key(height))
         return None if raw is None else CommitCertificate.from_value(codec.decode(raw))
 
+    def tx_locations(self, tx_ids: list[str]) -> dict[str, tuple[int, int]]:
+        """(height, index) of those of `tx_ids` that are committed, in one read."""
+        found = self.store.get_many(Table.TX_INDEX, [bytes.fromhex(tx_id) for tx_id in tx_ids])
+        return {key.hex(): _location(raw) for key, raw in found.items()}
+
     def tx_location(self, tx_id: str) -> tuple[int, int] | None:
         raw = self.store.get(Table.TX_INDEX, bytes.fromhex(tx_id))
-        if raw is None:
-            return None
-        height, index = codec.decode(raw)
-        return int(height), int(index)
+        return None if raw is None else _location(raw)
 
     def index_get(self, key: bytes) -> bytes | None:
         return self.store.get(Table.INDEX, key)
@@ -517,6 +518,11 @@ class Application:
 
 
 _by_key = operator.itemgetter(0)
+
+
+def _location(raw: bytes) -> tuple[int, int]:
+    height, index = codec.decode(raw)
+    return int(height), int(index)
 
 
 def _encode_tip(tip: ChainTip) -> bytes:
