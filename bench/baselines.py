@@ -1022,7 +1022,7 @@ def _step_result(
 
 # --- the sweep ---------------------------------------------------------------------------------
 
-RATES_DEFAULT = (250, 500, 1000, 2000, 3000, 3500, 4000, 5000, 7500, 10000, 15000, 20000)
+RATES_DEFAULT = (250, 500, 1000, 2000, 3000, 3500, 4000, 5000, 7500, 10000, 12500, 15000, 20000)
 # A system still unsaturated after the last rate gets rates this much higher, one after another,
 # up to `rate_per_s_max`: about what the load generator itself can offer on one core.
 rate_growth = 1.5

@@ -36,10 +36,12 @@ from xinchain import codec
 from xinchain.client.sdk import sign_transaction
 from xinchain.node.home import Home
 
-# Documents sent but not yet committed, at most: enough to fill blocks while the previous one
-# commits, few enough that a block stays quick to execute (80 batches of 1,000 documents take
-# each validator about 0.15 s of CPU; a block may hold up to 16 MB, 450 such batches).
-window = 80_000
+# Sent but not yet committed, at most: enough to fill blocks while the previous one commits, few
+# enough that a block stays quick to execute. Single anchors: 20,000 transactions. Batches:
+# 80,000 documents (80 batches of 1,000 take each validator about 0.15 s of CPU; a block may
+# hold up to 16 MB, 450 such batches).
+window_txs = 20_000
+window_documents = 80_000
 SPY = Path(sys.executable).parent / "py-spy"
 
 
@@ -75,7 +77,7 @@ def sign_all(home: Path, api: str, count: int, batch: int = 1) -> list[bytes]:
 
 
 async def push(
-    apis: list[str], txs: list[bytes], message_txs: int, in_flight: int = window
+    apis: list[str], txs: list[bytes], message_txs: int, in_flight: int = window_txs
 ) -> dict[str, Any]:
     connections = [
         await websockets.connect(
@@ -132,7 +134,10 @@ def main() -> int:
         "--batch", type=int, default=1, help="documents a transaction anchors (anchor_batch)"
     )
     parser.add_argument(
-        "--window", type=int, default=window, help="documents sent but not committed, at most"
+        "--window",
+        type=int,
+        help=f"documents sent but not committed, at most (default {window_txs:,} single "
+        f"anchors, {window_documents:,} documents in batches)",
     )
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
@@ -153,7 +158,8 @@ def main() -> int:
                     stderr=subprocess.DEVNULL,
                 )
                 time.sleep(1)
-            in_flight = max(args.message_txs, args.window // args.batch)
+            documents = args.window or (window_txs if args.batch == 1 else window_documents)
+            in_flight = max(args.message_txs, documents // args.batch)
             summary = asyncio.run(push(apis, txs, args.message_txs, in_flight))
             if spy is not None:
                 spy.send_signal(2)

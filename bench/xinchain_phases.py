@@ -18,7 +18,7 @@ from typing import Any
 
 from baselines import directory_bytes
 from provenance import Consortium
-from stream_capacity import push, sign_all, window
+from stream_capacity import push, sign_all, window_documents
 
 # Transactions signed and pushed at a time in the long run: bounds the bench's own memory.
 long_run_chunk = 100_000
@@ -45,7 +45,7 @@ def batched_notarization(validators: int, transactions: int, batch: int) -> dict
             consortium.start()
             apis = consortium.validator_apis
             txs = sign_all(consortium.home, apis[0], transactions, batch)
-            result = asyncio.run(push(apis, txs, 4, max(4, window // batch)))
+            result = asyncio.run(push(apis, txs, 4, max(4, window_documents // batch)))
         finally:
             consortium.stop()
     documents = result["committed"] * batch
