@@ -123,15 +123,15 @@ def anchor_records(
         raw = reader.index_get(_TX_PREFIX + location[:12])
         if raw is None:
             raise StorageCorrupted(f"index entry {key.hex()} names a transaction it lacks")
-        anchored = codec.decode(raw)
+        transaction = codec.decode(raw)
         records.append(
             {
                 "height": int.from_bytes(location[:8], "big"),
-                "tx_id": anchored["tx_id"],
+                "tx_id": transaction["tx_id"],
                 "position": int.from_bytes(location[12:16], "big"),
-                "size": anchored["size"],
-                "sender": anchored["sender"],
-                "time_ms": anchored["time_ms"],
+                "size": transaction["size"],
+                "sender": transaction["sender"],
+                "time_ms": transaction["time_ms"],
             }
         )
     return records, len(found) > limit
