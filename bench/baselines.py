@@ -300,6 +300,33 @@ class System(Protocol):
     async def close(self) -> None: ...
 
 
+class ServersLifecycle:
+    """A system's `with` block: its servers start on entry (stopped again if starting fails
+    half-way) and stop on exit. Subclasses say how, in `start_servers` and `stop_servers`."""
+
+    def start_servers(self) -> None:
+        raise NotImplementedError
+
+    def stop_servers(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start_servers()
+        except BaseException:
+            self.stop_servers()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop_servers()
+
+
 class CommitRefused(Exception):
     """A server answered an op with an error instead of a commit."""
 
@@ -467,7 +494,7 @@ def etcd_put_request(host_port: str, key: bytes, value: bytes) -> bytes:
     return head + body
 
 
-class EtcdSystem:
+class EtcdSystem(ServersLifecycle):
     """A 3-member etcd cluster; op i PUTs key SHA-256(record i), value record i, through the
     member's HTTP/JSON gateway (POST /v3/kv/put). A put returns once the cluster committed it
     (a majority fsynced its WAL) and the member applied it. The clients share at most
@@ -484,20 +511,10 @@ class EtcdSystem:
         self._idle: list[tuple[int, HttpConnection]] = []
         self._connections = 0
 
-    def __enter__(self) -> Self:
-        try:
-            self.cluster.start()
-        except BaseException:
-            self.cluster.stop()
-            raise
-        return self
+    def start_servers(self) -> None:
+        self.cluster.start()
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def stop_servers(self) -> None:
         self.cluster.stop()
 
     def server_pids(self) -> list[int]:
@@ -716,7 +733,7 @@ def _children(parent: int) -> list[int]:
     return [int(pid) for pid in text.split()]
 
 
-class PostgresSystem:
+class PostgresSystem(ServersLifecycle):
     """A PostgreSQL server; op i INSERTs record i and its SHA-256 into `notary` on a connection
     of its own in autocommit, so every op is one transaction, committed (WAL flushed) when the
     INSERT returns. The clients share at most `connections_max` asyncpg connections (opened
@@ -733,20 +750,10 @@ class PostgresSystem:
         self._idle: list[Any] = []  # asyncpg.Connection
         self._slots = asyncio.Semaphore(connections)
 
-    def __enter__(self) -> Self:
-        try:
-            self.server.start()
-        except BaseException:
-            self.server.stop()
-            raise
-        return self
+    def start_servers(self) -> None:
+        self.server.start()
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def stop_servers(self) -> None:
         self.server.stop()
 
     def server_pids(self) -> list[int]:

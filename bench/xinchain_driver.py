@@ -27,11 +27,10 @@ import hashlib
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import websockets
-from baselines import CommitRefused, directory_bytes, notary_record
+from baselines import CommitRefused, ServersLifecycle, directory_bytes, notary_record
 from provenance import Consortium
 
 from xinchain import codec
@@ -136,7 +135,7 @@ def _fail(future: asyncio.Future[None], status: object, detail: str) -> None:
         future.set_exception(CommitRefused("xinchain", status, detail))
 
 
-class XinchainSystem:
+class XinchainSystem(ServersLifecycle):
     def __init__(self, validators: int, workdir: Path, clients: int = 64, batch: int = 1) -> None:
         del clients  # ops share the stream connections, however many are in flight
         self.validators = validators
@@ -156,23 +155,13 @@ class XinchainSystem:
         self._connecting: asyncio.Future[None] | None = None
         self._batch_futures: dict[int, asyncio.Future[None]] = {}
 
-    def __enter__(self) -> Self:
-        try:
-            self.consortium.start()
-        except BaseException:
-            self.consortium.stop()
-            raise
+    def start_servers(self) -> None:
+        self.consortium.start()
         home = Home(self.home)
         self.genesis = home.genesis()
         self.key = home.org_key(self.genesis.suite, SIGNER)
-        return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def stop_servers(self) -> None:
         self.consortium.stop()
 
     def server_pids(self) -> list[int]:
