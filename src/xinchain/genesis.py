@@ -133,6 +133,9 @@ def _parse_genesis(value: object) -> Genesis:
     org_ids = [org.id for org in orgs]
     if len(set(org_ids)) != len(org_ids):
         raise DecodeError("org ids must be unique", field="orgs")
+    org_keys = [key for org in orgs for key in org.keys]
+    if len(set(org_keys)) != len(org_keys):
+        raise DecodeError("a signing key belongs to one org and is listed once", field="orgs")
     validators = tuple(
         _parse_validator(item, index, suite, set(org_ids))
         for index, item in enumerate(_list(top, "validators"))
@@ -170,12 +173,22 @@ def _list(top: dict[str, Any], name: str) -> list[Any]:
 def check_public_key_hex(value: object, suite: Suite, where: str) -> str:
     if (
         not isinstance(value, str)
-        or not _HEX.match(value)
+        or not _HEX.fullmatch(value)
         or len(value) != 2 * suite.public_key_bytes
     ):
         raise DecodeError(
             f"expected a {suite.name} public key as {2 * suite.public_key_bytes} lowercase hex "
             f"digits, found {value!r}",
+            field=where,
+        )
+    if not suite.valid_public_key(bytes.fromhex(value)):
+        raise DecodeError(
+            f"not a valid {suite.name} public key: "
+            + (
+                "expected a canonical point of the prime-order subgroup, not of small order"
+                if suite.name == "ed25519-sha256"
+                else "expected an uncompressed point 04 || x || y on the SM2 curve"
+            ),
             field=where,
         )
     return value

@@ -41,7 +41,7 @@ _UINT64_MAX = 2**64 - 1
 
 
 def check_identifier(value: object, field_name: str) -> str:
-    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
         raise InvalidTransaction(
             "expected a name of 1-64 characters from a-z 0-9 _ . - starting with a letter or "
             f"digit, found {value!r}",
@@ -59,7 +59,7 @@ def check_uint(value: object, field_name: str, maximum: int = _UINT64_MAX) -> in
 
 
 def check_hex32(value: object, field_name: str) -> str:
-    if not isinstance(value, str) or not _HEX32.match(value):
+    if not isinstance(value, str) or not _HEX32.fullmatch(value):
         raise DecodeError(f"expected 64 lowercase hex digits, found {value!r}", field=field_name)
     return value
 

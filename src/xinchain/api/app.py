@@ -186,7 +186,7 @@ def create_api(node: Node) -> FastAPI:
     # the event loop's thread (a plain `def` route would run in a worker thread).
     @api.post("/v1/transactions", status_code=202)
     async def submit(body: SubmitRequest) -> dict[str, Any]:
-        if not _HEX.match(body.tx):
+        if not _HEX.fullmatch(body.tx):
             raise InvalidTransaction("expected an even number of lowercase hex digits", field="tx")
         raw = bytes.fromhex(body.tx)
         tx_id, added = node.submit(raw)

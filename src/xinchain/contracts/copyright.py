@@ -121,7 +121,7 @@ class Copyright(Contract):
                 "expected a title of 1-200 printable characters", field=f"{where}.title"
             )
         seller = work["seller"]
-        if not isinstance(seller, str) or (seller and not _SELLER.match(seller)):
+        if not isinstance(seller, str) or (seller and not _SELLER.fullmatch(seller)):
             raise ContractError(
                 "expected a seller id of 1-64 letters, digits or _.@- (empty when the sending "
                 "org owns the work)",
@@ -158,7 +158,7 @@ class Copyright(Contract):
                 field="sender",
             )
         url = args["url"]
-        if not isinstance(url, str) or not _URL.match(url):
+        if not isinstance(url, str) or not _URL.fullmatch(url):
             raise ContractError(
                 "expected an http:// or https:// URL of at most 2048 characters", field="args.url"
             )
@@ -225,7 +225,7 @@ def _files(value: object) -> list[dict[str, str]]:
         if not isinstance(item, dict) or set(item) != {"name", "sha256"}:
             raise ContractError("expected {name, sha256}", field=where)
         name = item["name"]
-        if not isinstance(name, str) or not _FILE_NAME.match(name) or name in {".", ".."}:
+        if not isinstance(name, str) or not _FILE_NAME.fullmatch(name) or name in {".", ".."}:
             raise ContractError(
                 "expected a file name of 1-100 letters, digits or _.-", field=f"{where}.name"
             )
@@ -237,6 +237,6 @@ def _files(value: object) -> list[dict[str, str]]:
 
 
 def _hex64(value: object, where: str) -> str:
-    if not isinstance(value, str) or not _HEX64.match(value):
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
         raise ContractError("expected 64 lowercase hex digits", field=where)
     return value

@@ -197,7 +197,7 @@ class Promo(Contract):
 
 
 def _identifier(value: object) -> str:
-    if not isinstance(value, str) or not _ORDER_NO.match(value):
+    if not isinstance(value, str) or not _ORDER_NO.fullmatch(value):
         raise ContractError("expected a promotion id of 1-64 letters, digits, _ or -")
     return value
 
@@ -216,9 +216,9 @@ def _order(value: object, where: str) -> dict[str, Any]:
         "buyer_mask",
     }:
         raise ContractError("expected {order_no, paid_ms, buyer_hash, buyer_mask}", field=where)
-    if not isinstance(value["order_no"], str) or not _ORDER_NO.match(value["order_no"]):
+    if not isinstance(value["order_no"], str) or not _ORDER_NO.fullmatch(value["order_no"]):
         raise ContractError("expected 1-64 letters, digits, _ or -", field=f"{where}.order_no")
-    if not isinstance(value["buyer_hash"], str) or not _HEX64.match(value["buyer_hash"]):
+    if not isinstance(value["buyer_hash"], str) or not _HEX64.fullmatch(value["buyer_hash"]):
         raise ContractError("expected a salted hash as 64 hex digits", field=f"{where}.buyer_hash")
     mask = value["buyer_mask"]
     if not isinstance(mask, str) or not 1 <= len(mask) <= 16 or "*" not in mask:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
+import nacl.bindings
 import nacl.exceptions
 import nacl.signing
 from cryptography.exceptions import UnsupportedAlgorithm as CryptoUnsupportedAlgorithm
@@ -58,6 +59,8 @@ class Suite(Protocol):
     def load_private_pem(self, pem: bytes) -> PrivateKey: ...
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool: ...
+
+    def valid_public_key(self, public_key: bytes) -> bool: ...
 
 
 # --- Ed25519 + SHA-256 -------------------------------------------------------------------------
@@ -116,6 +119,9 @@ class Ed25519Sha256:
         return Ed25519Key(nacl.signing.SigningKey(key.private_bytes_raw()))
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        """libsodium's strict rules (docs/receipts.md, "Signatures"): S below the group order,
+        R and the public key canonical and not of small order, R compared byte for byte with
+        the recomputed point, the cofactorless equation [S]B = R + [k]A."""
         if len(public_key) != 32 or len(signature) != 64:
             return False
         try:
@@ -123,6 +129,13 @@ class Ed25519Sha256:
         except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError):
             return False
         return True
+
+    def valid_public_key(self, public_key: bytes) -> bool:
+        """A canonical encoding of a point of the prime-order subgroup (not the identity, no
+        small-order component): what a key generated honestly always is."""
+        return len(public_key) == 32 and bool(
+            nacl.bindings.crypto_core_ed25519_is_valid_point(bytes(public_key))
+        )
 
 
 # --- SM2 + SM3 ---------------------------------------------------------------------------------
@@ -190,8 +203,10 @@ class Sm2Sm3:
         return Sm2Key(key)
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
-        # A DER SM2 signature is at most 72 bytes; refuse anything longer before parsing it.
-        if len(public_key) != 65 or not 8 <= len(signature) <= 72:
+        """Strict DER only (docs/receipts.md, "Signatures"): exactly SEQUENCE {INTEGER r,
+        INTEGER s} in minimal form with nothing after it, 1 <= r, s <= n - 1; then GB/T
+        32918.2 verification with the default signer id."""
+        if len(public_key) != 65 or sm2_signature_integers(signature) is None:
             return False
         key = _sm2_public_key(bytes(public_key))
         if key is None:
@@ -203,6 +218,50 @@ class Sm2Sm3:
         except Exception:  # Tongsuo raises InternalError for malformed DER: not a signature
             return False
         return True
+
+    def valid_public_key(self, public_key: bytes) -> bool:
+        """An uncompressed point 04 || x || y on the SM2 curve (never the point at infinity,
+        which has no such encoding)."""
+        return (
+            len(public_key) == 65
+            and public_key[0] == 4
+            and _sm2_public_key(bytes(public_key)) is not None
+        )
+
+
+# The order n of the SM2 curve's base point (GB/T 32918.5).
+SM2_ORDER = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123
+
+
+def sm2_signature_integers(signature: bytes) -> tuple[int, int] | None:
+    """(r, s) of a DER signature in its one strict form, or None. DER here means: tag 0x30 and
+    a one-byte length equal to the rest (a signature is at most 72 bytes, so the short form);
+    two INTEGERs, each tag 0x02, a one-byte length of 1 to 33, big-endian two's complement in
+    the fewest bytes (a leading 0x00 only when the next byte's top bit is set), positive; and
+    1 <= r, s <= n - 1."""
+    if not 8 <= len(signature) <= 72 or signature[0] != 0x30 or signature[1] != len(signature) - 2:
+        return None
+    integers = []
+    position = 2
+    for _ in range(2):
+        if position + 2 > len(signature) or signature[position] != 0x02:
+            return None
+        length = signature[position + 1]
+        body = signature[position + 2 : position + 2 + length]
+        if not 1 <= length <= 33 or len(body) != length:
+            return None
+        if body[0] & 0x80:  # negative
+            return None
+        if length > 1 and body[0] == 0 and not body[1] & 0x80:  # not the fewest bytes
+            return None
+        integers.append(int.from_bytes(body, "big"))
+        position += 2 + length
+    if position != len(signature):
+        return None
+    r, s = integers
+    if not (1 <= r < SM2_ORDER and 1 <= s < SM2_ORDER):
+        return None
+    return r, s
 
 
 SUITES: dict[str, Suite] = {suite.name: suite for suite in (Ed25519Sha256(), Sm2Sm3())}
