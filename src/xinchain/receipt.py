@@ -1,25 +1,30 @@
-"""Court-ready notary receipts: built by a node or a client, verified offline by anyone.
+"""Court-ready receipts: built by a node or a client, verified offline by anyone.
 
-A receipt is one JSON document (docs/receipts.md gives the format field by field). It proves
-a chain of facts, each checked with nothing but hashing and signature verification:
+A receipt is one JSON document (docs/receipts.md gives the format field by field and every rule
+a verifier applies). It proves a chain of facts, each checked with nothing but hashing and
+signature verification:
 
-    file ──hash──► document.hash
+    file or record ──H──► document.hash
          ──anchor proof (RFC 9162)──► result.data.root          (the batch root)
     result ──result_proof (RFC 9162)──► header.result_root
     header ──hash──► certificate.block_hash
     certificate ──≥ quorum signatures of──► genesis.validators
     genesis ──hash──► the chain's genesis hash (pinned by whoever relies on the receipt)
 
-Every field of the receipt takes part in one of these checks, so changing any of them breaks
-the receipt.
+A receipt that carries a record (a provenance event, a ranking entry, a registered work, a
+piece of evidence) proves it only under the one contract method that writes that kind of
+record: the record's kind is bound to the result's contract and method, and a plain notary
+anchor never proves a record. A receipt whose genesis nobody pinned proves only that *some*
+chain with that genesis certified it: `Verification.pinned` says which case holds.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from xinchain import codec
 from xinchain.errors import ConfigError, DecodeError, ReceiptInvalid
@@ -28,30 +33,32 @@ from xinchain.merkle import InclusionProof, MerkleTree, leaf_hash, root_from_inc
 from xinchain.types import BlockHeader, CommitCertificate, TxResult, commit_statement, quorum_size
 
 FORMAT = "xinchain-receipt/1"
-# Results whose data is {root, size}: an RFC 9162 root over the digests they anchored.
-ANCHORING_RESULTS = {
-    ("notary", "anchor"),
-    ("notary", "anchor_batch"),
-    ("provenance", "record_events"),
-    ("promo", "close"),
-    ("copyright", "register"),
-    ("copyright", "evidence"),
+# A receipt file larger than this is refused before parsing. The largest legitimate receipt is
+# a registered work with its 25 crop hashes on a chain whose genesis lists many orgs with their
+# TLS CA certificates: well under 1 MiB.
+receipt_bytes_max = 16 * 1024 * 1024
+# Nesting deeper than this is malformed (an EPCIS event's JSON is text, not nesting).
+receipt_nesting_max = 16
+_UINT64_MAX = 2**64 - 1
+
+# What a receipt proves, and the one contract method whose result anchors it. A file (no
+# record) is proven only by a notary anchor; each record kind only by the method that builds
+# that kind of record itself from what it checked, so no sender can anchor made-up bytes and
+# present them as a record of another kind.
+FILE_METHODS = frozenset({("notary", "anchor"), ("notary", "anchor_batch")})
+RECORD_METHODS: dict[str, tuple[str, str]] = {
+    "event": ("provenance", "record_events"),
+    "entry": ("promo", "close"),
+    "work": ("copyright", "register"),
+    "evidence": ("copyright", "evidence"),
 }
-# Optional fields that carry the record a receipt proves, when it is not a file: a provenance
-# event, an entry of a committed promotion ranking, a registered work or a piece of
-# infringement evidence. The document is then the record's canonical encoding.
-RECORD_FIELDS = ("event", "entry", "work", "evidence")
+RECORD_FIELDS = tuple(RECORD_METHODS)
+_RECEIPT_FIELDS = frozenset(
+    {"format", "document", "anchor", "result", "result_proof", "header", "certificate", "genesis"}
+)
 _HEX32 = re.compile(r"^[0-9a-f]{64}$")
-_RECEIPT_FIELDS = {
-    "format",
-    "document",
-    "anchor",
-    "result",
-    "result_proof",
-    "header",
-    "certificate",
-    "genesis",
-}
+_HEX_ANY = re.compile(r"^[0-9A-Fa-f]{64}$")
+Outcome = Literal["pass", "fail", "warn"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,28 @@ class TxProof:
 
 
 @dataclass(frozen=True)
+class Check:
+    """One step of the verification, as the report lists it."""
+
+    name: str  # English, e.g. "Merkle proof of the document"
+    name_zh: str
+    outcome: Outcome  # "warn" only for an unpinned chain: valid, but about *some* chain
+    detail: str  # what was compared, or why it failed
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A validator whose signature in the certificate verified."""
+
+    index: int
+    name: str
+    org: str
+    org_name: str
+    public_key: str
+    fingerprint: str  # H(public key) in hex, first 16 bytes: what an operator reads out
+
+
+@dataclass(frozen=True)
 class VerifiedReceipt:
     document_hash: str
     sender: str
@@ -94,6 +123,29 @@ class VerifiedReceipt:
     genesis_hash: str
     signers: int
     validators: int
+    sender_name: str = ""
+    suite: str = ""
+    hash_name: str = ""
+    contract: str = ""
+    method: str = ""
+    tx_id: str = ""
+    block_hash: str = ""
+    round: int = 0
+    record_kind: str = ""  # "" when the receipt proves a file
+    record: dict[str, Any] | None = None
+    certified_by: tuple[Signer, ...] = ()
+    pinned: bool = False  # the genesis hash was one the caller gave (flag or trusted chains)
+    pinned_name: str = ""  # the name the trusted-chains file gives the chain, if any
+    checks: tuple[Check, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Everything a verification run found, valid or not: what the report is made from."""
+
+    verified: VerifiedReceipt | None  # None when the receipt is invalid
+    reason: str  # "" when valid
+    checks: tuple[Check, ...]
 
 
 def proof_to_value(proof: InclusionProof) -> dict[str, Any]:
@@ -110,7 +162,7 @@ def proof_from_value(value: object, where: str) -> InclusionProof:
     if not isinstance(path, list) or len(path) > 64:
         raise ReceiptInvalid("expected a list of at most 64 hashes", field=f"{where}.path")
     for node in path:
-        if not isinstance(node, str) or not _HEX32.match(node):
+        if not isinstance(node, str) or not _HEX32.fullmatch(node):
             raise ReceiptInvalid("expected 64 lowercase hex digits", field=f"{where}.path")
     return InclusionProof(index, size, tuple(bytes.fromhex(node) for node in path))
 
@@ -152,17 +204,324 @@ def build_receipts(
     return receipts
 
 
-def load_receipt_json(text: str) -> dict[str, Any]:
-    def refuse_float(literal: str) -> Any:
-        raise ReceiptInvalid(f"numbers in a receipt are integers, found {literal}")
+# --- reading a receipt file ---------------------------------------------------------------------
 
+
+def load_receipt_json(data: bytes | str) -> dict[str, Any]:
+    """Parse a receipt file strictly (docs/receipts.md, "Malformed receipts"): UTF-8 without a
+    byte order mark, one JSON object, no key twice in any object, integers only (no fraction,
+    exponent, minus zero or constant such as NaN), every integer from 0 to 2^64-1 (the one
+    exception is `evidence.distance`, -1 when no copy was hashed), text that is valid Unicode,
+    nesting at most `receipt_nesting_max` deep. Raises `ReceiptInvalid` naming the fault."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", errors="surrogatepass")
+    if len(data) > receipt_bytes_max:
+        raise ReceiptInvalid(
+            f"malformed receipt: {len(data)} bytes, more than {receipt_bytes_max}",
+            field="receipt",
+        )
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise ReceiptInvalid(
+            "malformed receipt: it starts with a byte order mark; a receipt is UTF-8 without one",
+            field="receipt",
+        )
     try:
-        value = json.loads(text, parse_float=refuse_float, parse_constant=refuse_float)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReceiptInvalid(
+            f"malformed receipt: not UTF-8 (byte {exc.start}: {exc.reason})", field="receipt"
+        ) from None
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_float=_refuse_number,
+            parse_int=_parse_integer,
+            parse_constant=_refuse_number,
+        )
     except json.JSONDecodeError as exc:
-        raise ReceiptInvalid(f"not JSON: {exc}") from exc
+        raise ReceiptInvalid(f"malformed receipt: not JSON: {exc}", field="receipt") from None
+    except RecursionError:
+        raise ReceiptInvalid("malformed receipt: nested too deeply", field="receipt") from None
     if not isinstance(value, dict):
-        raise ReceiptInvalid("expected a JSON object")
+        raise ReceiptInvalid(
+            f"malformed receipt: expected a JSON object, found {_json_kind(value)}",
+            field="receipt",
+        )
+    _check_values(value, "", 0)
     return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in value:
+            raise ReceiptInvalid(
+                f"malformed receipt: key {key!r} appears twice in one object", field=key
+            )
+        value[key] = item
+    return value
+
+
+def _refuse_number(literal: str) -> Any:
+    raise ReceiptInvalid(
+        f"malformed receipt: numbers in a receipt are integers, found {literal}", field="receipt"
+    )
+
+
+def _parse_integer(literal: str) -> int:
+    if literal == "-0":
+        raise ReceiptInvalid("malformed receipt: -0 is not an integer's form", field="receipt")
+    digits = literal.lstrip("-")
+    if len(digits) > 20:  # 2^64 - 1 has 20 digits: refuse before converting a long string
+        raise ReceiptInvalid(
+            f"malformed receipt: integer {literal[:24]}... lies outside 0 to 2^64-1",
+            field="receipt",
+        )
+    return int(literal)
+
+
+def _check_values(value: Any, where: str, depth: int) -> None:
+    if isinstance(value, dict | list) and depth >= receipt_nesting_max:
+        raise ReceiptInvalid(
+            f"malformed receipt: objects and arrays nest more than {receipt_nesting_max} "
+            "levels deep",
+            field=where or "receipt",
+        )
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int):
+        lowest = -1 if where == "evidence.distance" else 0
+        if not lowest <= value <= _UINT64_MAX:
+            raise ReceiptInvalid(
+                f"malformed receipt: integer {value} lies outside {lowest} to 2^64-1",
+                field=where,
+            )
+    elif isinstance(value, str):
+        _check_text(value, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_values(item, f"{where}[{index}]", depth + 1)
+    else:
+        for key, item in value.items():
+            _check_text(key, where)
+            _check_values(item, f"{where}.{key}" if where else key, depth + 1)
+
+
+def _check_text(value: str, where: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ReceiptInvalid(
+            "malformed receipt: text with an unpaired surrogate escape is not Unicode",
+            field=where or "receipt",
+        ) from None
+
+
+def _json_kind(value: object) -> str:
+    names = {list: "an array", str: "a string", int: "a number", bool: "a boolean"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def normalize_genesis_hash(text: str) -> str:
+    """A genesis hash as the user typed it (any letter case, spaces around it) in the form
+    receipts use: 64 lowercase hex digits. Raises `ReceiptInvalid` for anything else."""
+    stripped = text.strip()
+    if not _HEX_ANY.fullmatch(stripped):
+        raise ReceiptInvalid(
+            f"a genesis hash is 64 hex digits, found {text!r}", field="genesis_hash"
+        )
+    return stripped.lower()
+
+
+def load_trusted_chains(text: str) -> dict[str, str]:
+    """Parse a trusted-chains file: one chain a line, its genesis hash (any letter case), then
+    optionally whitespace and a name (the rest of the line); blank lines and lines whose first
+    non-blank character is # are ignored; any other line is an error. Returns hash → name."""
+    chains: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        genesis_hash, *rest = stripped.split(maxsplit=1)
+        name = rest[0] if rest else ""
+        try:
+            chains[normalize_genesis_hash(genesis_hash)] = name
+        except ReceiptInvalid:
+            raise ReceiptInvalid(
+                f"trusted chains, line {number}: expected a 64-hex-digit genesis hash and a "
+                f"name, found {stripped[:80]!r}",
+                field="trusted_chains",
+            ) from None
+    return chains
+
+
+# --- record kinds -------------------------------------------------------------------------------
+
+FieldCheck = Callable[[Any, str], None]
+_IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+EVENT_TYPES = frozenset(
+    {
+        "ObjectEvent",
+        "AggregationEvent",
+        "TransformationEvent",
+        "AssociationEvent",
+        "TransactionEvent",
+    }
+)
+
+
+def _refuse(where: str, expected: str, value: object) -> ReceiptInvalid:
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return ReceiptInvalid(f"expected {expected}, found {shown}", field=where)
+
+
+def _text(value: object, where: str) -> None:
+    if not isinstance(value, str):
+        raise _refuse(where, "text", value)
+
+
+def _identifier(value: object, where: str) -> None:
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+        raise _refuse(where, "an org id (1-64 of a-z 0-9 _ . -, starting with a-z 0-9)", value)
+
+
+def _hex64(value: object, where: str) -> None:
+    if not isinstance(value, str) or not _HEX32.fullmatch(value):
+        raise _refuse(where, "64 lowercase hex digits", value)
+
+
+def _hex64_or_empty(value: object, where: str) -> None:
+    if value != "":
+        _hex64(value, where)
+
+
+def _integer(lowest: int, highest: int) -> FieldCheck:
+    def check(value: object, where: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _refuse(where, f"an integer from {lowest} to {highest}", value)
+        if not lowest <= value <= highest:
+            raise _refuse(where, f"an integer from {lowest} to {highest}", value)
+
+    return check
+
+
+def _one_of(choices: frozenset[str]) -> FieldCheck:
+    def check(value: object, where: str) -> None:
+        if not isinstance(value, str) or value not in choices:
+            raise _refuse(where, f"one of {sorted(choices)}", value)
+
+    return check
+
+
+def _list_of(item_check: FieldCheck) -> FieldCheck:
+    def check(value: object, where: str) -> None:
+        if not isinstance(value, list):
+            raise _refuse(where, "an array", value)
+        for index, item in enumerate(value):
+            item_check(item, f"{where}[{index}]")
+
+    return check
+
+
+def _fields(schema: Mapping[str, FieldCheck]) -> FieldCheck:
+    def check(value: object, where: str) -> None:
+        if not isinstance(value, dict):
+            raise _refuse(where, "an object", value)
+        if set(value) != set(schema):
+            missing, extra = sorted(set(schema) - set(value)), sorted(set(value) - set(schema))
+            raise ReceiptInvalid(
+                f"expected exactly the fields {sorted(schema)}: missing {missing}, "
+                f"unexpected {extra}",
+                field=where,
+            )
+        for name, field_check in schema.items():
+            field_check(value[name], f"{where}.{name}")
+
+    return check
+
+
+_uint = _integer(0, _UINT64_MAX)
+# The exact form of each record kind (docs/receipts.md, "Records"): every field, its type.
+RECORD_SCHEMAS: dict[str, FieldCheck] = {
+    "event": _fields(
+        {
+            "event_id": _text,
+            "type": _one_of(EVENT_TYPES),
+            "action": _text,
+            "biz_step": _text,
+            "disposition": _text,
+            "event_time_us": _uint,
+            "epcs": _list_of(_text),
+            "parent_id": _text,
+            "read_point": _text,
+            "biz_location": _text,
+            "customs_declaration": _text,
+            "json": _text,
+        }
+    ),
+    "entry": _fields(
+        {
+            "promo": _text,
+            "rank": _integer(1, _UINT64_MAX),
+            "order_no": _text,
+            "paid_ms": _uint,
+            "buyer_hash": _hex64,
+            "buyer_mask": _text,
+        }
+    ),
+    "work": _fields(
+        {
+            "sha256": _hex64,
+            "pdq": _hex64,
+            "quality": _integer(0, 100),
+            "crops": _list_of(_hex64),
+            "title": _text,
+            "org": _identifier,
+            "seller": _text,
+            "time_ms": _uint,
+        }
+    ),
+    "evidence": _fields(
+        {
+            "work": _hex64,
+            "url": _text,
+            "files": _list_of(_fields({"name": _text, "sha256": _hex64})),
+            "captured_ms": _uint,
+            "copy_pdq": _hex64_or_empty,
+            "distance": _integer(-1, 256),
+            "note": _text,
+            "recorder": _identifier,
+            "time_ms": _uint,
+        }
+    ),
+}
+
+
+def check_record(kind: str, record: object) -> None:
+    """Raise `ReceiptInvalid` unless `record` has exactly the fields and types of its kind."""
+    RECORD_SCHEMAS[kind](record, kind)
+    if kind == "evidence":
+        assert isinstance(record, dict)
+        if (record["copy_pdq"] == "") != (record["distance"] == -1):
+            raise ReceiptInvalid(
+                "distance is -1 exactly when no copy was hashed (copy_pdq empty), found "
+                f"copy_pdq {record['copy_pdq']!r} with distance {record['distance']}",
+                field="evidence.distance",
+            )
+
+
+def _record_party(kind: str, record: dict[str, Any]) -> tuple[str, str] | None:
+    """The record field that must name the result's sender, for kinds that carry it."""
+    if kind == "work":
+        return "org", record["org"]
+    if kind == "evidence":
+        return "recorder", record["recorder"]
+    return None
+
+
+# --- verification -------------------------------------------------------------------------------
 
 
 def verify_receipt(
@@ -170,195 +529,476 @@ def verify_receipt(
     document: bytes | None,
     *,
     expected_genesis_hash: str | None = None,
+    trusted_chains: Mapping[str, str] | None = None,
 ) -> VerifiedReceipt:
-    """Check `receipt` proves `document` (the file's bytes); raise `ReceiptInvalid` if not.
+    """Check `receipt` proves `document` (a file's bytes) or the record it carries; raise
+    `ReceiptInvalid` naming the first rule that fails.
 
-    A provenance receipt carries its `event`; the document is then that event's canonical
-    encoding, and `document` may be None."""
+    A record receipt needs no `document`; if one is given it must be the record's canonical
+    encoding. `expected_genesis_hash` (any letter case) or `trusted_chains` (genesis hash →
+    name) pin the chain; without either the result says `pinned=False`."""
+    verification = inspect_receipt(
+        receipt,
+        document,
+        expected_genesis_hash=expected_genesis_hash,
+        trusted_chains=trusted_chains,
+    )
+    if verification.verified is None:
+        failed = verification.checks[-1] if verification.checks else None
+        raise ReceiptInvalid(verification.reason, field=failed.name if failed else None)
+    return verification.verified
+
+
+def inspect_receipt(
+    receipt: dict[str, Any],
+    document: bytes | None,
+    *,
+    expected_genesis_hash: str | None = None,
+    trusted_chains: Mapping[str, str] | None = None,
+) -> Verification:
+    """Run every check on `receipt` and say what each found; never raises for a bad receipt."""
+    run = _Run(receipt, document, expected_genesis_hash, trusted_chains)
     try:
+        verified = run.verify()
+    except ReceiptInvalid as exc:
+        return Verification(None, exc.reason, tuple(run.checks))
+    except DecodeError as exc:  # a parser below named a malformed field
+        reason = f"malformed field: {exc.reason}"
+        run.checks.append(Check("Receipt structure", "收据结构", "fail", reason))
+        return Verification(None, reason, tuple(run.checks))
+    return Verification(verified, "", tuple(run.checks))
+
+
+class _Run:
+    """One verification: the steps of docs/receipts.md in order, each recorded as a Check."""
+
+    def __init__(
+        self,
+        receipt: dict[str, Any],
+        document: bytes | None,
+        expected_genesis_hash: str | None,
+        trusted_chains: Mapping[str, str] | None,
+    ) -> None:
+        self.receipt = receipt
+        self.document = document
+        self.expected_genesis_hash = expected_genesis_hash
+        self.trusted_chains = trusted_chains
+        self.checks: list[Check] = []
+
+    def step(self, name: str, name_zh: str, check: Callable[[], str]) -> None:
+        try:
+            detail = check()
+        except (ReceiptInvalid, DecodeError) as exc:
+            where = f" ({exc.field})" if exc.field and exc.field not in exc.reason else ""
+            reason = f"{exc.reason}{where}"
+            self.checks.append(Check(name, name_zh, "fail", reason))
+            raise ReceiptInvalid(reason, field=exc.field) from None
+        self.checks.append(Check(name, name_zh, "pass", detail))
+
+    def verify(self) -> VerifiedReceipt:
+        receipt = self.receipt
+        self.step("Receipt structure", "收据结构", self._structure)
+        self.step("Genesis", "创世文件", self._genesis)
+        self._pinning()
+        self.step("Document hash", "文件哈希", self._document)
+        self.step("Record bound to its contract", "记录类型与合约", self._kind)
+        self.step("Merkle proof of the document", "文件默克尔证明", self._anchor)
+        self.step("Result in the block", "交易结果上链证明", self._result_in_block)
+        self.step("Block header", "区块头", self._header)
+        self.step("Commit certificate", "提交证书", self._certificate)
+        self.step("Validator signatures", "验证节点签名", self._signatures)
+        self.step("Quorum", "法定签名数", self._quorum)
+        genesis, result, header = self.genesis, self.result, self.header
+        sender_org = genesis.org(result.sender)
+        return VerifiedReceipt(
+            document_hash=self.document_hash,
+            sender=result.sender,
+            height=header.height,
+            time_ms=header.time_ms,
+            chain_id=genesis.chain_id,
+            genesis_hash=self.genesis_hash,
+            signers=len(self.signers),
+            validators=len(genesis.validators),
+            sender_name=sender_org.name if sender_org else "",
+            suite=genesis.suite_name,
+            hash_name=genesis.suite.hash_name,
+            contract=result.contract,
+            method=result.method,
+            tx_id=result.tx_id,
+            block_hash=self.block_hash,
+            round=self.certificate.round,
+            record_kind=self.record_kind,
+            record=receipt.get(self.record_kind) if self.record_kind else None,
+            certified_by=tuple(self.signers),
+            pinned=self.pinned,
+            pinned_name=self.pinned_name,
+            checks=tuple(self.checks),
+        )
+
+    # Step 1: exactly the receipt's fields, at most one record, a known format.
+    def _structure(self) -> str:
+        receipt = self.receipt
+        if not isinstance(receipt, dict):
+            raise ReceiptInvalid("expected a JSON object", field="receipt")
         carried = [name for name in RECORD_FIELDS if name in receipt]
         if len(carried) > 1:
-            raise ReceiptInvalid(f"a receipt carries one record, found {carried}")
-        if carried:
-            record_bytes = codec.encode(receipt[carried[0]])
+            raise ReceiptInvalid(f"a receipt carries one record, found {carried}", field="receipt")
+        fields = set(receipt) - set(carried)
+        if fields != _RECEIPT_FIELDS:
+            missing, extra = sorted(_RECEIPT_FIELDS - fields), sorted(fields - _RECEIPT_FIELDS)
+            raise ReceiptInvalid(
+                f"expected the fields {sorted(_RECEIPT_FIELDS)} and at most one of "
+                f"{list(RECORD_FIELDS)}: missing {missing}, unexpected {extra}",
+                field="receipt",
+            )
+        if receipt["format"] != FORMAT:
+            raise ReceiptInvalid(
+                f"format {receipt['format']!r} is not one this verifier knows: it checks "
+                f"{FORMAT!r}. Ask the chain's node for a new receipt "
+                "(GET /v1/transactions/{id}/proof, or the xinchain command that issued it)",
+                field="format",
+            )
+        self.record_kind = carried[0] if carried else ""
+        if self.record_kind:
+            check_record(self.record_kind, receipt[self.record_kind])
+            article = "an" if self.record_kind[0] in "ae" else "a"
+            return f"format {FORMAT}, carries {article} {self.record_kind} record"
+        return f"format {FORMAT}, proves a file"
+
+    # Step 2: the genesis in its complete form, with valid keys.
+    def _genesis(self) -> str:
+        value = self.receipt["genesis"]
+        try:
+            genesis = Genesis.from_value(value)
+        except ConfigError as exc:
+            raise ReceiptInvalid(f"genesis in the receipt: {exc.reason}", field="genesis") from exc
+        if genesis.to_value() != value:
+            raise ReceiptInvalid(
+                "genesis in the receipt is not in its complete form (every parameter listed)",
+                field="genesis",
+            )
+        self.genesis = genesis
+        self.genesis_hash = genesis.hash_hex()
+        return (
+            f"chain {genesis.chain_id}, suite {genesis.suite_name}, "
+            f"{len(genesis.validators)} validators, genesis hash {self.genesis_hash}"
+        )
+
+    # Step 2, continued: is this the chain the caller trusts?
+    def _pinning(self) -> None:
+        self.pinned, self.pinned_name = False, ""
+        name, name_zh = "Chain pinned", "链身份锁定"
+        if self.expected_genesis_hash is not None:
+            self.step(name, name_zh, self._pinned_by_hash)
+            self.pinned = True
+        if self.trusted_chains is not None:
+            self.step(name, name_zh, self._pinned_by_list)
+            self.pinned = True
+        if not self.pinned:
+            self.checks.append(
+                Check(
+                    name,
+                    name_zh,
+                    "warn",
+                    f"not pinned: no genesis hash was given to compare with. The receipt "
+                    f"proves only that the chain with genesis {self.genesis_hash} certified "
+                    "it; anyone can make a chain with any name. Compare that hash with the "
+                    "one the consortium publishes, or pass --genesis-hash",
+                )
+            )
+
+    def _pinned_by_hash(self) -> str:
+        assert self.expected_genesis_hash is not None
+        expected = normalize_genesis_hash(self.expected_genesis_hash)
+        if self.genesis_hash != expected:
+            raise ReceiptInvalid(
+                f"receipt belongs to the chain with genesis {self.genesis_hash}, "
+                f"expected {expected}",
+                field="genesis",
+            )
+        return f"genesis hash {self.genesis_hash} is the one given (--genesis-hash)"
+
+    def _pinned_by_list(self) -> str:
+        assert self.trusted_chains is not None
+        if self.genesis_hash not in self.trusted_chains:
+            raise ReceiptInvalid(
+                f"receipt belongs to the chain with genesis {self.genesis_hash}, which is not "
+                f"among the {len(self.trusted_chains)} trusted chains",
+                field="genesis",
+            )
+        self.pinned_name = self.trusted_chains[self.genesis_hash]
+        named = f" ({self.pinned_name})" if self.pinned_name else ""
+        return f"genesis hash {self.genesis_hash} is a trusted chain{named}"
+
+    # Step 3: the file (or the record's canonical encoding) hashes to document.hash.
+    def _document(self) -> str:
+        suite = self.genesis.suite
+        field = self.receipt["document"]
+        if not isinstance(field, dict) or set(field) != {"algorithm", "hash"}:
+            raise ReceiptInvalid("expected {algorithm, hash}", field="document")
+        if field["algorithm"] != suite.hash_name:
+            raise ReceiptInvalid(
+                f"chain suite {suite.name} hashes documents with {suite.hash_name}, receipt "
+                f"says {field['algorithm']!r}",
+                field="document.algorithm",
+            )
+        _hex64(field["hash"], "document.hash")
+        document = self.document
+        if self.record_kind:
+            record_bytes = codec.encode(self.receipt[self.record_kind])
             if document is not None and document != record_bytes:
-                raise ReceiptInvalid(f"the file given is not the {carried[0]} the receipt carries")
+                raise ReceiptInvalid(
+                    f"the file given is not the canonical encoding of the {self.record_kind} "
+                    "the receipt carries; a record receipt needs no file",
+                    field="document",
+                )
             document = record_bytes
         if document is None:
-            raise ReceiptInvalid("this receipt proves a file: give the file to check it against")
-        return _verify(receipt, document, expected_genesis_hash)
-    except DecodeError as exc:
-        raise ReceiptInvalid(f"malformed field: {exc}", field=exc.field) from exc
+            raise ReceiptInvalid(
+                "this receipt proves a file: give the file to check it against", field="document"
+            )
+        self.document_hash = suite.hash(document).hex()
+        if self.document_hash != field["hash"]:
+            raise ReceiptInvalid(
+                f"hash mismatch: the {'record' if self.record_kind else 'file'} hashes to "
+                f"{self.document_hash}, the receipt proves {field['hash']}",
+                field="document.hash",
+            )
+        subject = f"the {self.record_kind} record's canonical CBOR" if self.record_kind else "file"
+        return f"{suite.hash_name} of the {subject} is {self.document_hash}"
+
+    # Step 4: what the receipt proves is what the result's contract method anchors.
+    def _kind(self) -> str:
+        self.result = _parsed(TxResult.from_value, self.receipt["result"], "result")
+        result = self.result
+        if not result.ok or result.error != "":
+            raise ReceiptInvalid(
+                f"the result is not a success (ok={result.ok}, error={result.error!r}): it "
+                "proves nothing",
+                field="result.ok",
+            )
+        method = (result.contract, result.method)
+        called = f"{result.contract}.{result.method}"
+        if self.record_kind:
+            expected = RECORD_METHODS[self.record_kind]
+            if method != expected:
+                raise ReceiptInvalid(
+                    f"a {self.record_kind} record is proven only by {'.'.join(expected)}; this "
+                    f"result is {called}, which does not write {self.record_kind} records",
+                    field="result.contract",
+                )
+            party = _record_party(self.record_kind, self.receipt[self.record_kind])
+            if party is not None and party[1] != result.sender:
+                raise ReceiptInvalid(
+                    f"the {self.record_kind} names {party[0]} {party[1]!r}, but the result's "
+                    f"sender is {result.sender!r}",
+                    field=f"{self.record_kind}.{party[0]}",
+                )
+        elif method not in FILE_METHODS:
+            kinds = [kind for kind, pair in RECORD_METHODS.items() if pair == method]
+            hint = f"; its receipts carry the {kinds[0]} record" if kinds else ""
+            raise ReceiptInvalid(
+                f"a file is proven only by notary.anchor or notary.anchor_batch; this result "
+                f"is {called}{hint}",
+                field="result.contract",
+            )
+        if set(result.data) != {"root", "size"}:
+            raise ReceiptInvalid("expected exactly {root, size}", field="result.data")
+        _hex64(result.data["root"], "result.data.root")
+        _integer(1, _UINT64_MAX)(result.data["size"], "result.data.size")
+        return f"{called} by {result.sender} (transaction {result.tx_id}) succeeded"
+
+    # Step 5: document hash → batch root.
+    def _anchor(self) -> str:
+        suite, data = self.genesis.suite, self.result.data
+        anchor = proof_from_value(self.receipt["anchor"], "anchor")
+        if anchor.size != data["size"]:
+            raise ReceiptInvalid(
+                f"bad Merkle proof: anchor proof is for {anchor.size} documents, the batch has "
+                f"{data['size']}",
+                field="anchor.size",
+            )
+        document_leaf = leaf_hash(suite.hash, bytes.fromhex(self.document_hash))
+        if _root(suite.hash, document_leaf, anchor) != data["root"]:
+            raise ReceiptInvalid(
+                "bad Merkle proof: the document does not lead to the anchored batch root",
+                field="anchor",
+            )
+        return f"item {anchor.index + 1} of {anchor.size} leads to batch root {data['root']}"
+
+    # Step 6: result → the header's result root.
+    def _result_in_block(self) -> str:
+        suite = self.genesis.suite
+        self.header = _parsed(BlockHeader.from_value, self.receipt["header"], "header")
+        header = self.header
+        proof = proof_from_value(self.receipt["result_proof"], "result_proof")
+        if proof.size != header.tx_count:
+            raise ReceiptInvalid(
+                f"bad Merkle proof: result proof is for {proof.size} results, the block has "
+                f"{header.tx_count}",
+                field="result_proof.size",
+            )
+        leaf = leaf_hash(suite.hash, self.result.encode())
+        if _root(suite.hash, leaf, proof) != header.result_root:
+            raise ReceiptInvalid(
+                "bad Merkle proof: the result does not lead to the block's result root",
+                field="result_proof",
+            )
+        return (
+            f"transaction {proof.index + 1} of {proof.size} leads to result root "
+            f"{header.result_root}"
+        )
+
+    # Step 7: the header belongs to this genesis and is well formed.
+    def _header(self) -> str:
+        header, genesis = self.header, self.genesis
+        if header.chain_id != genesis.chain_id:
+            raise ReceiptInvalid(
+                f"bad header: chain {header.chain_id!r}, genesis names {genesis.chain_id!r}",
+                field="header.chain_id",
+            )
+        if header.genesis_hash != self.genesis_hash:
+            raise ReceiptInvalid(
+                f"bad header: it names genesis {header.genesis_hash}, the receipt's genesis "
+                f"hashes to {self.genesis_hash}",
+                field="header.genesis_hash",
+            )
+        if header.validators_hash != genesis.validators_hash_hex():
+            raise ReceiptInvalid(
+                "bad header: its validator set is not the one genesis lists",
+                field="header.validators_hash",
+            )
+        if header.height < 1:
+            raise ReceiptInvalid(
+                "bad header: height 0 is the genesis, which holds no block", field="header.height"
+            )
+        if header.proposer >= len(genesis.validators):
+            raise ReceiptInvalid(
+                f"bad header: proposer {header.proposer}, but genesis lists "
+                f"{len(genesis.validators)} validators (indexes from 0)",
+                field="header.proposer",
+            )
+        party = self._record_time()
+        self.block_hash = genesis.suite.hash(header.encode()).hex()
+        return f"block {header.height} of chain {header.chain_id}, hash {self.block_hash}{party}"
+
+    def _record_time(self) -> str:
+        """A work or evidence record carries the block time it was written at."""
+        if self.record_kind not in ("work", "evidence"):
+            return ""
+        recorded = self.receipt[self.record_kind]["time_ms"]
+        if recorded != self.header.time_ms:
+            raise ReceiptInvalid(
+                f"the {self.record_kind} says it was written at {recorded} ms, but its block's "
+                f"time is {self.header.time_ms} ms",
+                field=f"{self.record_kind}.time_ms",
+            )
+        return ""
+
+    # Step 8: the certificate is for this header.
+    def _certificate(self) -> str:
+        self.certificate = _parsed(
+            CommitCertificate.from_value, self.receipt["certificate"], "certificate"
+        )
+        certificate, header = self.certificate, self.header
+        if certificate.block_hash != self.block_hash or certificate.height != header.height:
+            raise ReceiptInvalid(
+                f"bad header: the certificate is for block {certificate.block_hash} at height "
+                f"{certificate.height}; the header is block {self.block_hash} at height "
+                f"{header.height}",
+                field="certificate",
+            )
+        return f"height {certificate.height}, round {certificate.round}, block {self.block_hash}"
+
+    # Step 9: each signature verifies, from a listed validator, in ascending index order.
+    def _signatures(self) -> str:
+        self.signers = certificate_signers(self.genesis, self.certificate)
+        return f"{len(self.signers)} valid signatures from distinct validators"
+
+    # Step 10: a quorum of the validator set signed.
+    def _quorum(self) -> str:
+        validators = len(self.genesis.validators)
+        needed = quorum_size(validators)
+        if len(self.signers) < needed:
+            raise ReceiptInvalid(
+                f"too few validator signatures: {len(self.signers)} of {validators}, and "
+                f"{needed} are needed",
+                field="certificate.signatures",
+            )
+        return f"{len(self.signers)} of {validators} validators signed; {needed} are needed"
 
 
-def _verify(
-    receipt: dict[str, Any], document: bytes, expected_genesis_hash: str | None
-) -> VerifiedReceipt:
-    if set(receipt) - set(RECORD_FIELDS) != _RECEIPT_FIELDS:
-        raise ReceiptInvalid(
-            f"expected fields {sorted(_RECEIPT_FIELDS)}, found {sorted(receipt)}", field="receipt"
-        )
-    if receipt["format"] != FORMAT:
-        raise ReceiptInvalid(f"expected format {FORMAT!r}, found {receipt['format']!r}")
-    genesis = _genesis(receipt["genesis"])
-    suite = genesis.suite
-    genesis_hash = genesis.hash_hex()
-    if expected_genesis_hash is not None and genesis_hash != expected_genesis_hash:
-        raise ReceiptInvalid(
-            f"receipt belongs to the chain with genesis {genesis_hash}, "
-            f"expected {expected_genesis_hash}"
-        )
-
-    # file → document hash
-    document_field = receipt["document"]
-    if not isinstance(document_field, dict) or set(document_field) != {"algorithm", "hash"}:
-        raise ReceiptInvalid("expected {algorithm, hash}", field="document")
-    if document_field["algorithm"] != suite.hash_name:
-        raise ReceiptInvalid(
-            f"chain suite {suite.name} hashes documents with {suite.hash_name}, receipt says "
-            f"{document_field['algorithm']!r}",
-            field="document.algorithm",
-        )
-    file_hash = suite.hash(document).hex()
-    if file_hash != document_field["hash"]:
-        raise ReceiptInvalid(
-            f"hash mismatch: the file hashes to {file_hash}, the receipt proves "
-            f"{document_field['hash']}",
-            field="document.hash",
-        )
-
-    # document hash → batch root recorded in the result
-    result = _parsed(TxResult.from_value, receipt["result"], "result")
-    if (result.contract, result.method) not in ANCHORING_RESULTS or not result.ok:
-        raise ReceiptInvalid(
-            "the result is not a successful anchoring of documents or events "
-            f"({result.contract}.{result.method}, ok={result.ok})",
-            field="result",
-        )
-    if set(result.data) != {"root", "size"}:
-        raise ReceiptInvalid("expected {root, size}", field="result.data")
-    anchor = proof_from_value(receipt["anchor"], "anchor")
-    if anchor.size != result.data["size"]:
-        raise ReceiptInvalid(
-            f"bad Merkle proof: anchor proof is for {anchor.size} documents, the batch has "
-            f"{result.data['size']}",
-            field="anchor.size",
-        )
-    document_leaf = leaf_hash(suite.hash, bytes.fromhex(file_hash))
-    batch_root = root_from_inclusion(suite.hash, document_leaf, anchor)
-    if batch_root.hex() != result.data["root"]:
-        raise ReceiptInvalid(
-            "bad Merkle proof: the document does not lead to the anchored batch root",
-            field="anchor",
-        )
-
-    # result → block header
-    header = _parsed(BlockHeader.from_value, receipt["header"], "header")
-    result_proof = proof_from_value(receipt["result_proof"], "result_proof")
-    if result_proof.size != header.tx_count:
-        raise ReceiptInvalid(
-            f"bad Merkle proof: result proof is for {result_proof.size} results, the block has "
-            f"{header.tx_count}",
-            field="result_proof.size",
-        )
-    result_leaf = leaf_hash(suite.hash, result.encode())
-    if root_from_inclusion(suite.hash, result_leaf, result_proof).hex() != header.result_root:
-        raise ReceiptInvalid(
-            "bad Merkle proof: the result does not lead to the block's result root",
-            field="result_proof",
-        )
-
-    # header → genesis
-    if header.chain_id != genesis.chain_id:
-        raise ReceiptInvalid(
-            f"bad header: chain {header.chain_id!r}, genesis names {genesis.chain_id!r}",
-            field="header.chain_id",
-        )
-    if header.genesis_hash != genesis_hash:
-        raise ReceiptInvalid(
-            f"bad header: it names genesis {header.genesis_hash}, the receipt's genesis hashes "
-            f"to {genesis_hash}",
-            field="header.genesis_hash",
-        )
-    if header.validators_hash != genesis.validators_hash_hex():
-        raise ReceiptInvalid(
-            "bad header: its validator set is not the one genesis lists",
-            field="header.validators_hash",
-        )
-    block_hash = suite.hash(header.encode()).hex()
-
-    # header → certificate → validators
-    certificate = _parsed(CommitCertificate.from_value, receipt["certificate"], "certificate")
-    if certificate.block_hash != block_hash or certificate.height != header.height:
-        raise ReceiptInvalid(
-            f"bad header: the certificate is for block {certificate.block_hash} at height "
-            f"{certificate.height}; the header is block {block_hash} at height {header.height}",
-            field="certificate",
-        )
-    signers = check_certificate_signatures(genesis, certificate)
-    return VerifiedReceipt(
-        document_hash=file_hash,
-        sender=result.sender,
-        height=header.height,
-        time_ms=header.time_ms,
-        chain_id=genesis.chain_id,
-        genesis_hash=genesis_hash,
-        signers=signers,
-        validators=len(genesis.validators),
-    )
-
-
-def check_certificate_signatures(genesis: Genesis, certificate: CommitCertificate) -> int:
-    """Every signature must verify, from distinct known validators, and reach the quorum."""
+def certificate_signers(genesis: Genesis, certificate: CommitCertificate) -> list[Signer]:
+    """The validators whose signatures in `certificate` verify. Every listed signature must
+    verify, and entries are in strictly ascending validator order (so no validator twice and
+    one order for one set). Raises `ReceiptInvalid` otherwise; the quorum is the caller's."""
     suite = genesis.suite
     validators = genesis.validators
     message = commit_statement(
         genesis.chain_id, certificate.height, certificate.round, certificate.block_hash
     )
-    seen: set[int] = set()
+    signers: list[Signer] = []
+    previous = -1
     for entry in certificate.signatures:
         if entry.validator >= len(validators):
             raise ReceiptInvalid(
                 f"unknown validator {entry.validator}: genesis lists {len(validators)}",
                 field="certificate.signatures",
             )
-        if entry.validator in seen:
+        if entry.validator == previous:
             raise ReceiptInvalid(
                 f"validator {entry.validator} signs twice", field="certificate.signatures"
             )
-        seen.add(entry.validator)
-        public_key = bytes.fromhex(validators[entry.validator].public_key)
-        if not suite.verify(public_key, message, bytes.fromhex(entry.signature)):
+        if entry.validator < previous:
             raise ReceiptInvalid(
-                f"bad validator signature from validator {entry.validator} "
-                f"({validators[entry.validator].name})",
+                f"signatures out of order: validator {entry.validator} after {previous}; "
+                "entries are in ascending validator order",
                 field="certificate.signatures",
             )
-    needed = quorum_size(len(validators))
-    if len(seen) < needed:
+        previous = entry.validator
+        validator = validators[entry.validator]
+        public_key = bytes.fromhex(validator.public_key)
+        if not suite.verify(public_key, message, bytes.fromhex(entry.signature)):
+            raise ReceiptInvalid(
+                f"bad validator signature from validator {entry.validator} ({validator.name})",
+                field="certificate.signatures",
+            )
+        org = genesis.org(validator.org)
+        signers.append(
+            Signer(
+                index=entry.validator,
+                name=validator.name,
+                org=validator.org,
+                org_name=org.name if org else "",
+                public_key=validator.public_key,
+                fingerprint=suite.hash(public_key)[:16].hex(),
+            )
+        )
+    return signers
+
+
+def check_certificate_signatures(genesis: Genesis, certificate: CommitCertificate) -> int:
+    """Every signature must verify, from distinct known validators, and reach the quorum."""
+    signers = certificate_signers(genesis, certificate)
+    needed = quorum_size(len(genesis.validators))
+    if len(signers) < needed:
         raise ReceiptInvalid(
-            f"too few validator signatures: {len(seen)} of {len(validators)}, "
+            f"too few validator signatures: {len(signers)} of {len(genesis.validators)}, "
             f"and {needed} are needed",
             field="certificate.signatures",
         )
-    return len(seen)
+    return len(signers)
 
 
-def _genesis(value: object) -> Genesis:
+def _root(hasher: Callable[[bytes], bytes], leaf: bytes, proof: InclusionProof) -> str:
     try:
-        genesis = Genesis.from_value(value)
-    except ConfigError as exc:
-        raise ReceiptInvalid(f"genesis in the receipt: {exc.reason}", field="genesis") from exc
-    if genesis.to_value() != value:
-        raise ReceiptInvalid(
-            "genesis in the receipt is not in its complete form (every parameter listed)",
-            field="genesis",
-        )
-    return genesis
+        return root_from_inclusion(hasher, leaf, proof).hex()
+    except ValueError as exc:
+        raise ReceiptInvalid(f"bad Merkle proof: {exc}", field="path") from None
 
 
 def _parsed(parse: Any, value: object, where: str) -> Any:
     try:
         return parse(value)
     except DecodeError as exc:
-        raise ReceiptInvalid(f"{where} is malformed: {exc}", field=where) from exc
+        raise ReceiptInvalid(f"{where} is malformed: {exc.reason}", field=exc.field) from exc

@@ -182,3 +182,68 @@ def test_notary_lookup_of_a_hash_nobody_anchored_is_404_on_every_node(cluster: C
         response = cluster.get(name, f"/v1/notary/{never_anchored}")
         assert response.status_code == 404, f"{name}: {response.status_code} {response.text}"
         assert response.json()["error"]["field"] == "hash", f"{name}: {response.text}"
+
+
+def test_certificate_signatures_out_of_order_are_refused_and_a_surplus_one_may_go(
+    put_via_validator: Put, tmp_path: Path
+) -> None:
+    """docs/receipts.md: entries in ascending validator order; a signature beyond the quorum
+    may be removed and the receipt proves the same (what "changing any value" leaves open)."""
+    document = put_via_validator.documents[0]
+    receipt = put_via_validator.receipts[document]
+    signatures = receipt["certificate"]["signatures"]
+    assert [entry["validator"] for entry in signatures] == sorted(
+        entry["validator"] for entry in signatures
+    )
+    reordered = copy.deepcopy(receipt)
+    reordered["certificate"]["signatures"] = signatures[::-1]
+    path = tmp_path / "reordered.json"
+    path.write_text(json.dumps(reordered))
+    verify = run_cli("verify", path, "--file", document)
+    assert verify.returncode == 1 and "out of order" in verify.stdout, verify.stdout
+    if len(signatures) > QUORUM_OF_FOUR:
+        trimmed = copy.deepcopy(receipt)
+        trimmed["certificate"]["signatures"] = signatures[:QUORUM_OF_FOUR]
+        path.write_text(json.dumps(trimmed))
+        verify = run_cli("verify", path, "--file", document)
+        assert verify.returncode == 0, verify.stdout
+
+
+def test_the_docs_verifier_agrees_on_every_change_to_a_four_validator_receipt(
+    put_via_validator: Put,
+) -> None:
+    import docs_verifier
+    from receipt_mutations import forgeries, text_mutations, value_mutations
+
+    from xinchain.errors import XinchainError
+    from xinchain.receipt import load_receipt_json, verify_receipt
+
+    document = put_via_validator.documents[0]
+    receipt = put_via_validator.receipts[document]
+    data = document.read_bytes()
+
+    def mine(text: bytes) -> bool:
+        try:
+            verify_receipt(load_receipt_json(text), data)
+        except XinchainError:
+            return False
+        return True
+
+    def theirs(text: bytes) -> bool:
+        try:
+            docs_verifier.verify(text, data)
+        except docs_verifier.Refused:
+            return False
+        return True
+
+    cases = [(name, json.dumps(value).encode()) for name, value in value_mutations(receipt)]
+    cases += list(text_mutations(json.dumps(receipt, indent=1).encode()))
+    cases += [(name, json.dumps(value).encode()) for name, value in forgeries(receipt)]
+    disagreements = [name for name, text in cases if mine(text) != theirs(text)]
+    assert not disagreements, disagreements
+    surplus = len(receipt["certificate"]["signatures"]) > QUORUM_OF_FOUR
+    accepted = [name for name, text in cases if mine(text)]
+    # Only dropping a surplus signature may leave the receipt valid.
+    assert all("signatures: last item removed" in name for name in accepted) and (
+        surplus or not accepted
+    ), accepted

@@ -416,9 +416,9 @@ def test_a_receipt_with_a_non_integer_number_is_refused_with_exit_1(
     text = text.replace('"@@"', literal)
     completed = cli_verify(cli, tmp_path, text, batch.documents[0])
     assert completed.returncode == 1, completed.stdout + completed.stderr
-    assert completed.stdout.startswith("invalid: numbers in a receipt are integers"), (
-        completed.stdout
-    )
+    assert completed.stdout.startswith(
+        "invalid: malformed receipt: numbers in a receipt are integers"
+    ), completed.stdout
 
 
 # --- pinning the chain -------------------------------------------------------------------------

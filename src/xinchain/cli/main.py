@@ -42,7 +42,14 @@ from xinchain.node.home import Home, assemble_genesis, create_demo_home, init_me
 from xinchain.node.node import Node
 from xinchain.node.run import run_node
 from xinchain.node.supervisor import run_consortium
-from xinchain.receipt import VerifiedReceipt, build_receipts, load_receipt_json, verify_receipt
+from xinchain.receipt import (
+    Verification,
+    VerifiedReceipt,
+    build_receipts,
+    inspect_receipt,
+    load_receipt_json,
+    load_trusted_chains,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="xinchain: a consortium chain.")
 notary_app = typer.Typer(no_args_is_help=True, help="Anchor documents and get their receipts.")
@@ -549,42 +556,128 @@ def verify(
     receipt: Annotated[Path, typer.Argument(help="receipt JSON file, or evidence package (zip)")],
     file: Annotated[
         Path | None,
-        typer.Option("--file", help="the document the receipt is for (not for record receipts)"),
+        typer.Option(
+            "--file",
+            help="the file the receipt proves; for a receipt that carries a record, optional "
+            "and then the record's canonical CBOR",
+        ),
     ] = None,
     genesis_hash: Annotated[
-        str | None, typer.Option("--genesis-hash", help="require this chain (genesis hash)")
+        str | None,
+        typer.Option("--genesis-hash", help="pin the chain: its genesis hash (any letter case)"),
+    ] = None,
+    trusted_chains: Annotated[
+        Path | None,
+        typer.Option(
+            "--trusted-chains",
+            help="pin the chain: a file of trusted genesis hashes, one '<hash> <name>' a line",
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="also write a verification report: OUT.pdf or OUT.html"),
     ] = None,
 ) -> None:
-    """Check offline that RECEIPT proves FILE (or the record it carries) was anchored; or
-    check an evidence package whole."""
+    """Check offline that RECEIPT proves FILE (or the record it carries) was committed by the
+    chain, or check an evidence package whole. Without --genesis-hash or --trusted-chains the
+    chain is not pinned: the output says so and prints the genesis hash to compare."""
+    if report is not None and report.suffix.lower() not in (".pdf", ".html"):
+        raise fail(f"--report {report}: expected a file name ending in .pdf or .html")
     try:
         raw = receipt.read_bytes()
+        trusted = (
+            None
+            if trusted_chains is None
+            else load_trusted_chains(trusted_chains.read_text(encoding="utf-8"))
+        )
         if raw.startswith(b"PK"):
-            _verify_package(raw, genesis_hash)
+            if report is not None:
+                raise fail("--report is for a receipt; an evidence package has its report.html")
+            _verify_package(raw, genesis_hash, trusted)
             return
-        value = load_receipt_json(raw.decode("utf-8"))
         document = None if file is None else file.read_bytes()
-        verified = verify_receipt(value, document, expected_genesis_hash=genesis_hash)
+        value = load_receipt_json(raw)
     except XinchainError as exc:
-        console.print(f"invalid: {exc.reason}")
+        _say(f"invalid: {exc.reason}")
         raise typer.Exit(1) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        console.print(f"invalid: cannot read input: {exc}")
+        _say(f"invalid: cannot read input: {exc}")
         raise typer.Exit(1) from exc
-    subject = file.name if file is not None else "record"
-    if "event" in value:
-        event = value["event"]
-        subject = f"event {event.get('biz_step', '')} {event.get('event_id', '')}".strip()
-    if "entry" in value:
-        entry = value["entry"]
-        subject = (
-            f"order {entry.get('order_no')} at rank {entry.get('rank')} of {entry.get('promo')}"
+    verification = inspect_receipt(
+        value, document, expected_genesis_hash=genesis_hash, trusted_chains=trusted
+    )
+    if report is not None:
+        pin = (
+            ["--genesis-hash", genesis_hash]
+            if genesis_hash
+            else ["--trusted-chains", str(trusted_chains)]
+            if trusted_chains
+            else []
         )
-    if "work" in value:
-        subject = f"work {value['work'].get('title')!r}"
-    if "evidence" in value:
-        subject = f"evidence of a copy at {value['evidence'].get('url')}"
-    console.print(f"valid: {subject} ({verified.document_hash}) {_anchored(verified)}")
+        _write_report(report, verification, receipt, file, pin)
+    verified = verification.verified
+    if verified is None:
+        _say(f"invalid: {verification.reason}")
+        raise typer.Exit(1)
+    _say(f"valid: {_subject(verified, file)} ({verified.document_hash}) {_anchored(verified)}")
+    _print_pinning(verified)
+
+
+def _subject(verified: VerifiedReceipt, file: Path | None) -> str:
+    """What a valid receipt proves, in a few words (the record's fields are checked by now)."""
+    record = verified.record or {}
+    if verified.record_kind == "event":
+        return f"event {record['biz_step']} {record['event_id']}".strip()
+    if verified.record_kind == "entry":
+        return f"order {record['order_no']} at rank {record['rank']} of {record['promo']}"
+    if verified.record_kind == "work":
+        return f"work {record['title']!r}"
+    if verified.record_kind == "evidence":
+        return f"evidence of a copy at {record['url']}"
+    return file.name if file is not None else "file"
+
+
+def _write_report(
+    out: Path,
+    verification: Verification,
+    receipt: Path,
+    file: Path | None,
+    pin: list[str],
+) -> None:
+    from xinchain.report import ReportInput, render_html, render_pdf  # loads fpdf2: only here
+
+    command = ["xinchain", "verify", receipt.name]
+    if file is not None:
+        command += ["--file", file.name]
+    # Only what the user pinned with: the receipt's own hash would make the repeat "pinned"
+    # without anyone comparing it with the consortium's published one.
+    command += pin or ["--genesis-hash", "<the consortium's published genesis hash>"]
+    facts = ReportInput(
+        verification=verification,
+        receipt_name=receipt.name,
+        document_name=file.name if file is not None else None,
+        generated_ms=int(time.time() * 1000),
+        command=" ".join(command),
+    )
+    try:
+        rendered = render_pdf(facts) if out.suffix.lower() == ".pdf" else render_html(facts)
+        out.write_bytes(rendered)
+    except (OSError, XinchainError) as exc:
+        reason = exc.reason if isinstance(exc, XinchainError) else str(exc)
+        raise fail(f"cannot write the report {out}: {reason}") from exc
+    _say(f"report: {out}")
+
+
+def _print_pinning(verified: VerifiedReceipt) -> None:
+    if verified.pinned:
+        named = f" ({verified.pinned_name})" if verified.pinned_name else ""
+        _say(f"pinned: genesis {verified.genesis_hash}{named}")
+        return
+    _say(
+        f"not pinned: nothing was given to compare genesis {verified.genesis_hash} with. Anyone "
+        "can start a chain with any name; compare this hash with the one the consortium "
+        "publishes, or pass --genesis-hash or --trusted-chains."
+    )
 
 
 def _anchored(verified: VerifiedReceipt) -> str:
@@ -596,20 +689,24 @@ def _anchored(verified: VerifiedReceipt) -> str:
     )
 
 
-def _verify_package(raw: bytes, genesis_hash: str | None) -> None:
-    checked = verify_package(raw, expected_genesis_hash=genesis_hash)
+def _verify_package(raw: bytes, genesis_hash: str | None, trusted: dict[str, str] | None) -> None:
+    checked = verify_package(raw, expected_genesis_hash=genesis_hash, trusted_chains=trusted)
     work, evidence = checked.work, checked.evidence
     owner = f"seller {work['seller']} of {work['org']}" if work["seller"] else work["org"]
-    console.print(
-        f"valid: evidence package for work {work['title']!r} ({work['sha256']}) of {owner}"
-    )
-    console.print(f"  registration {_anchored(checked.work_receipt)}")
-    console.print(
+    _say(f"valid: evidence package for work {work['title']!r} ({work['sha256']}) of {owner}")
+    _say(f"  registration {_anchored(checked.work_receipt)}")
+    _say(
         f"  copy at {evidence['url']} (PDQ distance {evidence['distance']}) "
         f"{_anchored(checked.evidence_receipt)}"
     )
     included = ", ".join(checked.files) or "none"
-    console.print(f"  files checked against the chain: {included}")
+    _say(f"  files checked against the chain: {included}")
+    _print_pinning(checked.work_receipt)
+
+
+def _say(text: str) -> None:
+    """Print verification output as plain text: receipts are untrusted, never console markup."""
+    console.print(text, markup=False)
 
 
 def main() -> None:

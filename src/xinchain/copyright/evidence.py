@@ -28,12 +28,13 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from xinchain.errors import ReceiptInvalid, XinchainError
-from xinchain.receipt import VerifiedReceipt, verify_receipt
+from xinchain.receipt import VerifiedReceipt, load_receipt_json, verify_receipt
 
 FORMAT = "xinchain-evidence/1"
 MANIFEST = "manifest.json"
@@ -106,7 +107,12 @@ def build_package(
     return buffer.getvalue()
 
 
-def verify_package(data: bytes, *, expected_genesis_hash: str | None = None) -> VerifiedPackage:
+def verify_package(
+    data: bytes,
+    *,
+    expected_genesis_hash: str | None = None,
+    trusted_chains: Mapping[str, str] | None = None,
+) -> VerifiedPackage:
     """Check a package whole; raise EvidenceInvalid (or ReceiptInvalid) naming what is wrong."""
     members = _read_zip(data)
     for required in (MANIFEST, WORK_RECEIPT, EVIDENCE_RECEIPT, REPORT):
@@ -115,11 +121,9 @@ def verify_package(data: bytes, *, expected_genesis_hash: str | None = None) -> 
     receipts = {}
     for path in (WORK_RECEIPT, EVIDENCE_RECEIPT):
         try:
-            value = json.loads(members[path])
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise EvidenceInvalid(f"{path} is not JSON: {exc}", field=path) from exc
-        if not isinstance(value, dict):
-            raise EvidenceInvalid(f"{path} is not a receipt object", field=path)
+            value = load_receipt_json(members[path])
+        except ReceiptInvalid as exc:
+            raise EvidenceInvalid(f"{path}: {exc.reason}", field=path) from exc
         if canonical_json(value) != members[path]:
             raise EvidenceInvalid(
                 f"{path} was changed: it is not the receipt as exported", field=path
@@ -129,7 +133,7 @@ def verify_package(data: bytes, *, expected_genesis_hash: str | None = None) -> 
     if "work" not in work_receipt or "evidence" not in evidence_receipt:
         raise EvidenceInvalid("expected a work receipt and an evidence receipt", field="receipts")
     work_checked, evidence_checked = _check_receipts(
-        work_receipt, evidence_receipt, expected_genesis_hash
+        work_receipt, evidence_receipt, expected_genesis_hash, trusted_chains
     )
     work, evidence = work_receipt["work"], evidence_receipt["evidence"]
     _check_files(work, evidence, members)
@@ -160,10 +164,14 @@ def _check_receipts(
     work_receipt: dict[str, Any],
     evidence_receipt: dict[str, Any],
     expected_genesis_hash: str | None = None,
+    trusted_chains: Mapping[str, str] | None = None,
 ) -> tuple[VerifiedReceipt, VerifiedReceipt]:
     try:
         work_checked = verify_receipt(
-            work_receipt, None, expected_genesis_hash=expected_genesis_hash
+            work_receipt,
+            None,
+            expected_genesis_hash=expected_genesis_hash,
+            trusted_chains=trusted_chains,
         )
     except ReceiptInvalid as exc:
         raise EvidenceInvalid(f"{WORK_RECEIPT}: {exc.reason}", field=WORK_RECEIPT) from exc
@@ -252,7 +260,7 @@ def _read_zip(data: bytes) -> dict[str, bytes]:
             path = info.filename
             top, _, name = path.partition("/")
             plain = path in (MANIFEST, WORK_RECEIPT, EVIDENCE_RECEIPT, REPORT)
-            if not plain and not (top in ("original", "capture") and _NAME.match(name)):
+            if not plain and not (top in ("original", "capture") and _NAME.fullmatch(name)):
                 raise EvidenceInvalid(f"unexpected file {path!r} in the package", field=path)
             if path in members:
                 raise EvidenceInvalid(f"{path} appears twice in the package", field=path)
@@ -264,7 +272,7 @@ def _read_zip(data: bytes) -> dict[str, bytes]:
 
 
 def _file_name(name: str) -> str:
-    if not _NAME.match(name) or name in {".", ".."}:
+    if not _NAME.fullmatch(name) or name in {".", ".."}:
         raise EvidenceInvalid(
             f"file name {name!r}: expected 1-100 letters, digits or _.-", field="name"
         )

@@ -172,16 +172,21 @@ def create_demo_home(
     *,
     validators: int,
     suite_name: str,
-    chain_id: str = "xinchain-local",
+    chain_id: str | None = None,
     observer: bool = True,
 ) -> Genesis:
     """Keys, TLS CAs and certificates for every demo org and node, and a genesis listing them.
+
+    Without `chain_id` the chain is named `xinchain-local-` and 8 random hex digits, so that no
+    two local consortia share a name (a receipt is still pinned by its genesis hash, not its
+    name).
 
     With more than one validator an observer node for the regulator org is created too,
     unless `observer` is False.
     """
     if home.exists():
         raise ConfigError(f"{home.genesis_path} already exists; not overwriting a chain")
+    chain_id = chain_id or f"xinchain-local-{secrets.token_hex(4)}"
     if not 1 <= validators <= validators_max:
         raise ConfigError(f"expected 1 to {validators_max} validators, found {validators}")
     suite = suite_named(suite_name)
