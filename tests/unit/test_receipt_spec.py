@@ -303,6 +303,7 @@ def _verify_steps(receipt: Any, document: bytes, pinned_genesis_hash: str | None
 # ==============================================================================================
 
 from api_harness import SUITE_NAMES, Harness, open_harness  # noqa: E402
+from receipt_mutations import value_mutations  # noqa: E402
 
 from xinchain.errors import XinchainError  # noqa: E402
 from xinchain.receipt import load_receipt_json, verify_receipt  # noqa: E402
@@ -508,82 +509,6 @@ def test_named_mutation_fails_verify_receipt(chain: Chain, name: str) -> None:
 
 # --- every single-leaf mutation ---------------------------------------------------------------
 
-JsonPath = tuple[str | int, ...]
-LONE_SURROGATE = "\ud800"  # valid in JSON text, not encodable as UTF-8 (so not as CBOR text)
-
-
-def _walk(value: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, Any]]:
-    """Every node of the JSON tree, containers included, depth first."""
-    yield path, value
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _walk(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _walk(item, (*path, index))
-
-
-def _replacements(value: Any) -> Iterator[tuple[str, Any]]:
-    """Other values for one leaf: same type changed, another type, other spellings."""
-    if isinstance(value, bool):
-        yield "negated", not value
-        yield "as integer", int(value)
-    elif isinstance(value, int):
-        yield "plus one", value + 1
-        yield "as text", str(value)
-        yield "as fraction", value + 0.5
-        yield "beyond 64 bits", value + 2**64
-        if value in (0, 1):
-            yield "as boolean", bool(value)
-    elif isinstance(value, str):
-        if value and set(value) <= _LOWER_HEX:
-            yield "hex digit changed", _flip_hex(value)
-            if set(value) & set("abcdef"):
-                yield "uppercased", value.upper()
-        else:
-            yield "text changed", value + "x"
-        yield "unencodable text", value + LONE_SURROGATE
-        yield "null", None
-    elif value == []:
-        yield "list gains an item", ["00" * 32]
-
-
-def _set(tree: Any, path: JsonPath, value: Any) -> None:
-    for step in path[:-1]:
-        tree = tree[step]
-    tree[path[-1]] = value
-
-
-def single_leaf_mutations(receipt: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for path, value in _walk(receipt):
-        where = ".".join(str(step) for step in path) or "receipt"
-        if path:
-            for kind, replacement in _replacements(value):
-                mutated = copy.deepcopy(receipt)
-                _set(mutated, path, replacement)
-                yield f"{where}: {kind}", mutated
-        if isinstance(value, dict):
-            for key in value:
-                mutated = copy.deepcopy(receipt)
-                del _lookup(mutated, path)[key]
-                yield f"{where}: key {key!r} deleted", mutated
-            mutated = copy.deepcopy(receipt)
-            _lookup(mutated, path)["extra"] = 0
-            yield f"{where}: key 'extra' added", mutated
-        if isinstance(value, list) and value:
-            mutated = copy.deepcopy(receipt)
-            _lookup(mutated, path).pop()
-            yield f"{where}: last item removed", mutated
-            mutated = copy.deepcopy(receipt)
-            _lookup(mutated, path).append(copy.deepcopy(value[-1]))
-            yield f"{where}: last item repeated", mutated
-
-
-def _lookup(tree: Any, path: JsonPath) -> Any:
-    for step in path:
-        tree = tree[step]
-    return tree
-
 
 def _judge(verdict: Callable[[str, bytes], bool], text: str, document: bytes) -> str:
     try:
@@ -595,7 +520,7 @@ def _judge(verdict: Callable[[str, bytes], bool], text: str, document: bytes) ->
 @pytest.fixture
 def mutations(chain: Chain) -> list[tuple[str, str, bytes]]:
     receipt, document = chain.receipts["batch-2"]
-    found = [(name, json.dumps(m), document) for name, m in single_leaf_mutations(receipt)]
+    found = [(name, json.dumps(m), document) for name, m in value_mutations(receipt)]
     assert len(found) > 200  # the walk reached the whole receipt
     return found
 
