@@ -101,6 +101,7 @@ def test_both_accept_the_genuine_receipt_pinned_or_not(chain: Chain, name: str) 
         assert verdict(text, item.document, "ab" * 32) == "invalid"
 
 
+@pytest.mark.slow  # about 40 s for all receipts: a few thousand verifications by each verifier
 @pytest.mark.parametrize("name", NAMES)
 def test_both_judge_every_change_alike_and_refuse_it(chain: Chain, name: str) -> None:
     item = chain.issued[name]
