@@ -237,7 +237,9 @@ def test_the_docs_verifier_agrees_on_every_change_to_a_four_validator_receipt(
         return True
 
     cases = [(name, json.dumps(value).encode()) for name, value in value_mutations(receipt)]
-    cases += list(text_mutations(json.dumps(receipt, indent=1).encode()))
+    edits = list(text_mutations(json.dumps(receipt, indent=1).encode()))
+    assert len(edits) == 15, [name for name, _ in edits]  # every edit found its place
+    cases += edits
     cases += [(name, json.dumps(value).encode()) for name, value in forgeries(receipt)]
     disagreements = [name for name, text in cases if mine(text) != theirs(text)]
     assert not disagreements, disagreements

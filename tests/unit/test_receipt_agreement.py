@@ -78,8 +78,9 @@ def _cases(item: Issued) -> Iterator[tuple[str, bytes]]:
     text = _encoded(item.receipt)
     for name, mutated in value_mutations(item.receipt):
         yield name, _encoded(mutated)
-    for name, edited in text_mutations(json.dumps(item.receipt, indent=1).encode()):
-        yield name, edited
+    edits = list(text_mutations(json.dumps(item.receipt, indent=1).encode()))
+    assert len(edits) == 15, [name for name, _ in edits]  # every edit found its place
+    yield from edits
     for name, forged in forgeries(item.receipt):
         yield name, _encoded(forged)
     if item.document is not None:
