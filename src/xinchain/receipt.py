@@ -146,6 +146,7 @@ class Verification:
     verified: VerifiedReceipt | None  # None when the receipt is invalid
     reason: str  # "" when valid
     checks: tuple[Check, ...]
+    field: str | None = None  # the receipt field that failed, when one is named
 
 
 def proof_to_value(proof: InclusionProof) -> dict[str, Any]:
@@ -544,8 +545,7 @@ def verify_receipt(
         trusted_chains=trusted_chains,
     )
     if verification.verified is None:
-        failed = verification.checks[-1] if verification.checks else None
-        raise ReceiptInvalid(verification.reason, field=failed.name if failed else None)
+        raise ReceiptInvalid(verification.reason, field=verification.field)
     return verification.verified
 
 
@@ -561,11 +561,11 @@ def inspect_receipt(
     try:
         verified = run.verify()
     except ReceiptInvalid as exc:
-        return Verification(None, exc.reason, tuple(run.checks))
+        return Verification(None, exc.reason, tuple(run.checks), exc.field)
     except DecodeError as exc:  # a parser below named a malformed field
         reason = f"malformed field: {exc.reason}"
         run.checks.append(Check("Receipt structure", "收据结构", "fail", reason))
-        return Verification(None, reason, tuple(run.checks))
+        return Verification(None, reason, tuple(run.checks), exc.field)
     return Verification(verified, "", tuple(run.checks))
 
 
