@@ -46,9 +46,9 @@ import httpx
 from provenance import Consortium, interruptible, write_summary
 from provenance import _git_commit as git_commit
 
+from xinchain.apps.copyright.contract import NAME
+from xinchain.apps.copyright.perceptual import WorkHashes, work_hashes
 from xinchain.client.sdk import Client, sign_transaction, validity_blocks
-from xinchain.contracts.copyright import NAME
-from xinchain.copyright.perceptual import WorkHashes, work_hashes
 from xinchain.errors import XinchainError
 from xinchain.genesis import Genesis
 from xinchain.node.home import Home

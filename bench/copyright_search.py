@@ -39,9 +39,9 @@ from numpy.typing import NDArray
 from provenance import _git_commit as git_commit
 from provenance import _percentile as percentile
 
-from xinchain.copyright import index as index_module
-from xinchain.copyright.index import PdqIndex
-from xinchain.copyright.perceptual import crop_hashes_count, match_distance_max
+from xinchain.apps.copyright import index as index_module
+from xinchain.apps.copyright.index import PdqIndex
+from xinchain.apps.copyright.perceptual import crop_hashes_count, match_distance_max
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"

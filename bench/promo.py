@@ -46,8 +46,8 @@ from provenance import Consortium, interruptible, wait_for_height, write_summary
 from provenance import _git_commit as git_commit
 from provenance import _percentile as percentile
 
+from xinchain.apps.promo.contract import orders_per_tx_max
 from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blocks
-from xinchain.contracts.promo import orders_per_tx_max
 from xinchain.errors import ReceiptInvalid
 from xinchain.genesis import Genesis
 from xinchain.node.home import Home

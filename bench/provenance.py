@@ -53,20 +53,20 @@ from typing import Any
 import httpx
 
 from xinchain import codec
-from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blocks
-from xinchain.contracts.provenance import events_per_tx_max
-from xinchain.demo import FACTORY, HANGZHOU_CUSTOMS, HANGZHOU_WAREHOUSE, ROTTERDAM
-from xinchain.epcis import (
+from xinchain.apps.provenance.contract import events_per_tx_max
+from xinchain.apps.provenance.demo import FACTORY, HANGZHOU_CUSTOMS, HANGZHOU_WAREHOUSE, ROTTERDAM
+from xinchain.apps.provenance.epcis import (
     CUSTOMS_CLEARANCE_STEP,
     CUSTOMS_DECLARATION_TYPE,
     to_chain_event,
     validate_event,
 )
+from xinchain.apps.provenance.gs1 import Sgtin, check_digit
+from xinchain.apps.provenance.page import STEP_LABELS
+from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blocks
 from xinchain.genesis import Genesis
-from xinchain.gs1 import Sgtin, check_digit
 from xinchain.node.home import Home, p2p_port_offset
 from xinchain.types import tx_bytes_max
-from xinchain.web.scan import STEP_LABELS
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"

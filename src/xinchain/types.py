@@ -1,4 +1,5 @@
-"""Core chain types: transactions, block headers, results and commit certificates.
+"""Core chain types: transactions, block headers, results, commit certificates, blocks and what
+the application boundary (execution/app.py) takes and returns.
 
 Every type here converts to and from a value of the canonical data model (`codec.py`); that
 value, canonically encoded, is what is hashed and signed.
@@ -413,3 +414,59 @@ def commit_statement(
 def quorum_size(validator_count: int) -> int:
     """Signatures needed for a certificate: 2f+1 of n = 3f+1, i.e. more than two thirds."""
     return (2 * validator_count) // 3 + 1
+
+
+# --- blocks and the application boundary -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckedTx:
+    """A transaction that passed admission: decoded, signature verified, id computed."""
+
+    tx: Transaction
+    tx_id: str
+
+    @property
+    def raw(self) -> bytes:
+        return self.tx.encode()
+
+
+@dataclass(frozen=True)
+class ChainTip:
+    height: int
+    block_hash: str  # the genesis hash at height 0
+    state_hash: str
+    time_ms: int
+
+
+@dataclass(frozen=True)
+class ExecuteBlockRequest:
+    height: int
+    time_ms: int
+    txs: tuple[CheckedTx, ...]
+
+
+@dataclass(frozen=True)
+class ExecuteBlockResponse:
+    results: tuple[TxResult, ...]
+    writes: dict[bytes, bytes | None]
+    state_hash: str
+    tx_root: str
+    result_root: str
+    # Derived index entries (Table.INDEX) of the successful transactions, in block order.
+    indexed: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Block:
+    header: BlockHeader
+    txs: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    block: Block
+    block_hash: str
+    execution: ExecuteBlockResponse
+    tx_ids: tuple[str, ...]
+    certificate: CommitCertificate

@@ -45,8 +45,8 @@ from image_set import flip, generate_photo, resize_half
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from xinchain.copyright.evidence import verify_package
-from xinchain.copyright.perceptual import DIHEDRAL, distance, hash_image, work_hashes
+from xinchain.apps.copyright.evidence import verify_package
+from xinchain.apps.copyright.perceptual import DIHEDRAL, distance, hash_image, work_hashes
 from xinchain.receipt import verify_receipt
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]

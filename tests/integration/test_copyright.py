@@ -43,8 +43,8 @@ import httpx
 import pytest
 from image_set import crop_5, flip, generate_photo, resize_half
 
-from xinchain.copyright.evidence import EvidenceInvalid, verify_package
-from xinchain.copyright.perceptual import image_bytes_max, match_distance_max
+from xinchain.apps.copyright.evidence import EvidenceInvalid, verify_package
+from xinchain.apps.copyright.perceptual import image_bytes_max, match_distance_max
 from xinchain.receipt import verify_receipt
 
 if TYPE_CHECKING:

@@ -39,9 +39,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from app_contracts import APP_CONTRACTS
 
+from xinchain.apps.notary.contract import anchor_records
 from xinchain.client.sdk import Client, sign_transaction, validity_blocks
-from xinchain.contracts.notary import anchor_records
 from xinchain.crypto import Suite
 from xinchain.errors import XinchainError
 from xinchain.execution.app import Application
@@ -281,7 +282,7 @@ def records_on_disk(history: History) -> dict[bytes, list[tuple[str, int]]]:
     assert node.stop() == 0, node.output()
     store = LmdbStore(node.home / "nodes" / VALIDATOR_NAME / "data")
     try:
-        app = Application(store, Home(node.home).genesis())
+        app = Application(store, Home(node.home).genesis(), APP_CONTRACTS)
         found = {
             digest: [
                 (record["tx_id"], record["position"]) for record in anchor_records(app, digest)[0]

@@ -54,8 +54,8 @@ import httpx
 import pytest
 
 from xinchain import codec
+from xinchain.apps.promo.contract import payment_skew_ms
 from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blocks
-from xinchain.contracts.promo import payment_skew_ms
 from xinchain.errors import ReceiptInvalid
 from xinchain.genesis import Genesis
 from xinchain.merkle import MerkleTree

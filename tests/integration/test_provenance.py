@@ -33,7 +33,7 @@ import httpx
 import pytest
 from conftest import RunningNode
 
-from xinchain.epcis import document_events_to_chain
+from xinchain.apps.provenance.epcis import document_events_to_chain
 
 # Nodes started by this module anchor suspected copies every second, not every minute.
 os.environ["XINCHAIN_FLAG_INTERVAL_S"] = "1"

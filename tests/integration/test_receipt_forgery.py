@@ -44,12 +44,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from xinchain import codec
+from xinchain.apps.provenance.demo import COMPANY_PREFIX, FACTORY, ITEM_REFERENCE, demo_gtin
+from xinchain.apps.provenance.epcis import to_chain_event
+from xinchain.apps.provenance.gs1 import Sgtin
 from xinchain.client.sdk import Client
 from xinchain.crypto import suite_named
 from xinchain.crypto.suites import SM2_ORDER
-from xinchain.demo import COMPANY_PREFIX, FACTORY, ITEM_REFERENCE, demo_gtin
-from xinchain.epcis import to_chain_event
-from xinchain.gs1 import Sgtin
 from xinchain.merkle import leaf_hash, root_from_inclusion
 from xinchain.node.home import Home
 from xinchain.receipt import proof_from_value

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from xinchain.api.app import create_api
+from xinchain.apps.registry import APPS
 from xinchain.client.sdk import sign_transaction
 from xinchain.crypto import PrivateKey, Suite
 from xinchain.genesis import Genesis
@@ -141,7 +142,7 @@ def open_harness(
     """A fresh demo consortium in `path` with one validator node behind the REST API."""
     home = Home(path)
     create_demo_home(home, validators=1, suite_name=suite_name)
-    node = Node(home, "validator-0")
+    node = Node(home, "validator-0", APPS)
     if mempool_txs_max is not None:
         node.mempool = Mempool(txs_max=mempool_txs_max)
     # raise_server_exceptions=False: a crash must show up as the 500 a real client would get.

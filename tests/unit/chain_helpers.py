@@ -14,21 +14,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app_contracts import APP_CONTRACTS
+
 from xinchain.client.sdk import sign_transaction
 from xinchain.crypto import SUITES, PrivateKey, Suite
-from xinchain.execution.app import (
-    Application,
-    Block,
-    CheckedTx,
-    CommitRequest,
-    ExecuteBlockRequest,
-    ExecuteBlockResponse,
-)
+from xinchain.execution.app import Application
 from xinchain.genesis import Genesis
 from xinchain.storage import MemoryStore, Store
 from xinchain.types import (
+    Block,
     BlockHeader,
+    CheckedTx,
     CommitCertificate,
+    CommitRequest,
+    ExecuteBlockRequest,
+    ExecuteBlockResponse,
     Transaction,
     TxResult,
     ValidatorSignature,
@@ -117,7 +117,9 @@ class CommittedBlock:
 class Chain:
     def __init__(self, consortium: Consortium, store: Store | None = None) -> None:
         self.consortium = consortium
-        self.app = Application(store if store is not None else MemoryStore(), consortium.genesis)
+        self.app = Application(
+            store if store is not None else MemoryStore(), consortium.genesis, APP_CONTRACTS
+        )
 
     @property
     def suite(self) -> Suite:

@@ -15,8 +15,8 @@ from typing import Any
 from api_harness import Harness
 
 from xinchain import codec
-from xinchain.demo import FACTORY, demo_gtin, demo_item
-from xinchain.epcis import to_chain_event
+from xinchain.apps.provenance.demo import FACTORY, demo_gtin, demo_item
+from xinchain.apps.provenance.epcis import to_chain_event
 
 SINGLE = b"bill of lading 2026-1101"
 BATCH = [f"customs declaration {number}".encode() for number in range(3)]

@@ -69,9 +69,8 @@ from xinchain.consensus.messages import (
 )
 from xinchain.consensus.safety import STEP_PROPOSE, MemorySafetyStore, SafetyRules, SafetyState
 from xinchain.errors import InvariantBroken
-from xinchain.execution.app import Block
 from xinchain.sim.network import CHAIN_ID, FakeSigner, SimApp
-from xinchain.types import CommitCertificate, ValidatorSignature, commit_statement
+from xinchain.types import Block, CommitCertificate, ValidatorSignature, commit_statement
 
 VALIDATORS = 4
 QUORUM = 3

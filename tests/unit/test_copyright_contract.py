@@ -37,7 +37,7 @@ import pytest
 from chain_helpers import SUITE_NAMES, Chain, make_consortium
 
 from xinchain import codec
-from xinchain.contracts.copyright import capture_skew_ms, crop_hashes_max, works_per_tx_max
+from xinchain.apps.copyright.contract import capture_skew_ms, crop_hashes_max, works_per_tx_max
 from xinchain.merkle import MerkleTree
 from xinchain.types import TxResult
 

@@ -1,4 +1,4 @@
-"""Tests for `xinchain.copyright.index.PdqIndex`: exact near-duplicate search (multi-index hashing).
+"""Tests for `apps.copyright.index.PdqIndex`: exact near-duplicate search (multi-index hashing).
 
 Scenarios (every search is checked against a brute-force reference written here with Python
 integers: each work's least distance over its hashes and the queries, sorted by (distance, work)):
@@ -37,7 +37,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xinchain.copyright.index import PdqIndex, fresh_rows_max, queries_max
+from xinchain.apps.copyright.index import PdqIndex, fresh_rows_max, queries_max
 from xinchain.errors import XinchainError
 
 HASH_BITS = 256

@@ -42,8 +42,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from xinchain.copyright import perceptual
-from xinchain.copyright.index import PdqIndex
+from xinchain.apps.copyright import perceptual
+from xinchain.apps.copyright.index import PdqIndex
 
 image_count = 220
 image_seed = 20_240_601

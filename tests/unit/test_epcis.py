@@ -33,8 +33,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from xinchain import codec, epcis
-from xinchain.epcis import EpcisInvalid
+from xinchain import codec
+from xinchain.apps.provenance import epcis
+from xinchain.apps.provenance.epcis import EpcisInvalid
 from xinchain.errors import ConfigError, XinchainError
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "interop" / "epcis"

@@ -26,7 +26,7 @@ import pytest
 from api_harness import SUITE_NAMES, open_harness
 from receipt_kinds import CAPTURE, CAPTURE_NAME, WORK_IMAGE, Issued, issue_every_kind
 
-from xinchain.copyright.evidence import build_package
+from xinchain.apps.copyright.evidence import build_package
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "copyright.md"
 

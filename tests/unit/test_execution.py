@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from app_contracts import APP_CONTRACTS
 from chain_helpers import (
     SUITE_NAMES,
     Chain,
@@ -49,12 +50,12 @@ from chain_helpers import (
     make_consortium,
 )
 
-from xinchain.contracts.notary import anchor_records
+from xinchain.apps.notary.contract import anchor_records
 from xinchain.errors import ReplayedTransaction, StorageCorrupted
-from xinchain.execution.app import Application, ExecuteBlockResponse
+from xinchain.execution.app import Application
 from xinchain.merkle import MerkleTree
 from xinchain.storage import LmdbStore, MemoryStore, Store, Table
-from xinchain.types import Transaction, commit_statement
+from xinchain.types import ExecuteBlockResponse, Transaction, commit_statement
 
 StoreFactory = Callable[[], Store]
 
@@ -411,7 +412,7 @@ def test_application_refuses_a_data_directory_of_another_genesis(
     stranger = make_consortium(consortium.genesis.suite_name, org_count=3)
 
     with pytest.raises(StorageCorrupted) as refused:
-        Application(lmdb_stores(path), stranger.genesis)
+        Application(lmdb_stores(path), stranger.genesis, APP_CONTRACTS)
 
     assert consortium.genesis.hash_hex() in str(refused.value)
     assert stranger.genesis.hash_hex() in str(refused.value)
@@ -429,7 +430,7 @@ def test_application_refuses_a_data_directory_of_another_storage_schema(
     old_store.close()
 
     with pytest.raises(StorageCorrupted) as refused:
-        Application(lmdb_stores(path), consortium.genesis)
+        Application(lmdb_stores(path), consortium.genesis, APP_CONTRACTS)
 
     assert "storage schema 1, expected 2" in str(refused.value)
     assert "empty data directory" in str(refused.value)

@@ -1,4 +1,4 @@
-"""Tests for `xinchain.gs1`: GS1 keys, EPC URIs and GS1 Digital Link.
+"""Tests for `xinchain.apps.provenance.gs1`: GS1 keys, EPC URIs and GS1 Digital Link.
 
 Scenarios:
 
@@ -30,8 +30,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xinchain import gs1
-from xinchain.gs1 import (
+from xinchain.apps.provenance import gs1
+from xinchain.apps.provenance.gs1 import (
     DigitalLink,
     InvalidIdentifier,
     Lgtin,

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from chain_helpers import SUITE_NAMES, Chain, CommittedBlock, make_consortium
 
-from xinchain.contracts.notary import anchor_records, batch_hashes_max
+from xinchain.apps.notary.contract import anchor_records, batch_hashes_max
 from xinchain.merkle import MerkleTree
 from xinchain.types import TxResult
 
@@ -255,8 +255,8 @@ def test_missing_or_extra_arguments_are_refused(
 @pytest.mark.parametrize("size", [1, 23, 24, 255, 256, batch_hashes_max])
 def test_the_written_out_index_record_is_the_canonical_encoding(size: int) -> None:
     from xinchain import codec
+    from xinchain.apps.notary.contract import anchored, anchored_encoding
     from xinchain.contracts.base import CallContext
-    from xinchain.contracts.notary import anchored, anchored_encoding
     from xinchain.crypto import suite_named
     from xinchain.execution.state import Overlay
 

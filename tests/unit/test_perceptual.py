@@ -30,8 +30,8 @@ import pytest
 from image_set import generate_photo
 from PIL import Image
 
-from xinchain.copyright import perceptual
-from xinchain.copyright.evidence import EvidenceInvalid, verify_package
+from xinchain.apps.copyright import perceptual
+from xinchain.apps.copyright.evidence import EvidenceInvalid, verify_package
 from xinchain.errors import XinchainError
 
 

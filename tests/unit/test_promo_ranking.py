@@ -8,8 +8,8 @@ Scenarios:
 
 from __future__ import annotations
 
-from xinchain.contracts.promo import ranking_key
-from xinchain.node.promo_view import mask_order_number
+from xinchain.apps.promo.contract import ranking_key
+from xinchain.apps.promo.view import mask_order_number
 
 
 def _order(order_no: str, paid_ms: int = 1) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""Tests for `xinchain.qr`: item QR codes and printable sheets of them.
+"""Tests for `xinchain.apps.provenance.qr`: item QR codes and printable sheets of them.
 
 Scenarios:
 
@@ -36,8 +36,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from xinchain import qr
-from xinchain.qr import QrError, SheetTooLarge
+from xinchain.apps.provenance import qr
+from xinchain.apps.provenance.qr import QrError, SheetTooLarge
 
 SVG = "{http://www.w3.org/2000/svg}"
 BASE = "https://trace.example.com/01/10614141073464/21/"

@@ -40,12 +40,13 @@ from typing import Any
 
 import pytest
 from api_harness import SUITE_NAMES, Harness, open_harness
+from app_contracts import APP_CONTRACTS
 from receipt_kinds import Issued, issue_every_kind
 
 from xinchain.client.sdk import sign_transaction
 from xinchain.crypto import SUITES
 from xinchain.errors import ConfigError
-from xinchain.execution.app import Application, ExecuteBlockRequest
+from xinchain.execution.app import Application
 from xinchain.genesis import Genesis
 from xinchain.merkle import MerkleTree
 from xinchain.receipt import (
@@ -65,7 +66,12 @@ from xinchain.report import (
     render_pdf,
 )
 from xinchain.storage import MemoryStore
-from xinchain.types import CommitCertificate, ValidatorSignature, commit_statement
+from xinchain.types import (
+    CommitCertificate,
+    ExecuteBlockRequest,
+    ValidatorSignature,
+    commit_statement,
+)
 
 DOCUMENT = b"contract of sale 2026-11-11, signed copy"
 HOSTILE_TITLE = "<script>alert('x')</script> & \"quoted\""
@@ -266,7 +272,7 @@ def four_validator_receipt(suite_name: str, document: bytes) -> tuple[dict[str, 
             "params": {},
         }
     )
-    application = Application(MemoryStore(), genesis)
+    application = Application(MemoryStore(), genesis, APP_CONTRACTS)
     digest = suite.hash(document)
     transaction = sign_transaction(
         suite,

@@ -66,9 +66,8 @@ from xinchain.consensus.safety import (
     SafetyViolation,
 )
 from xinchain.crypto import SUITES
-from xinchain.execution.app import Block
 from xinchain.sim.network import FakeSigner, SimApp
-from xinchain.types import commit_statement
+from xinchain.types import Block, commit_statement
 
 CHAIN_ID = "sim"  # SimApp builds blocks for this chain
 VALIDATORS = 4  # quorum 3

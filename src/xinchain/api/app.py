@@ -8,40 +8,22 @@ the expected shape is refused here, before it reaches the node.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from xinchain import codec
 from xinchain.api.checks import hex64
-from xinchain.api.copyright_routes import IMAGE_ROUTES, copyright_routes
 from xinchain.api.stream import stream_routes
-from xinchain.contracts.notary import anchor_records
-from xinchain.copyright.perceptual import image_bytes_max
-from xinchain.epcis import export_document, from_chain_event
-from xinchain.errors import InvalidTransaction, MempoolFull, NotFound, XinchainError
-from xinchain.gs1 import check_gtin14, check_serial, digital_link_path
+from xinchain.appspec import UploadLimit
+from xinchain.errors import InvalidTransaction, MempoolFull, XinchainError
 from xinchain.node.node import Node
-from xinchain.node.promo_view import (
-    committed_ranking,
-    mask_order_number,
-    promotion,
-    rank_positions,
-    ranking,
-)
-from xinchain.node.provenance_view import commissioned_serials, count_scan, item_view
-from xinchain.qr import item_qr_png, item_qr_svg, sheet_pdf, sheet_png, sheet_svg
-from xinchain.receipt import build_receipts
 from xinchain.types import tx_bytes_max
-from xinchain.web.promo import ranking_page_rows_max, render_ranking
-from xinchain.web.scan import language, render
 
 # A request body larger than this is refused before it is read: a transaction is at most
 # `tx_bytes_max` bytes, twice that as hex, plus JSON framing.
@@ -84,23 +66,22 @@ class _BodyTooLarge(StarletteHTTPException):
 class BodyLimit:
     """Refuses a request body over `bytes_max` whether or not it declares a Content-Length:
     the declared length is checked first, then the bytes actually received are counted.
-    Requests under `image_prefix` carry images and may be up to `image_bytes_max`."""
+    Requests under an app's upload prefix (`uploads`) may be as large as that app allows."""
 
-    def __init__(
-        self, app: ASGIApp, bytes_max: int, image_prefix: str = "", image_bytes_max: int = 0
-    ) -> None:
+    def __init__(self, app: ASGIApp, bytes_max: int, uploads: tuple[UploadLimit, ...] = ()) -> None:
         self.app = app
         self.bytes_max = bytes_max
-        self.image_prefix = image_prefix
-        self.image_bytes_max = image_bytes_max
+        self.uploads = uploads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.image_prefix and str(scope.get("path", "")).startswith(self.image_prefix):
-            await BodyLimit(self.app, self.image_bytes_max)(scope, receive, send)
-            return
+        path = str(scope.get("path", ""))
+        for upload in self.uploads:
+            if path.startswith(upload.prefix):
+                await BodyLimit(self.app, upload.bytes_max)(scope, receive, send)
+                return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.bytes_max):
             status = 413 if declared.isdigit() else 400
@@ -158,8 +139,7 @@ def create_api(node: Node) -> FastAPI:
     api.add_middleware(
         BodyLimit,
         bytes_max=request_bytes_max,
-        image_prefix=IMAGE_ROUTES,
-        image_bytes_max=image_bytes_max,
+        uploads=tuple(upload for spec in node.apps for upload in spec.uploads),
     )
 
     @api.get("/v1/status")
@@ -234,234 +214,8 @@ def create_api(node: Node) -> FastAPI:
             "certificate": None if certificate is None else certificate.to_value(),
         }
 
-    def notary_records(document_hash: str) -> tuple[list[dict[str, Any]], bool]:
-        digest = bytes.fromhex(hex64(document_hash, "hash"))
-        records, more = anchor_records(node.app, digest)
-        if not records:
-            raise NotFound(f"hash {document_hash} was never anchored", field="hash")
-        return records, more
-
-    @api.get("/v1/notary/{document_hash}")
-    def notary_lookup(document_hash: str) -> dict[str, Any]:
-        records, more = notary_records(document_hash)
-        return {"hash": document_hash, "records": records, "more": more}
-
-    @api.get("/v1/notary/{document_hash}/receipt")
-    def notary_receipt(document_hash: str, record: int = Query(0, ge=0)) -> dict[str, Any]:
-        records, _ = notary_records(document_hash)
-        if record >= len(records):
-            raise NotFound(f"hash has {len(records)} records", field="record")
-        entry = records[record]
-        proof = node.tx_proof(entry["tx_id"])
-        digests = node.anchored_digests(entry["tx_id"])
-        return build_receipts(proof, digests, [entry["position"]])[0]
-
-    _provenance_routes(api, node)
-    _promo_routes(api, node)
-    copyright_routes(api, node)
+    for spec in node.apps:
+        if spec.routes is not None:
+            spec.routes(api, node)
     stream_routes(api, node)
     return api
-
-
-def _promo_routes(api: FastAPI, node: Node) -> None:
-    def public(entry: dict[str, Any], winners: int) -> dict[str, Any]:
-        return {
-            "rank": entry["rank"],
-            "order_no": mask_order_number(entry["order_no"]),
-            "buyer": entry["buyer_mask"],
-            "paid_ms": entry["paid_ms"],
-            "winner": entry["rank"] <= winners,
-        }
-
-    @api.get("/v1/promos/{promo_id}", tags=["promo"])
-    def promo(promo_id: str) -> dict[str, Any]:
-        return promotion(node.app, promo_id)
-
-    @api.get("/v1/promos/{promo_id}/ranking", tags=["promo"])
-    def promo_ranking(
-        promo_id: str,
-        offset: int = Query(0, ge=0),
-        limit: int = Query(100, ge=1, le=1000),
-    ) -> dict[str, Any]:
-        record = promotion(node.app, promo_id)
-        entries = ranking(node.app, promo_id)
-        return {
-            "promo": promo_id,
-            "final": record["closed"],
-            "root": record["root"],
-            "orders": len(entries),
-            "winners": record["winners"],
-            "entries": [public(e, record["winners"]) for e in entries[offset : offset + limit]],
-        }
-
-    @api.get("/v1/promos/{promo_id}/rank/{order_no}", tags=["promo"])
-    def promo_rank(promo_id: str, order_no: str) -> dict[str, Any]:
-        record = promotion(node.app, promo_id)
-        entries = ranking(node.app, promo_id)
-        position = rank_positions(node.app, promo_id).get(order_no)
-        if position is None:
-            raise NotFound(f"no order {order_no!r} in promotion {promo_id!r}", field="order_no")
-        return {
-            **public(entries[position], record["winners"]),
-            "order_no": order_no,
-            "final": record["closed"],
-            "of": record["orders"],
-        }
-
-    @api.get("/v1/promos/{promo_id}/rank/{order_no}/receipt", tags=["promo"])
-    def promo_rank_receipt(promo_id: str, order_no: str) -> dict[str, Any]:
-        record = promotion(node.app, promo_id)
-        if not record["closed"]:
-            raise NotFound("the ranking is committed when the promotion closes", field="promo")
-        committed = committed_ranking(node.app, promo_id)
-        position = committed.positions.get(order_no)
-        if position is None:
-            raise NotFound(f"no order {order_no!r} in promotion {promo_id!r}", field="order_no")
-        proof = node.tx_proof(record["close_tx"])
-        return build_receipts(
-            proof,
-            committed.digests,
-            [position],
-            list(committed.entries),
-            "entry",
-            tree=committed.tree,
-        )[0]
-
-    @api.get("/promo/{promo_id}", response_class=HTMLResponse, tags=["promo"])
-    def promo_page(promo_id: str, request: Request, lang: str | None = None) -> str:
-        """The public ranking page, with a "check my rank" form."""
-        record = promotion(node.app, promo_id)
-        entries = ranking(node.app, promo_id)[:ranking_page_rows_max]
-        rows = [public(entry, record["winners"]) for entry in entries]
-        chosen = language(request.headers.get("accept-language", ""), lang)
-        return render_ranking(record, rows, chosen)
-
-
-def _scan_url(request: Request, gtin: str, serial: str) -> str:
-    return str(request.base_url).rstrip("/") + digital_link_path(gtin, serial)
-
-
-def _provenance_routes(api: FastAPI, node: Node) -> None:
-    @api.get("/01/{gtin}/21/{serial}", response_class=HTMLResponse, tags=["provenance"])
-    def scan_page(gtin: str, serial: str, request: Request, lang: str | None = None) -> str:
-        """The public page a shopper reaches by scanning an item's QR code."""
-        view = item_view(node.app, check_gtin14(gtin), check_serial(serial))
-        if view.registered:
-            client = request.client.host if request.client else ""
-            place = request.headers.get("x-scan-place", "") or ".".join(client.split(".")[:3])
-            count_scan(node.app, view.epc, place[:64])
-        return render(view, language(request.headers.get("accept-language", ""), lang))
-
-    @api.get("/v1/provenance/items/{gtin}/{serial}", tags=["provenance"])
-    def item(gtin: str, serial: str) -> dict[str, Any]:
-        view = item_view(node.app, check_gtin14(gtin), check_serial(serial))
-        if not view.registered:
-            raise NotFound(f"{view.epc} was never commissioned", field="serial")
-        return {
-            "epc": view.epc,
-            "product": view.product,
-            "item": view.item,
-            "steps": [
-                {
-                    "digest": step.digest,
-                    "biz_step": step.event["biz_step"],
-                    "recorded_by": step.recorded_by,
-                    "height": step.height,
-                    "via": step.via,
-                    "event": step.document,
-                }
-                for step in view.steps
-            ],
-            "scans": view.scans,
-            "places": view.places,
-            "suspect": view.suspect,
-            "flag": view.flag,
-        }
-
-    @api.get("/v1/provenance/items/{gtin}/{serial}/epcis", tags=["provenance"])
-    def item_epcis(gtin: str, serial: str) -> Response:
-        """The item's journey as an EPCIS 2.0 JSON-LD document."""
-        view = item_view(node.app, check_gtin14(gtin), check_serial(serial))
-        if not view.registered:
-            raise NotFound(f"{view.epc} was never commissioned", field="serial")
-        created = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        document = export_document(
-            [from_chain_event(step.event) for step in view.steps], creation_date=created
-        )
-        return Response(document, media_type="application/ld+json")
-
-    @api.get("/v1/provenance/items/{gtin}/{serial}/qr.{kind}", tags=["provenance"])
-    def item_qr(gtin: str, serial: str, kind: str, request: Request) -> Response:
-        """The item's QR code: its GS1 Digital Link URL on this node, as PNG or SVG."""
-        url = _scan_url(request, check_gtin14(gtin), check_serial(serial))
-        if kind == "png":
-            return Response(item_qr_png(url), media_type="image/png")
-        if kind == "svg":
-            return Response(item_qr_svg(url), media_type="image/svg+xml")
-        raise XinchainError(f"expected png or svg, found {kind!r}", field="kind")
-
-    @api.get("/v1/provenance/products/{gtin}/sheet.{kind}", tags=["provenance"])
-    def product_sheet(
-        gtin: str, kind: str, request: Request, limit: int = Query(100, ge=1, le=500)
-    ) -> Response:
-        """A printable sheet of the QR codes of the product's commissioned items (SVG, PNG or
-        PDF), in serial order, at most `limit`."""
-        checked = check_gtin14(gtin)
-        serials = commissioned_serials(node.app, checked, limit)
-        if not serials:
-            raise NotFound(f"no item of GTIN {gtin} is commissioned", field="gtin")
-        items = [(serial, _scan_url(request, checked, serial)) for serial in serials]
-        if kind == "svg":
-            return Response(sheet_svg(items), media_type="image/svg+xml")
-        if kind == "png":
-            return Response(sheet_png(items), media_type="image/png")
-        if kind == "pdf":
-            return Response(sheet_pdf(items), media_type="application/pdf")
-        raise XinchainError(f"expected svg, png or pdf, found {kind!r}", field="kind")
-
-    @api.get("/v1/provenance/brands/{org}/items", tags=["provenance"])
-    def brand_items(org: str, limit: int = Query(50, ge=1, le=200)) -> dict[str, Any]:
-        """A brand's items and the last step of each, for the console."""
-        listed: list[dict[str, Any]] = []
-        for gtin in node.app.read_state("provenance", f"brand/{org}") or []:
-            for serial in commissioned_serials(node.app, gtin, limit - len(listed)):
-                view = item_view(node.app, gtin, serial)
-                last = view.steps[-1] if view.steps else None
-                listed.append(
-                    {
-                        "gtin": gtin,
-                        "serial": serial,
-                        "product": (view.product or {}).get("name", ""),
-                        "last_step": last.event["biz_step"] if last else "",
-                        "last_by": last.org_name if last else "",
-                        "last_time_us": last.event["event_time_us"] if last else 0,
-                        "scan_page": digital_link_path(gtin, serial),
-                        "suspect": view.suspect,
-                    }
-                )
-        return {"org": org, "items": listed}
-
-    @api.get("/v1/provenance/products/{gtin}", tags=["provenance"])
-    def product(gtin: str) -> dict[str, Any]:
-        found = node.app.read_state("provenance", f"product/{check_gtin14(gtin)}")
-        if found is None:
-            raise NotFound(f"GTIN {gtin} is not registered", field="gtin")
-        return dict(found)
-
-    def event_record(digest: str) -> dict[str, Any]:
-        record = node.app.read_state("provenance", f"event/{hex64(digest, 'digest')}")
-        if record is None:
-            raise NotFound(f"no event {digest}", field="digest")
-        return dict(record)
-
-    @api.get("/v1/provenance/events/{digest}", tags=["provenance"])
-    def event(digest: str) -> dict[str, Any]:
-        return event_record(digest)
-
-    @api.get("/v1/provenance/events/{digest}/receipt", tags=["provenance"])
-    def event_receipt(digest: str) -> dict[str, Any]:
-        record = event_record(digest)
-        events = node.recorded_events(record["tx_id"])
-        digests = [node.suite.hash(codec.encode(value)) for value in events]
-        proof = node.tx_proof(record["tx_id"])
-        return build_receipts(proof, digests, [record["position"]], events)[0]

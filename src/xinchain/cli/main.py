@@ -7,19 +7,19 @@ refused); 2 the command was used wrongly or its inputs are missing or malformed.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import sys
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from xinchain.apps.copyright.evidence import verify_package
+from xinchain.apps.registry import APPS
 from xinchain.cli.common import (
     DEFAULT_API,
     DEFAULT_HOME,
@@ -30,13 +30,8 @@ from xinchain.cli.common import (
     errors,
     fail,
 )
-from xinchain.cli.copyright_cli import copyright_app
-from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blocks
-from xinchain.contracts.notary import batch_hashes_max
-from xinchain.copyright.evidence import verify_package
-from xinchain.crypto import DEFAULT_SUITE, Suite
-from xinchain.demo import seed_demo
-from xinchain.epcis import document_events_to_chain
+from xinchain.client.sdk import Client
+from xinchain.crypto import DEFAULT_SUITE
 from xinchain.errors import XinchainError
 from xinchain.node.home import Home, assemble_genesis, create_demo_home, init_member, set_peers
 from xinchain.node.node import Node
@@ -45,25 +40,18 @@ from xinchain.node.supervisor import run_consortium
 from xinchain.receipt import (
     Verification,
     VerifiedReceipt,
-    build_receipts,
     inspect_receipt,
     load_receipt_json,
     load_trusted_chains,
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="xinchain: a consortium chain.")
-notary_app = typer.Typer(no_args_is_help=True, help="Anchor documents and get their receipts.")
-app.add_typer(notary_app, name="notary")
-promo_app = typer.Typer(no_args_is_help=True, help="First-N-buyers promotions ranked by the chain.")
-app.add_typer(promo_app, name="promo")
-trace_app = typer.Typer(no_args_is_help=True, help="Trace items: products, EPCIS events, scans.")
-app.add_typer(trace_app, name="trace")
-app.add_typer(copyright_app, name="copyright")
+for spec in APPS:
+    if spec.cli is not None:
+        app.add_typer(spec.cli, name=spec.cli_name)
 
 # A new local consortium tolerates one faulty validator: n = 3f + 1 with f = 1.
 DEFAULT_VALIDATORS = 4
-# Bytes read at a time while hashing a file: large files never sit in memory whole.
-hash_chunk_bytes = 1 << 20
 
 
 @app.command()
@@ -126,16 +114,22 @@ def _announce_demo(home: Home, port: int) -> None:
 
     def seed() -> None:
         api = f"http://127.0.0.1:{port}"
-        try:
-            path = seed_demo(home, api)
-        except (XinchainError, OSError, TimeoutError, httpx.HTTPError) as exc:
-            errors.print(f"demo journey not recorded: {exc}")
-            return
-        console.print(f"demo: {api}{path}")
-        sys.stdout.flush()
+        for spec in APPS:
+            if spec.demo is None:
+                continue
+            try:
+                path = spec.demo(home, api)
+            except (XinchainError, OSError, TimeoutError, httpx.HTTPError) as exc:
+                errors.print(f"demo of {spec.name} not recorded: {exc}")
+                continue
+            console.print(f"demo: {api}{path}")
+            sys.stdout.flush()
 
     first = home.genesis().validators[0].name
-    console.print(f"console: http://127.0.0.1:{port}/copyright#token={home.gateway_token(first)}")
+    for spec in APPS:
+        if spec.console_page:
+            token = home.gateway_token(first)
+            console.print(f"console: http://127.0.0.1:{port}{spec.console_page}#token={token}")
     sys.stdout.flush()
 
     threading.Thread(target=seed, name="demo", daemon=True).start()
@@ -171,7 +165,7 @@ def node(
 
 def _run(home: Home, name: str, port: int, ready: object) -> None:
     try:
-        asyncio.run(run_node(home, name, port, on_ready=ready))  # type: ignore[arg-type]
+        asyncio.run(run_node(home, name, port, APPS, on_ready=ready))  # type: ignore[arg-type]
     except XinchainError as exc:
         raise fail(str(exc), 2) from exc
     except OSError as exc:
@@ -249,306 +243,6 @@ def status(api: ApiOption = DEFAULT_API) -> None:
             console.print_json(json.dumps(client.status()))
     except (XinchainError, OSError, httpx.HTTPError) as exc:
         raise fail(f"{api}: {exc}") from exc
-
-
-@notary_app.command("put")
-def notary_put(
-    files: Annotated[list[Path], typer.Argument(help="files to anchor")],
-    out: Annotated[Path, typer.Option("--out", help="directory for the receipts")],
-    home: HomeOption = DEFAULT_HOME,
-    api: ApiOption = DEFAULT_API,
-    org: Annotated[str | None, typer.Option("--as", help="member org that anchors")] = None,
-) -> None:
-    """Anchor FILES (one batch when there are several); write OUT/<name>.receipt.json each."""
-    names = [path.name for path in files]
-    if len(set(names)) != len(names):
-        raise fail("two files share a name; their receipts would overwrite each other", 2)
-    for path in files:
-        if not path.is_file():
-            raise fail(f"{path} is not a readable file", 2)
-    try:
-        with Client(api) as client:
-            _notary_put(client, Home(home), files, out, org)
-    except ApiError as exc:
-        raise fail(f"the node refused: {exc}") from exc
-    except XinchainError as exc:
-        raise fail(str(exc), 2) from exc
-    except (OSError, TimeoutError, httpx.HTTPError) as exc:
-        raise fail(f"{api}: {exc}") from exc
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=errors,
-        transient=False,
-    )
-
-
-def _notary_put(client: Client, home: Home, files: list[Path], out: Path, org: str | None) -> None:
-    genesis = client.genesis()
-    suite = genesis.suite
-    sender = org or _default_org(home, [o.id for o in genesis.orgs])
-    key = home.org_key(suite, sender)
-    out.mkdir(parents=True, exist_ok=True)
-    with _progress() as progress:
-        hashing = progress.add_task("hashing", total=len(files))
-        digests = []
-        for path in files:
-            digests.append(_hash_file(suite, path))
-            progress.advance(hashing)
-        batches = [
-            list(range(start, min(start + batch_hashes_max, len(files))))
-            for start in range(0, len(files), batch_hashes_max)
-        ]
-        tip = client.status()["height"]
-        anchoring = progress.add_task("anchoring", total=len(files))
-        tx_ids = []
-        for batch in batches:
-            args: dict[str, object]
-            if len(files) == 1:
-                method, args = "anchor", {"hash": digests[0]}
-            else:
-                method, args = "anchor_batch", {"hashes": [digests[i] for i in batch]}
-            tx = sign_transaction(
-                suite,
-                key,
-                chain_id=genesis.chain_id,
-                sender=sender,
-                contract="notary",
-                method=method,
-                args=args,
-                valid_until=tip + validity_blocks,
-            )
-            tx_ids.append(client.submit(tx))
-        receipts_task = progress.add_task("receipts", total=len(files))
-        for batch, tx_id in zip(batches, tx_ids, strict=True):
-            answer = client.wait_committed(tx_id)
-            if not answer["result"]["ok"]:
-                raise ApiError(400, {"error": {"reason": answer["result"]["error"]}})
-            progress.advance(anchoring, len(batch))
-            receipts = build_receipts(client.proof(tx_id), [digests[i] for i in batch])
-            for index, receipt in zip(batch, receipts, strict=True):
-                target = out / f"{files[index].name}.receipt.json"
-                target.write_text(json.dumps(receipt, indent=1, sort_keys=True) + "\n")
-                progress.advance(receipts_task)
-    console.print(
-        f"anchored {len(files)} file(s) in {len(tx_ids)} transaction(s); receipts in {out}"
-    )
-
-
-def _default_org(home: Home, org_ids: list[str]) -> str:
-    for org_id in org_ids:
-        if home.org_key_path(org_id).exists():
-            return org_id
-    raise XinchainError(f"no member key under {home.path / 'keys'}; pass --as ORG", field="--as")
-
-
-def _hash_file(suite: Suite, path: Path) -> bytes:
-    with path.open("rb") as handle:
-        return suite.hash_chunks(iter(lambda: handle.read(hash_chunk_bytes), b""))
-
-
-def _contract_call(
-    home: Path, api: str, org: str | None, contract: str, method: str, args: dict[str, Any]
-) -> dict[str, Any]:
-    consortium = Home(home)
-    try:
-        with Client(api) as client:
-            genesis = client.genesis()
-            sender = org or _default_org(consortium, [o.id for o in genesis.orgs])
-            key = consortium.org_key(genesis.suite, sender)
-            return client.call(
-                genesis, key, sender=sender, contract=contract, method=method, args=args
-            )
-    except ApiError as exc:
-        raise fail(f"the chain refused: {exc.reason}") from exc
-    except XinchainError as exc:
-        raise fail(str(exc), 2) from exc
-    except (OSError, TimeoutError, httpx.HTTPError) as exc:
-        raise fail(f"{api}: {exc}") from exc
-
-
-@promo_app.command("open")
-def promo_open(
-    promo: Annotated[str, typer.Argument(help="promotion id")],
-    title: Annotated[str, typer.Option(help="what the promotion is")],
-    gift: Annotated[str, typer.Option(help="the gift the winners get")],
-    winners: Annotated[int, typer.Option(help="how many first buyers win")],
-    minutes: Annotated[int, typer.Option(help="window length, starting now")] = 60,
-    home: HomeOption = DEFAULT_HOME,
-    api: ApiOption = DEFAULT_API,
-    org: Annotated[str | None, typer.Option("--as", help="the merchant org")] = None,
-) -> None:
-    """Open a "first N buyers get a gift" promotion as the merchant."""
-    starts = int(time.time() * 1000)
-    args = {
-        "promo": promo,
-        "title": title,
-        "gift": gift,
-        "winners": winners,
-        "starts_ms": starts,
-        "ends_ms": starts + minutes * 60_000,
-    }
-    result = _contract_call(home, api, org, "promo", "open", args)
-    console.print(f"opened {promo} until {args['ends_ms']} ms in block {result['height']}")
-
-
-@promo_app.command("order")
-def promo_order(
-    promo: Annotated[str, typer.Argument(help="promotion id")],
-    order_no: Annotated[str, typer.Option(help="the order number")],
-    buyer: Annotated[str, typer.Option(help="buyer account, hashed with --salt, never sent")],
-    salt: Annotated[str, typer.Option(help="the payment platform's salt for buyer hashes")],
-    paid_ms: Annotated[int | None, typer.Option(help="payment time (default: now)")] = None,
-    home: HomeOption = DEFAULT_HOME,
-    api: ApiOption = DEFAULT_API,
-    org: Annotated[str | None, typer.Option("--as", help="the payment platform org")] = None,
-) -> None:
-    """Anchor one paid order as the payment platform (the buyer only as a salted hash)."""
-    order = {
-        "order_no": order_no,
-        "paid_ms": paid_ms if paid_ms is not None else int(time.time() * 1000),
-        "buyer_hash": hashlib.sha256(f"{salt}:{buyer}".encode()).hexdigest(),
-        "buyer_mask": mask_buyer(buyer),
-    }
-    result = _contract_call(home, api, org, "promo", "order", {"promo": promo, "orders": [order]})
-    console.print(f"anchored order {order_no} in block {result['height']}")
-
-
-@promo_app.command("close")
-def promo_close(
-    promo: Annotated[str, typer.Argument(help="promotion id")],
-    home: HomeOption = DEFAULT_HOME,
-    api: ApiOption = DEFAULT_API,
-    org: Annotated[str | None, typer.Option("--as", help="any member org")] = None,
-) -> None:
-    """Close a promotion after its window: the chain ranks the orders and commits the list."""
-    result = _contract_call(home, api, org, "promo", "close", {"promo": promo})
-    console.print(f"closed {promo}: {result['size']} orders, ranking root {result['root']}")
-
-
-@promo_app.command("rank")
-def promo_rank_command(
-    promo: Annotated[str, typer.Argument(help="promotion id")],
-    order_no: Annotated[str, typer.Argument(help="the order number")],
-    receipt: Annotated[Path | None, typer.Option(help="write the rank receipt here")] = None,
-    api: ApiOption = DEFAULT_API,
-) -> None:
-    """Print an order's rank; with --receipt, save the receipt that proves it."""
-    try:
-        with Client(api) as client:
-            rank = client.promo_rank(promo, order_no)
-    except ApiError as exc:
-        raise fail(exc.reason) from exc
-    except (OSError, httpx.HTTPError) as exc:
-        raise fail(f"{api}: {exc}") from exc
-    state = "final" if rank["final"] else "provisional"
-    won = "wins the gift" if rank["winner"] else "does not win"
-    console.print(f"order {order_no} is No. {rank['rank']} of {rank['of']} ({state}); {won}")
-    if receipt is not None:
-        _download(f"{api}/v1/promos/{promo}/rank/{order_no}/receipt", receipt)
-
-
-def mask_buyer(account: str) -> str:
-    """`c***3`: first and last character of the account, the rest hidden."""
-    return account[:1] + "***" + account[-1:] if len(account) > 1 else account + "***"
-
-
-@trace_app.command("product")
-def trace_product(
-    gtin: Annotated[str, typer.Argument(help="GTIN-14")],
-    name: Annotated[str, typer.Option(help="product name")],
-    origin: Annotated[str, typer.Option(help="country or place of origin")],
-    prefix_digits: Annotated[int, typer.Option(help="digits of the GS1 company prefix")] = 7,
-    home: HomeOption = DEFAULT_HOME,
-    api: ApiOption = DEFAULT_API,
-    org: Annotated[str | None, typer.Option("--as", help="the brand org")] = None,
-) -> None:
-    """Register a product (GTIN) as the brand that owns it."""
-    args = {"gtin": gtin, "name": name, "origin": origin, "company_prefix_digits": prefix_digits}
-    result = _contract_call(home, api, org, "provenance", "register_product", args)
-    console.print(f"registered GTIN {gtin} in block {result['height']}")
-
-
-@trace_app.command("import")
-def trace_import(
-    document: Annotated[Path, typer.Argument(help="EPCIS 2.0 JSON-LD document")],
-    home: HomeOption = DEFAULT_HOME,
-    api: ApiOption = DEFAULT_API,
-    org: Annotated[str | None, typer.Option("--as", help="member org recording the events")] = None,
-) -> None:
-    """Validate an EPCIS 2.0 document and record its events, all or none."""
-    try:
-        events = document_events_to_chain(document.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise fail(f"cannot read {document}: {exc}", 2) from exc
-    except XinchainError as exc:
-        raise fail(f"{document.name} is refused: {exc}") from exc
-    result = _contract_call(home, api, org, "provenance", "record_events", {"events": events})
-    console.print(
-        f"recorded {result['size']} event(s) from {document.name} in block {result['height']}"
-    )
-
-
-@trace_app.command("show")
-def trace_show(
-    gtin: Annotated[str, typer.Argument(help="GTIN-14")],
-    serial: Annotated[str, typer.Argument(help="serial number")],
-    api: ApiOption = DEFAULT_API,
-) -> None:
-    """Print an item's journey as the chain records it."""
-    try:
-        with Client(api) as client:
-            console.print_json(json.dumps(client.item(gtin, serial), default=str))
-    except ApiError as exc:
-        raise fail(exc.reason) from exc
-    except (OSError, httpx.HTTPError) as exc:
-        raise fail(f"{api}: {exc}") from exc
-
-
-@trace_app.command("export")
-def trace_export(
-    gtin: Annotated[str, typer.Argument(help="GTIN-14")],
-    serial: Annotated[str, typer.Argument(help="serial number")],
-    out: Annotated[Path, typer.Option("--out", help="where to write the EPCIS document")],
-    api: ApiOption = DEFAULT_API,
-) -> None:
-    """Write an item's journey as an EPCIS 2.0 JSON-LD document."""
-    _download(f"{api}/v1/provenance/items/{gtin}/{serial}/epcis", out)
-
-
-@trace_app.command("qr")
-def trace_qr(
-    gtin: Annotated[str, typer.Argument(help="GTIN-14")],
-    out: Annotated[Path, typer.Option("--out", help="file to write: .png, .svg or .pdf")],
-    serial: Annotated[str | None, typer.Option(help="one item; without it, a sheet")] = None,
-    api: ApiOption = DEFAULT_API,
-) -> None:
-    """Write an item's QR code, or a printable sheet of a product's items' codes."""
-    kind = out.suffix.lstrip(".").lower()
-    if serial is None:
-        _download(f"{api}/v1/provenance/products/{gtin}/sheet.{kind}?limit=500", out)
-    else:
-        _download(f"{api}/v1/provenance/items/{gtin}/{serial}/qr.{kind}", out)
-
-
-def _download(url: str, out: Path) -> None:
-    try:
-        response = httpx.get(url, timeout=60)
-    except httpx.HTTPError as exc:
-        raise fail(f"{url}: {exc}") from exc
-    if response.status_code >= 400:
-        try:
-            reason = response.json()["error"]["reason"]
-        except (ValueError, KeyError, TypeError):
-            reason = response.text[:200]
-        raise fail(reason)
-    out.write_bytes(response.content)
-    console.print(f"wrote {out} ({len(response.content)} bytes)")
 
 
 @app.command()

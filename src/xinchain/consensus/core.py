@@ -31,8 +31,7 @@ from xinchain.consensus.messages import (
 )
 from xinchain.consensus.safety import LockEvidence, SafetyRules, SafetyViolation
 from xinchain.errors import ensure
-from xinchain.execution.app import Block
-from xinchain.types import BlockHeader, CommitCertificate, ValidatorSignature, quorum_size
+from xinchain.types import Block, BlockHeader, CommitCertificate, ValidatorSignature, quorum_size
 
 _log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from xinchain import codec
 from xinchain.errors import DecodeError
-from xinchain.execution.app import Block
 from xinchain.types import (
+    Block,
     BlockHeader,
     CommitCertificate,
     check_hex32,

@@ -16,18 +16,14 @@ from __future__ import annotations
 import itertools
 import logging
 import operator
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from xinchain import codec
 from xinchain.contracts.base import CallContext, Contract, state_key
-from xinchain.contracts.copyright import Copyright
 from xinchain.contracts.governance import Governance, genesis_writes, param
-from xinchain.contracts.notary import Notary
-from xinchain.contracts.promo import Promo
-from xinchain.contracts.provenance import Provenance
 from xinchain.errors import (
+    ConfigError,
     ContractError,
     ExpiredTransaction,
     InvalidTransaction,
@@ -42,8 +38,14 @@ from xinchain.genesis import Genesis
 from xinchain.merkle import MerkleTree
 from xinchain.storage import Store, Table, height_key
 from xinchain.types import (
+    Block,
     BlockHeader,
+    ChainTip,
+    CheckedTx,
     CommitCertificate,
+    CommitRequest,
+    ExecuteBlockRequest,
+    ExecuteBlockResponse,
     Transaction,
     TxResult,
 )
@@ -55,62 +57,15 @@ decoded_cached_max = 1_024
 _log = logging.getLogger(__name__)
 
 
-def system_contracts() -> dict[str, Contract]:
-    contracts: list[Contract] = [Governance(), Notary(), Provenance(), Promo(), Copyright()]
-    return {contract.name: contract for contract in contracts}
-
-
-@dataclass(frozen=True)
-class CheckedTx:
-    """A transaction that passed admission: decoded, signature verified, id computed."""
-
-    tx: Transaction
-    tx_id: str
-
-    @property
-    def raw(self) -> bytes:
-        return self.tx.encode()
-
-
-@dataclass(frozen=True)
-class ChainTip:
-    height: int
-    block_hash: str  # the genesis hash at height 0
-    state_hash: str
-    time_ms: int
-
-
-@dataclass(frozen=True)
-class ExecuteBlockRequest:
-    height: int
-    time_ms: int
-    txs: tuple[CheckedTx, ...]
-
-
-@dataclass(frozen=True)
-class ExecuteBlockResponse:
-    results: tuple[TxResult, ...]
-    writes: dict[bytes, bytes | None]
-    state_hash: str
-    tx_root: str
-    result_root: str
-    # Derived index entries (Table.INDEX) of the successful transactions, in block order.
-    indexed: list[tuple[bytes, bytes]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Block:
-    header: BlockHeader
-    txs: tuple[bytes, ...]
-
-
-@dataclass(frozen=True)
-class CommitRequest:
-    block: Block
-    block_hash: str
-    execution: ExecuteBlockResponse
-    tx_ids: tuple[str, ...]
-    certificate: CommitCertificate
+def system_contracts(apps: Sequence[Contract]) -> dict[str, Contract]:
+    """Governance, which the core owns, and the contracts of the apps the node was given."""
+    contracts: list[Contract] = [Governance(), *apps]
+    named: dict[str, Contract] = {}
+    for contract in contracts:
+        if contract.name in named:
+            raise ConfigError(f"two contracts are named {contract.name!r}")
+        named[contract.name] = contract
+    return named
 
 
 class _StoreState:
@@ -143,13 +98,13 @@ class _StoreState:
 
 
 class Application:
-    def __init__(self, store: Store, genesis: Genesis) -> None:
+    def __init__(self, store: Store, genesis: Genesis, contracts: Sequence[Contract]) -> None:
         self.store = store
         self.genesis = genesis
         self.suite = genesis.suite
         self.genesis_hash = genesis.hash_hex()
         self.validators_hash = genesis.validators_hash_hex()
-        self.contracts = system_contracts()
+        self.contracts = system_contracts(contracts)
         self.state = _StoreState(store)
         # Decoded governance records by their encoding: every transaction's admission and
         # execution reads its org, the member list and a parameter, which rarely change.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from xinchain.errors import MempoolFull
-from xinchain.execution.app import CheckedTx
+from xinchain.types import CheckedTx
 
 # Pending transactions: about four seconds of the throughput we aim for, so a client that
 # outruns the chain learns it quickly.

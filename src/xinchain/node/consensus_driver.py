@@ -41,11 +41,11 @@ from xinchain.consensus.messages import (
 )
 from xinchain.consensus.safety import SafetyRules
 from xinchain.errors import DecodeError, XinchainError, ensure
-from xinchain.execution.app import Application, CommitRequest
+from xinchain.execution.app import Application
 from xinchain.mempool import Mempool
 from xinchain.node.ledger_source import LedgerSource
 from xinchain.p2p.transport import Transport
-from xinchain.types import TxResult
+from xinchain.types import CommitRequest, TxResult
 
 _log = logging.getLogger(__name__)
 

@@ -14,15 +14,9 @@ from dataclasses import dataclass
 
 from xinchain.contracts.governance import param
 from xinchain.errors import XinchainError
-from xinchain.execution.app import (
-    Application,
-    Block,
-    CheckedTx,
-    ExecuteBlockRequest,
-    ExecuteBlockResponse,
-)
+from xinchain.execution.app import Application
 from xinchain.mempool import Mempool
-from xinchain.types import BlockHeader
+from xinchain.types import Block, BlockHeader, CheckedTx, ExecuteBlockRequest, ExecuteBlockResponse
 
 _log = logging.getLogger(__name__)
 

@@ -13,31 +13,25 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from xinchain.client.sdk import sign_transaction, validity_blocks
+from xinchain.appspec import AppSpec, check_apps
 from xinchain.consensus.messages import Vote, vote_signing_bytes
 from xinchain.consensus.safety import FileSafetyStore, SafetyRules
 from xinchain.crypto.parallel import ParallelVerifier
 from xinchain.errors import ConfigError, NotFound, ReplayedTransaction, XinchainError
-from xinchain.execution.app import Application, Block
+from xinchain.execution.app import Application
 from xinchain.genesis import Genesis
 from xinchain.mempool import Mempool
 from xinchain.merkle import MerkleTree
 from xinchain.node.consensus_driver import ConsensusDriver
 from xinchain.node.home import Home
-from xinchain.node.provenance_view import suspects_to_anchor
 from xinchain.receipt import TxProof
 from xinchain.storage import LmdbStore, Store
-from xinchain.types import CommitCertificate, Transaction, TxResult
+from xinchain.types import Block, CommitCertificate, Transaction, TxResult
 
 _log = logging.getLogger(__name__)
-# How often a node anchors the suspected copies it counted, and how many per round: flags are
-# evidence, not alarms, so a minute's delay costs nothing and batching keeps them cheap.
-flag_anchor_interval_s = float(os.environ.get("XINCHAIN_FLAG_INTERVAL_S", "60"))
-flags_per_round_max = 200
 # Transactions admitted together whose signatures go to worker processes (fewer are verified
 # in place: a round trip to a worker costs about as much as a few signatures).
 verify_offload_min = 32
@@ -67,13 +61,17 @@ class TxStatus:
 
 
 class Node:
-    def __init__(self, home: Home, name: str, store: Store | None = None) -> None:
+    def __init__(
+        self, home: Home, name: str, apps: Sequence[AppSpec], store: Store | None = None
+    ) -> None:
+        check_apps(apps)
         self.home = home
         self.name = name
+        self.apps = tuple(apps)
         self.genesis: Genesis = home.genesis()
         self.suite = self.genesis.suite
         self.store = store or LmdbStore(home.node_dir(name) / "data")
-        self.app = Application(self.store, self.genesis)
+        self.app = Application(self.store, self.genesis, [app.contract() for app in self.apps])
         self.mempool = Mempool()
         self.validator_index = self._validator_index(home, name)
         safety = None
@@ -223,63 +221,13 @@ class Node:
             genesis=self.genesis,
         )
 
-    def anchored_digests(self, tx_id: str) -> list[bytes]:
-        """The document digests a committed notary transaction anchored, in batch order."""
+    def committed_tx(self, tx_id: str) -> Transaction:
+        """A committed transaction, decoded (apps read their own transactions' arguments)."""
         location = self.app.tx_location(tx_id)
         block = None if location is None else self.app.block(location[0])
         if location is None or block is None:
             raise NotFound(f"transaction {tx_id} is not committed", field="tx_id")
-        body = Transaction.decode(block.txs[location[1]]).body
-        if body.contract != "notary":
-            raise NotFound(f"transaction {tx_id} is no notary transaction", field="tx_id")
-        return [body.args["hash"]] if body.method == "anchor" else list(body.args["hashes"])
-
-    def anchor_flags(self) -> int:
-        """Anchor on chain the suspected copies this node counted, signed by the node's org
-        when that org may flag (platform or regulator) and its key is in the home."""
-        if self.validator_index is None:
-            return 0
-        org = self.genesis.validators[self.validator_index].org
-        record = self.app.read_state("governance", f"org/{org}") or {}
-        if not {"platform", "regulator"} & set(record.get("roles", [])):
-            return 0
-        if not self.home.org_key_path(org).exists():
-            return 0
-        key = self.home.org_key(self.suite, org)
-        submitted = 0
-        for epc, scans in suspects_to_anchor(self.app)[:flags_per_round_max]:
-            tx = sign_transaction(
-                self.suite,
-                key,
-                chain_id=self.genesis.chain_id,
-                sender=org,
-                contract="provenance",
-                method="flag",
-                args={"epc": epc, "scans": scans["count"], "places": len(scans["places"])},
-                valid_until=self.app.tip().height + validity_blocks,
-            )
-            try:
-                self.submit(tx.encode())
-                submitted += 1
-            except XinchainError as exc:
-                _log.warning("flag for %s not submitted: %s", epc, exc)
-        return submitted
-
-    async def anchor_flags_forever(self) -> None:
-        while True:
-            await asyncio.sleep(flag_anchor_interval_s)
-            self.anchor_flags()
-
-    def recorded_events(self, tx_id: str) -> list[dict[str, Any]]:
-        """The events a committed provenance transaction recorded, in its order."""
-        location = self.app.tx_location(tx_id)
-        block = None if location is None else self.app.block(location[0])
-        if location is None or block is None:
-            raise NotFound(f"transaction {tx_id} is not committed", field="tx_id")
-        body = Transaction.decode(block.txs[location[1]]).body
-        if body.contract != "provenance" or body.method != "record_events":
-            raise NotFound(f"transaction {tx_id} recorded no events", field="tx_id")
-        return list(body.args["events"])
+        return Transaction.decode(block.txs[location[1]])
 
     def block_with_hash(self, height: int) -> tuple[Block, str, CommitCertificate | None]:
         block = self.app.block(height)

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import ssl
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Sequence
 
 import uvicorn
 
 from xinchain.api.app import create_api
+from xinchain.appspec import AppSpec
 from xinchain.crypto.tls import ca_common_name, tls_context
 from xinchain.errors import ConfigError
 from xinchain.node.home import Home
 from xinchain.node.node import Node
 from xinchain.p2p.transport import PeerAddress, PeerRefused, Transport
 
+_log = logging.getLogger(__name__)
 # How long to wait for the HTTP server to bind before giving up.
 server_start_timeout_s = 30
 
@@ -31,9 +34,14 @@ class _QuietServer(uvicorn.Server):
 
 
 async def run_node(
-    home: Home, name: str, port: int, *, on_ready: Callable[[Node], None] | None = None
+    home: Home,
+    name: str,
+    port: int,
+    apps: Sequence[AppSpec],
+    *,
+    on_ready: Callable[[Node], None] | None = None,
 ) -> None:
-    node = Node(home, name)
+    node = Node(home, name, apps)
     pid_path = home.node_dir(name) / "node.pid"
     config = uvicorn.Config(
         create_api(node),
@@ -56,7 +64,12 @@ async def run_node(
         node.driver.transport = transport
         await transport.start()
     producer = asyncio.create_task(node.driver.run(), name="consensus")
-    flagger = asyncio.create_task(node.anchor_flags_forever(), name="flags")
+    # The apps' own work (e.g. anchoring scan flags): a failure is logged, never fatal.
+    app_tasks = [
+        asyncio.create_task(_logged(task(node), spec.name), name=f"{spec.name}-task")
+        for spec in apps
+        for task in spec.node_tasks
+    ]
     serving = asyncio.create_task(server.serve(), name="api")
     try:
         for _ in range(server_start_timeout_s * 20):
@@ -78,7 +91,8 @@ async def run_node(
     finally:
         server.should_exit = True
         producer.cancel()
-        flagger.cancel()
+        for task in app_tasks:
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(serving, 5)
         with contextlib.suppress(asyncio.CancelledError):
@@ -87,6 +101,15 @@ async def run_node(
             await transport.close()
         pid_path.unlink(missing_ok=True)
         node.close()
+
+
+async def _logged(work: Awaitable[None], app: str) -> None:
+    try:
+        await work
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        _log.exception("a background task of app %s stopped", app)
 
 
 def _transport(home: Home, name: str, node: Node) -> Transport | None:

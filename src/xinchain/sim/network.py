@@ -49,8 +49,7 @@ from xinchain.consensus.messages import (
     vote_signing_bytes,
 )
 from xinchain.consensus.safety import MemorySafetyStore, SafetyRules
-from xinchain.execution.app import Block
-from xinchain.types import BlockHeader, CommitCertificate
+from xinchain.types import Block, BlockHeader, CommitCertificate
 
 CHAIN_ID = "sim"
 ZERO = "0" * 64

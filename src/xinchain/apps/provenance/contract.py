@@ -27,10 +27,14 @@ from __future__ import annotations
 from typing import Any
 
 from xinchain import codec
+from xinchain.apps.provenance.epcis import (
+    CUSTOMS_CLEARANCE_STEP,
+    DELIVERING_STEP,
+    check_chain_event,
+)
+from xinchain.apps.provenance.gs1 import Sgtin, check_gtin14, is_sgtin
 from xinchain.contracts.base import CallContext, Contract, Handler, require_args
-from xinchain.epcis import CUSTOMS_CLEARANCE_STEP, DELIVERING_STEP, check_chain_event
 from xinchain.errors import ContractError, XinchainError
-from xinchain.gs1 import Sgtin, check_gtin14, is_sgtin
 from xinchain.merkle import MerkleTree
 
 NAME = "provenance"

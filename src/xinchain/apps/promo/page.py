@@ -11,6 +11,8 @@ import html
 import json
 from typing import Any
 
+from xinchain.web.lang import translate
+
 # Rows shown on the page; the REST API pages through the rest.
 ranking_page_rows_max = 200
 
@@ -33,7 +35,7 @@ TEXT: dict[str, tuple[str, str]] = {
 
 
 def _t(key: str, lang: int) -> str:
-    return TEXT[key][lang]
+    return translate(TEXT, key, lang)
 
 
 def _time(ms: int, lang: int) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from xinchain.contracts.promo import NAME, entry_digest, ranking_entry, ranking_key
+from xinchain.apps.promo.contract import NAME, entry_digest, ranking_entry, ranking_key
 from xinchain.errors import NotFound
 from xinchain.execution.app import Application
 from xinchain.merkle import MerkleTree

@@ -52,8 +52,8 @@ from typing import Any, NoReturn
 import fastjsonschema
 import jsonschema  # type: ignore[import-untyped]
 
+from xinchain.apps.provenance.gs1 import InvalidIdentifier, Sgtin, check_gtin14, check_serial
 from xinchain.errors import ConfigError, XinchainError
-from xinchain.gs1 import InvalidIdentifier, Sgtin, check_gtin14, check_serial
 
 CONTEXT_URL = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 SCHEMA_VERSION = "2.0"

@@ -26,20 +26,21 @@ from xinchain.contracts.base import CallContext, Contract, Handler, index_prefix
 from xinchain.errors import ContractError, StorageCorrupted
 from xinchain.merkle import MerkleTree, leaf_hash
 
+NAME = "notary"
 # Hashes in one batch transaction: 16,384 hashes of 32 bytes stays well inside the 1 MiB transaction
 # limit, and a block of a few such batches executes in well under a second.
 batch_hashes_max = 16_384
 # Anchors of one hash a lookup lists (the receipt route can fetch any of them).
 records_listed_max = 256
 digest_bytes = 32
-_TX_PREFIX = index_prefix("notary") + b"t/"
-_HASH_PREFIX = index_prefix("notary") + b"h/"
+_TX_PREFIX = index_prefix(NAME) + b"t/"
+_HASH_PREFIX = index_prefix(NAME) + b"h/"
 # A position's 4 big-endian bytes, made once: a batch's index keys are built in one pass.
 _POSITIONS = tuple(position.to_bytes(4, "big") for position in range(batch_hashes_max))
 
 
 class Notary(Contract):
-    name = "notary"
+    name = NAME
 
     def methods(self) -> dict[str, Handler]:
         return {"anchor": self.anchor, "anchor_batch": self.anchor_batch}

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from xinchain import codec
-from xinchain.contracts.provenance import NAME, containers_of
+from xinchain.apps.provenance.contract import NAME, containers_of
+from xinchain.apps.provenance.gs1 import Sgtin
 from xinchain.execution.app import Application
-from xinchain.gs1 import Sgtin
 from xinchain.storage import Table
 
 # A code scanned more often than this, or from more distinct places, is a suspected copy: a

@@ -12,6 +12,16 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from xinchain.apps.copyright.contract import NAME, works_per_tx_max
+from xinchain.apps.copyright.evidence import build_package
+from xinchain.apps.copyright.perceptual import (
+    ImageInvalid,
+    distance,
+    hash_image,
+    match_distance_max,
+    quality_min,
+    work_hashes,
+)
 from xinchain.cli.common import (
     DEFAULT_API,
     DEFAULT_HOME,
@@ -22,16 +32,6 @@ from xinchain.cli.common import (
     fail,
 )
 from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blocks
-from xinchain.contracts.copyright import NAME, works_per_tx_max
-from xinchain.copyright.evidence import build_package
-from xinchain.copyright.perceptual import (
-    ImageInvalid,
-    distance,
-    hash_image,
-    match_distance_max,
-    quality_min,
-    work_hashes,
-)
 from xinchain.errors import XinchainError
 from xinchain.genesis import Genesis
 from xinchain.node.home import Home

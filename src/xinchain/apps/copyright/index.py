@@ -74,7 +74,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from xinchain.copyright.perceptual import HASH_BYTES
+from xinchain.apps.copyright.perceptual import HASH_BYTES
 from xinchain.errors import XinchainError, ensure
 
 hash_bits = 8 * HASH_BYTES

@@ -29,10 +29,9 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from xinchain.api.checks import hex64
-from xinchain.client.sdk import sign_transaction
-from xinchain.contracts.copyright import NAME
-from xinchain.copyright.evidence import build_package
-from xinchain.copyright.perceptual import (
+from xinchain.apps.copyright.contract import NAME
+from xinchain.apps.copyright.evidence import build_package
+from xinchain.apps.copyright.perceptual import (
     DIHEDRAL,
     WorkHashes,
     distance,
@@ -42,8 +41,7 @@ from xinchain.copyright.perceptual import (
     quality_min,
     work_hashes,
 )
-from xinchain.errors import NotFound, Unauthorized, XinchainError
-from xinchain.node.copyright_view import (
+from xinchain.apps.copyright.view import (
     CopyrightView,
     evidence_of_work,
     evidence_receipt,
@@ -53,11 +51,13 @@ from xinchain.node.copyright_view import (
     work,
     work_receipt,
 )
+from xinchain.client.sdk import sign_transaction
+from xinchain.errors import NotFound, Unauthorized, XinchainError
 from xinchain.node.node import Node
 
 _T = TypeVar("_T")
 IMAGE_ROUTES = "/v1/copyright/images/"
-COPYRIGHT_HTML = (files("xinchain.web") / "copyright.html").read_text(encoding="utf-8")
+COPYRIGHT_HTML = (files("xinchain.apps.copyright") / "copyright.html").read_text(encoding="utf-8")
 # Images hashed at once per node (PDQ holds Python's lock, so hashing runs in worker
 # processes, one per core); requests beyond `hashing_queued_max` waiting get 429.
 hashing_queued_max = 16

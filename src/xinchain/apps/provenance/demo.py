@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from xinchain.client.sdk import Client
-from xinchain.epcis import (
+from xinchain.apps.provenance.epcis import (
     CUSTOMS_CLEARANCE_STEP,
     CUSTOMS_DECLARATION_TYPE,
     DELIVERING_STEP,
     to_chain_event,
 )
+from xinchain.apps.provenance.gs1 import Sgtin, check_digit
+from xinchain.client.sdk import Client
 from xinchain.errors import XinchainError
-from xinchain.gs1 import Sgtin, check_digit
 from xinchain.node.home import Home
 
 COMPANY_PREFIX = "8712345"

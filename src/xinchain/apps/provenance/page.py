@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime
 import html
 
-from xinchain.epcis import CUSTOMS_CLEARANCE_STEP, DELIVERING_STEP
-from xinchain.node.provenance_view import ItemView, Step
+from xinchain.apps.provenance.epcis import CUSTOMS_CLEARANCE_STEP, DELIVERING_STEP
+from xinchain.apps.provenance.view import ItemView, Step
+from xinchain.web.lang import translate
 
 STEP_LABELS: dict[str, tuple[str, str]] = {
     "commissioning": ("Produced and registered", "生产赋码"),
@@ -61,21 +62,8 @@ TEXT: dict[str, tuple[str, str]] = {
 }
 
 
-def language(accept_language: str, override: str | None) -> int:
-    """0 for English, 1 for Chinese: `?lang=` first, then the browser's preference."""
-    if override in ("zh", "en"):
-        return 1 if override == "zh" else 0
-    for part in accept_language.split(","):
-        tag = part.split(";")[0].strip().lower()
-        if tag.startswith("zh"):
-            return 1
-        if tag.startswith("en"):
-            return 0
-    return 0
-
-
 def _t(key: str, lang: int) -> str:
-    return TEXT[key][lang]
+    return translate(TEXT, key, lang)
 
 
 def step_label(biz_step: str, lang: int) -> str:

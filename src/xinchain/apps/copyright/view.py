@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from xinchain import codec
-from xinchain.contracts.copyright import NAME, record_digest
-from xinchain.copyright.index import PdqIndex
-from xinchain.copyright.perceptual import DIHEDRAL, HASH_BYTES, distance, match_distance_max
+from xinchain.apps.copyright.contract import NAME, record_digest
+from xinchain.apps.copyright.index import PdqIndex
+from xinchain.apps.copyright.perceptual import DIHEDRAL, HASH_BYTES, distance, match_distance_max
 from xinchain.errors import NotFound
 from xinchain.execution.app import Application
 from xinchain.merkle import MerkleTree

@@ -1,0 +1,1 @@
+"""The applications: one folder each, listed in `registry.py` (docs/architecture.md)."""

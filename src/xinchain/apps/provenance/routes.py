@@ -1,0 +1,160 @@
+"""REST routes of provenance and the public scan page a shopper reaches by a QR code."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from xinchain import codec
+from xinchain.api.checks import hex64
+from xinchain.apps.provenance.contract import NAME
+from xinchain.apps.provenance.epcis import export_document, from_chain_event
+from xinchain.apps.provenance.gs1 import check_gtin14, check_serial, digital_link_path
+from xinchain.apps.provenance.page import render
+from xinchain.apps.provenance.qr import item_qr_png, item_qr_svg, sheet_pdf, sheet_png, sheet_svg
+from xinchain.apps.provenance.view import commissioned_serials, count_scan, item_view
+from xinchain.errors import NotFound, XinchainError
+from xinchain.node.node import Node
+from xinchain.receipt import build_receipts
+from xinchain.web.lang import language
+
+
+def recorded_events(node: Node, tx_id: str) -> list[dict[str, Any]]:
+    """The events a committed provenance transaction recorded, in its order."""
+    body = node.committed_tx(tx_id).body
+    if body.contract != NAME or body.method != "record_events":
+        raise NotFound(f"transaction {tx_id} recorded no events", field="tx_id")
+    return list(body.args["events"])
+
+
+def _scan_url(request: Request, gtin: str, serial: str) -> str:
+    return str(request.base_url).rstrip("/") + digital_link_path(gtin, serial)
+
+
+def provenance_routes(api: FastAPI, node: Node) -> None:
+    @api.get("/01/{gtin}/21/{serial}", response_class=HTMLResponse, tags=["provenance"])
+    def scan_page(gtin: str, serial: str, request: Request, lang: str | None = None) -> str:
+        """The public page a shopper reaches by scanning an item's QR code."""
+        view = item_view(node.app, check_gtin14(gtin), check_serial(serial))
+        if view.registered:
+            client = request.client.host if request.client else ""
+            place = request.headers.get("x-scan-place", "") or ".".join(client.split(".")[:3])
+            count_scan(node.app, view.epc, place[:64])
+        return render(view, language(request.headers.get("accept-language", ""), lang))
+
+    @api.get("/v1/provenance/items/{gtin}/{serial}", tags=["provenance"])
+    def item(gtin: str, serial: str) -> dict[str, Any]:
+        view = item_view(node.app, check_gtin14(gtin), check_serial(serial))
+        if not view.registered:
+            raise NotFound(f"{view.epc} was never commissioned", field="serial")
+        return {
+            "epc": view.epc,
+            "product": view.product,
+            "item": view.item,
+            "steps": [
+                {
+                    "digest": step.digest,
+                    "biz_step": step.event["biz_step"],
+                    "recorded_by": step.recorded_by,
+                    "height": step.height,
+                    "via": step.via,
+                    "event": step.document,
+                }
+                for step in view.steps
+            ],
+            "scans": view.scans,
+            "places": view.places,
+            "suspect": view.suspect,
+            "flag": view.flag,
+        }
+
+    @api.get("/v1/provenance/items/{gtin}/{serial}/epcis", tags=["provenance"])
+    def item_epcis(gtin: str, serial: str) -> Response:
+        """The item's journey as an EPCIS 2.0 JSON-LD document."""
+        view = item_view(node.app, check_gtin14(gtin), check_serial(serial))
+        if not view.registered:
+            raise NotFound(f"{view.epc} was never commissioned", field="serial")
+        created = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        document = export_document(
+            [from_chain_event(step.event) for step in view.steps], creation_date=created
+        )
+        return Response(document, media_type="application/ld+json")
+
+    @api.get("/v1/provenance/items/{gtin}/{serial}/qr.{kind}", tags=["provenance"])
+    def item_qr(gtin: str, serial: str, kind: str, request: Request) -> Response:
+        """The item's QR code: its GS1 Digital Link URL on this node, as PNG or SVG."""
+        url = _scan_url(request, check_gtin14(gtin), check_serial(serial))
+        if kind == "png":
+            return Response(item_qr_png(url), media_type="image/png")
+        if kind == "svg":
+            return Response(item_qr_svg(url), media_type="image/svg+xml")
+        raise XinchainError(f"expected png or svg, found {kind!r}", field="kind")
+
+    @api.get("/v1/provenance/products/{gtin}/sheet.{kind}", tags=["provenance"])
+    def product_sheet(
+        gtin: str, kind: str, request: Request, limit: int = Query(100, ge=1, le=500)
+    ) -> Response:
+        """A printable sheet of the QR codes of the product's commissioned items (SVG, PNG or
+        PDF), in serial order, at most `limit`."""
+        checked = check_gtin14(gtin)
+        serials = commissioned_serials(node.app, checked, limit)
+        if not serials:
+            raise NotFound(f"no item of GTIN {gtin} is commissioned", field="gtin")
+        items = [(serial, _scan_url(request, checked, serial)) for serial in serials]
+        if kind == "svg":
+            return Response(sheet_svg(items), media_type="image/svg+xml")
+        if kind == "png":
+            return Response(sheet_png(items), media_type="image/png")
+        if kind == "pdf":
+            return Response(sheet_pdf(items), media_type="application/pdf")
+        raise XinchainError(f"expected svg, png or pdf, found {kind!r}", field="kind")
+
+    @api.get("/v1/provenance/brands/{org}/items", tags=["provenance"])
+    def brand_items(org: str, limit: int = Query(50, ge=1, le=200)) -> dict[str, Any]:
+        """A brand's items and the last step of each, for the console."""
+        listed: list[dict[str, Any]] = []
+        for gtin in node.app.read_state(NAME, f"brand/{org}") or []:
+            for serial in commissioned_serials(node.app, gtin, limit - len(listed)):
+                view = item_view(node.app, gtin, serial)
+                last = view.steps[-1] if view.steps else None
+                listed.append(
+                    {
+                        "gtin": gtin,
+                        "serial": serial,
+                        "product": (view.product or {}).get("name", ""),
+                        "last_step": last.event["biz_step"] if last else "",
+                        "last_by": last.org_name if last else "",
+                        "last_time_us": last.event["event_time_us"] if last else 0,
+                        "scan_page": digital_link_path(gtin, serial),
+                        "suspect": view.suspect,
+                    }
+                )
+        return {"org": org, "items": listed}
+
+    @api.get("/v1/provenance/products/{gtin}", tags=["provenance"])
+    def product(gtin: str) -> dict[str, Any]:
+        found = node.app.read_state(NAME, f"product/{check_gtin14(gtin)}")
+        if found is None:
+            raise NotFound(f"GTIN {gtin} is not registered", field="gtin")
+        return dict(found)
+
+    def event_record(digest: str) -> dict[str, Any]:
+        record = node.app.read_state(NAME, f"event/{hex64(digest, 'digest')}")
+        if record is None:
+            raise NotFound(f"no event {digest}", field="digest")
+        return dict(record)
+
+    @api.get("/v1/provenance/events/{digest}", tags=["provenance"])
+    def event(digest: str) -> dict[str, Any]:
+        return event_record(digest)
+
+    @api.get("/v1/provenance/events/{digest}/receipt", tags=["provenance"])
+    def event_receipt(digest: str) -> dict[str, Any]:
+        record = event_record(digest)
+        events = recorded_events(node, record["tx_id"])
+        digests = [node.suite.hash(codec.encode(value)) for value in events]
+        proof = node.tx_proof(record["tx_id"])
+        return build_receipts(proof, digests, [record["position"]], events)[0]

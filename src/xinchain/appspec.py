@@ -1,0 +1,85 @@
+"""The seam between the chain and its applications: what one app gives the node.
+
+The chain's core (consensus, mempool, storage, execution, p2p, the core API) never imports an
+app. Each app lives in `xinchain/apps/<app>/` and describes itself with one `AppSpec`; the
+registry (`xinchain/apps/registry.py`) lists them, and the start-up code (the CLI) hands the
+specs to the node, which gives each part what it needs: the execution its contracts, the API
+its routes, the CLI its command group, the node its background tasks. docs/architecture.md has
+the checklist for adding an app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from xinchain.contracts.base import Contract
+from xinchain.errors import ConfigError
+from xinchain.types import check_identifier
+
+if TYPE_CHECKING:
+    import typer
+    from fastapi import FastAPI
+
+    from xinchain.node.home import Home
+    from xinchain.node.node import Node
+
+
+@dataclass(frozen=True)
+class UploadLimit:
+    """API routes under `prefix` accept request bodies up to `bytes_max` (images, files),
+    where every other route accepts a transaction's worth."""
+
+    prefix: str
+    bytes_max: int
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """One application.
+
+    * `name`: the app's name, which is also its contract's name and key space.
+    * `contract`: makes the app's system contract (deterministic; see contracts/base.py).
+    * `routes`: adds the app's REST routes and pages to a node's API.
+    * `cli`: makes the app's command group, named `cli_name` (`xinchain <cli_name> ...`).
+    * `node_tasks`: coroutines a node runs while it serves (e.g. anchoring scan flags).
+    * `uploads`: routes that take large bodies.
+    * `demo`: records the app's demo data on a new local consortium through the API at the
+      given address; returns the path of a page to show (`xinchain up` prints it).
+    * `console_page`: the path of the app's console page, printed by `xinchain up` with the
+      first node's gateway token.
+    """
+
+    name: str
+    summary: str
+    contract: Callable[[], Contract]
+    routes: Callable[[FastAPI, Node], None] | None = None
+    cli: typer.Typer | None = None
+    cli_name: str = ""
+    node_tasks: tuple[Callable[[Node], Awaitable[None]], ...] = ()
+    uploads: tuple[UploadLimit, ...] = ()
+    demo: Callable[[Home, str], str] | None = None
+    console_page: str = ""
+
+
+def check_apps(apps: Sequence[AppSpec], reserved: Sequence[str] = ("governance",)) -> None:
+    """Refuse a registry whose apps share a name, a contract name or a CLI group, or take a name
+    the core uses."""
+    seen: set[str] = set(reserved)
+    commands: set[str] = set()
+    for app in apps:
+        check_identifier(app.name, "app name")
+        if app.name in seen:
+            raise ConfigError(f"two apps (or an app and the core) are named {app.name!r}")
+        seen.add(app.name)
+        contract = app.contract()
+        if contract.name != app.name:
+            raise ConfigError(
+                f"app {app.name!r} makes a contract named {contract.name!r}; expected the "
+                "app's name"
+            )
+        if app.cli is not None:
+            if not app.cli_name or app.cli_name in commands:
+                raise ConfigError(f"app {app.name!r} needs a CLI group name of its own")
+            commands.add(app.cli_name)

@@ -1,1 +1,0 @@
-"""Copyright for sellers' photos: perceptual hashes, the near-duplicate index, evidence."""
