@@ -47,6 +47,7 @@ from provenance import _git_commit as git_commit
 from provenance import _percentile as percentile
 
 from xinchain.apps.promo.contract import orders_per_tx_max
+from xinchain.apps.registry import RECEIPT_KINDS
 from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blocks
 from xinchain.errors import ReceiptInvalid
 from xinchain.genesis import Genesis
@@ -269,7 +270,9 @@ def measure_queries(
             receipt_ms.append(elapsed)
             try:
                 receipt = response.json()
-                verify_receipt(receipt, None, expected_genesis_hash=genesis_hash)
+                verify_receipt(
+                    receipt, None, kinds=RECEIPT_KINDS, expected_genesis_hash=genesis_hash
+                )
                 if receipt["entry"]["rank"] != ranks[number]:
                     raise ReceiptInvalid(f"proves rank {receipt['entry']['rank']}")
             except (ReceiptInvalid, KeyError, ValueError) as exc:

@@ -10,12 +10,14 @@ the checklist for adding an app.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from xinchain.contracts.base import Contract
 from xinchain.errors import ConfigError
+from xinchain.receipt import RECEIPT_FIELDS
+from xinchain.records import ReceiptKinds
 from xinchain.types import check_identifier
 
 if TYPE_CHECKING:
@@ -35,6 +37,12 @@ class UploadLimit:
     bytes_max: int
 
 
+# Checks a package of receipts and files (a zip) offline: the bytes, and the pin (a genesis hash,
+# or trusted chains). Returns the lines `xinchain verify` prints; raises XinchainError naming
+# what is wrong.
+PackageCheck = Callable[[bytes, str | None, Mapping[str, str] | None], list[str]]
+
+
 @dataclass(frozen=True)
 class AppSpec:
     """One application.
@@ -49,6 +57,9 @@ class AppSpec:
       given address; returns the path of a page to show (`xinchain up` prints it).
     * `console_page`: the path of the app's console page, printed by `xinchain up` with the
       first node's gateway token.
+    * `receipts`: what the app's receipts prove: the methods that anchor files and the record
+      kinds its methods build (xinchain.records). The receipt verifier and the report read them.
+    * `package`: checks the app's evidence package (a zip) for `xinchain verify`.
     """
 
     name: str
@@ -61,6 +72,8 @@ class AppSpec:
     uploads: tuple[UploadLimit, ...] = ()
     demo: Callable[[Home, str], str] | None = None
     console_page: str = ""
+    receipts: ReceiptKinds = field(default_factory=ReceiptKinds)
+    package: PackageCheck | None = None
 
 
 def check_apps(apps: Sequence[AppSpec], reserved: Sequence[str] = ("governance",)) -> None:
@@ -83,3 +96,17 @@ def check_apps(apps: Sequence[AppSpec], reserved: Sequence[str] = ("governance",
             if not app.cli_name or app.cli_name in commands:
                 raise ConfigError(f"app {app.name!r} needs a CLI group name of its own")
             commands.add(app.cli_name)
+        declared = [anchor.contract for anchor in app.receipts.anchors]
+        declared += [record.contract for record in app.receipts.records]
+        for contract_name in declared:
+            if contract_name != app.name:
+                raise ConfigError(
+                    f"app {app.name!r} declares a receipt of contract {contract_name!r}; "
+                    "an app declares receipts of its own contract only"
+                )
+    receipt_kinds(apps)
+
+
+def receipt_kinds(apps: Sequence[AppSpec]) -> ReceiptKinds:
+    """Every app's receipt kinds in one set, for the verifier (refuses a clash)."""
+    return ReceiptKinds.gather((app.receipts for app in apps), reserved=RECEIPT_FIELDS)

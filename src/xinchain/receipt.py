@@ -24,12 +24,14 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from xinchain import codec
 from xinchain.errors import ConfigError, DecodeError, ReceiptInvalid
 from xinchain.genesis import Genesis
 from xinchain.merkle import InclusionProof, MerkleTree, leaf_hash, root_from_inclusion
+from xinchain.records import UINT64_MAX, ReceiptKinds, RecordKind, Words, hex64, integer
 from xinchain.types import BlockHeader, CommitCertificate, TxResult, commit_statement, quorum_size
 
 FORMAT = "xinchain-receipt/1"
@@ -39,21 +41,12 @@ FORMAT = "xinchain-receipt/1"
 receipt_bytes_max = 16 * 1024 * 1024
 # Nesting deeper than this is malformed (an EPCIS event's JSON is text, not nesting).
 receipt_nesting_max = 16
-_UINT64_MAX = 2**64 - 1
 
-# What a receipt proves, and the one contract method whose result anchors it. A file (no
-# record) is proven only by a notary anchor; each record kind only by the method that builds
-# that kind of record itself from what it checked, so no sender can anchor made-up bytes and
-# present them as a record of another kind.
-FILE_METHODS = frozenset({("notary", "anchor"), ("notary", "anchor_batch")})
-RECORD_METHODS: dict[str, tuple[str, str]] = {
-    "event": ("provenance", "record_events"),
-    "entry": ("promo", "close"),
-    "work": ("copyright", "register"),
-    "evidence": ("copyright", "evidence"),
-}
-RECORD_FIELDS = tuple(RECORD_METHODS)
-_RECEIPT_FIELDS = frozenset(
+# What a receipt proves and which contract method's result anchors it come from the apps
+# (xinchain.records.ReceiptKinds, gathered by the registry): a file is proven only by an
+# AnchorMethod, each record kind only by the method that builds that kind of record itself from
+# what it checked, so no sender can anchor made-up bytes and present them as a record.
+RECEIPT_FIELDS = frozenset(
     {"format", "document", "anchor", "result", "result_proof", "header", "certificate", "genesis"}
 )
 _HEX32 = re.compile(r"^[0-9a-f]{64}$")
@@ -133,6 +126,8 @@ class VerifiedReceipt:
     round: int = 0
     record_kind: str = ""  # "" when the receipt proves a file
     record: dict[str, Any] | None = None
+    kind: RecordKind | None = None  # the app's declaration of the record kind
+    does: Words | None = None  # what the contract method does, in a few words
     certified_by: tuple[Signer, ...] = ()
     pinned: bool = False  # the genesis hash was one the caller gave (flag or trusted chains)
     pinned_name: str = ""  # the name the trusted-chains file gives the chain, if any
@@ -172,13 +167,16 @@ def build_receipts(
     proof: TxProof,
     digests: list[bytes],
     positions: list[int] | None = None,
-    events: list[dict[str, Any]] | None = None,
-    record_field: str = "event",
+    records: list[dict[str, Any]] | None = None,
+    record_field: str = "",
     tree: MerkleTree | None = None,
 ) -> list[dict[str, Any]]:
-    """Receipts for the digests one transaction anchored (all, or those at `positions`); for
-    provenance, `events` (parallel to `digests`) puts each event in its receipt. `tree`, the
-    digests' tree built already, saves rebuilding it for every receipt of a large batch."""
+    """Receipts for the digests one transaction anchored (all, or those at `positions`). For a
+    record kind, `records` (parallel to `digests`) puts each record in its receipt under
+    `record_field`, the kind's name. `tree`, the digests' tree built already, saves rebuilding
+    it for every receipt of a large batch."""
+    if records is not None and not record_field:
+        raise ConfigError("build_receipts: records need the record kind's field name")
     hasher = proof.genesis.suite.hash
     tree = tree or MerkleTree(hasher, digests)
     if tree.root().hex() != proof.result.data.get("root"):
@@ -199,8 +197,8 @@ def build_receipts(
             "document": {"algorithm": proof.genesis.suite.hash_name, "hash": digests[i].hex()},
             "anchor": proof_to_value(tree.inclusion_proof(i)),
         }
-        if events is not None:
-            receipt[record_field] = events[i]
+        if records is not None:
+            receipt[record_field] = records[i]
         receipts.append(receipt)
     return receipts
 
@@ -293,7 +291,7 @@ def _check_values(value: Any, where: str, depth: int) -> None:
         return
     if isinstance(value, int):
         lowest = -1 if where == "evidence.distance" else 0
-        if not lowest <= value <= _UINT64_MAX:
+        if not lowest <= value <= UINT64_MAX:
             raise ReceiptInvalid(
                 f"malformed receipt: integer {value} lies outside {lowest} to 2^64-1",
                 field=where,
@@ -357,171 +355,6 @@ def load_trusted_chains(text: str) -> dict[str, str]:
     return chains
 
 
-# --- record kinds -------------------------------------------------------------------------------
-
-FieldCheck = Callable[[Any, str], None]
-_IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-EVENT_TYPES = frozenset(
-    {
-        "ObjectEvent",
-        "AggregationEvent",
-        "TransformationEvent",
-        "AssociationEvent",
-        "TransactionEvent",
-    }
-)
-
-
-def _refuse(where: str, expected: str, value: object) -> ReceiptInvalid:
-    shown = repr(value)
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    return ReceiptInvalid(f"expected {expected}, found {shown}", field=where)
-
-
-def _text(value: object, where: str) -> None:
-    if not isinstance(value, str):
-        raise _refuse(where, "text", value)
-
-
-def _identifier(value: object, where: str) -> None:
-    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
-        raise _refuse(where, "an org id (1-64 of a-z 0-9 _ . -, starting with a-z 0-9)", value)
-
-
-def _hex64(value: object, where: str) -> None:
-    if not isinstance(value, str) or not _HEX32.fullmatch(value):
-        raise _refuse(where, "64 lowercase hex digits", value)
-
-
-def _hex64_or_empty(value: object, where: str) -> None:
-    if value != "":
-        _hex64(value, where)
-
-
-def _integer(lowest: int, highest: int) -> FieldCheck:
-    def check(value: object, where: str) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _refuse(where, f"an integer from {lowest} to {highest}", value)
-        if not lowest <= value <= highest:
-            raise _refuse(where, f"an integer from {lowest} to {highest}", value)
-
-    return check
-
-
-def _one_of(choices: frozenset[str]) -> FieldCheck:
-    def check(value: object, where: str) -> None:
-        if not isinstance(value, str) or value not in choices:
-            raise _refuse(where, f"one of {sorted(choices)}", value)
-
-    return check
-
-
-def _list_of(item_check: FieldCheck) -> FieldCheck:
-    def check(value: object, where: str) -> None:
-        if not isinstance(value, list):
-            raise _refuse(where, "an array", value)
-        for index, item in enumerate(value):
-            item_check(item, f"{where}[{index}]")
-
-    return check
-
-
-def _fields(schema: Mapping[str, FieldCheck]) -> FieldCheck:
-    def check(value: object, where: str) -> None:
-        if not isinstance(value, dict):
-            raise _refuse(where, "an object", value)
-        if set(value) != set(schema):
-            missing, extra = sorted(set(schema) - set(value)), sorted(set(value) - set(schema))
-            raise ReceiptInvalid(
-                f"expected exactly the fields {sorted(schema)}: missing {missing}, "
-                f"unexpected {extra}",
-                field=where,
-            )
-        for name, field_check in schema.items():
-            field_check(value[name], f"{where}.{name}")
-
-    return check
-
-
-_uint = _integer(0, _UINT64_MAX)
-# The exact form of each record kind (docs/receipts.md, "Records"): every field, its type.
-RECORD_SCHEMAS: dict[str, FieldCheck] = {
-    "event": _fields(
-        {
-            "event_id": _text,
-            "type": _one_of(EVENT_TYPES),
-            "action": _text,
-            "biz_step": _text,
-            "disposition": _text,
-            "event_time_us": _uint,
-            "epcs": _list_of(_text),
-            "parent_id": _text,
-            "read_point": _text,
-            "biz_location": _text,
-            "customs_declaration": _text,
-            "json": _text,
-        }
-    ),
-    "entry": _fields(
-        {
-            "promo": _text,
-            "rank": _integer(1, _UINT64_MAX),
-            "order_no": _text,
-            "paid_ms": _uint,
-            "buyer_hash": _hex64,
-            "buyer_mask": _text,
-        }
-    ),
-    "work": _fields(
-        {
-            "sha256": _hex64,
-            "pdq": _hex64,
-            "quality": _integer(0, 100),
-            "crops": _list_of(_hex64),
-            "title": _text,
-            "org": _identifier,
-            "seller": _text,
-            "time_ms": _uint,
-        }
-    ),
-    "evidence": _fields(
-        {
-            "work": _hex64,
-            "url": _text,
-            "files": _list_of(_fields({"name": _text, "sha256": _hex64})),
-            "captured_ms": _uint,
-            "copy_pdq": _hex64_or_empty,
-            "distance": _integer(-1, 256),
-            "note": _text,
-            "recorder": _identifier,
-            "time_ms": _uint,
-        }
-    ),
-}
-
-
-def check_record(kind: str, record: object) -> None:
-    """Raise `ReceiptInvalid` unless `record` has exactly the fields and types of its kind."""
-    RECORD_SCHEMAS[kind](record, kind)
-    if kind == "evidence":
-        assert isinstance(record, dict)
-        if (record["copy_pdq"] == "") != (record["distance"] == -1):
-            raise ReceiptInvalid(
-                "distance is -1 exactly when no copy was hashed (copy_pdq empty), found "
-                f"copy_pdq {record['copy_pdq']!r} with distance {record['distance']}",
-                field="evidence.distance",
-            )
-
-
-def _record_party(kind: str, record: dict[str, Any]) -> tuple[str, str] | None:
-    """The record field that must name the result's sender, for kinds that carry it."""
-    if kind == "work":
-        return "org", record["org"]
-    if kind == "evidence":
-        return "recorder", record["recorder"]
-    return None
-
-
 # --- verification -------------------------------------------------------------------------------
 
 
@@ -529,6 +362,7 @@ def verify_receipt(
     receipt: dict[str, Any],
     document: bytes | None,
     *,
+    kinds: ReceiptKinds,
     expected_genesis_hash: str | None = None,
     trusted_chains: Mapping[str, str] | None = None,
 ) -> VerifiedReceipt:
@@ -537,10 +371,13 @@ def verify_receipt(
 
     A record receipt needs no `document`; if one is given it must be the record's canonical
     encoding. `expected_genesis_hash` (any letter case) or `trusted_chains` (genesis hash →
-    name) pin the chain; without either the result says `pinned=False`."""
+    name) pin the chain; without either the result says `pinned=False`. `kinds` are the anchor
+    methods and record kinds the apps declare (`xinchain.apps.registry.RECEIPT_KINDS`): a
+    receipt of any other is refused."""
     verification = inspect_receipt(
         receipt,
         document,
+        kinds=kinds,
         expected_genesis_hash=expected_genesis_hash,
         trusted_chains=trusted_chains,
     )
@@ -553,11 +390,12 @@ def inspect_receipt(
     receipt: dict[str, Any],
     document: bytes | None,
     *,
+    kinds: ReceiptKinds,
     expected_genesis_hash: str | None = None,
     trusted_chains: Mapping[str, str] | None = None,
 ) -> Verification:
     """Run every check on `receipt` and say what each found; never raises for a bad receipt."""
-    run = _Run(receipt, document, expected_genesis_hash, trusted_chains)
+    run = _Run(receipt, document, kinds, expected_genesis_hash, trusted_chains)
     try:
         verified = run.verify()
     except ReceiptInvalid as exc:
@@ -569,6 +407,28 @@ def inspect_receipt(
     return Verification(verified, "", tuple(run.checks))
 
 
+def anchoring_text(verified: VerifiedReceipt) -> str:
+    """Where and by whom a verified receipt's subject was anchored, as `xinchain verify` says."""
+    when = datetime.fromtimestamp(verified.time_ms / 1000, UTC).isoformat(timespec="milliseconds")
+    return (
+        f"anchored by {verified.sender} at {when} in block {verified.height} of chain "
+        f"{verified.chain_id} (genesis {verified.genesis_hash}), certified by "
+        f"{verified.signers} of {verified.validators} validators"
+    )
+
+
+def pinning_text(verified: VerifiedReceipt) -> str:
+    """Whether the chain was pinned, and what to compare when it was not."""
+    if verified.pinned:
+        named = f" ({verified.pinned_name})" if verified.pinned_name else ""
+        return f"pinned: genesis {verified.genesis_hash}{named}"
+    return (
+        f"not pinned: nothing was given to compare genesis {verified.genesis_hash} with. Anyone "
+        "can start a chain with any name; compare this hash with the one the consortium "
+        "publishes, or pass --genesis-hash or --trusted-chains."
+    )
+
+
 class _Run:
     """One verification: the steps of docs/receipts.md in order, each recorded as a Check."""
 
@@ -576,11 +436,14 @@ class _Run:
         self,
         receipt: dict[str, Any],
         document: bytes | None,
+        kinds: ReceiptKinds,
         expected_genesis_hash: str | None,
         trusted_chains: Mapping[str, str] | None,
     ) -> None:
         self.receipt = receipt
         self.document = document
+        self.kinds = kinds
+        self.kind: RecordKind | None = None
         self.expected_genesis_hash = expected_genesis_hash
         self.trusted_chains = trusted_chains
         self.checks: list[Check] = []
@@ -629,6 +492,8 @@ class _Run:
             round=self.certificate.round,
             record_kind=self.record_kind,
             record=receipt.get(self.record_kind) if self.record_kind else None,
+            kind=self.kind,
+            does=self.kinds.does(result.contract, result.method),
             certified_by=tuple(self.signers),
             pinned=self.pinned,
             pinned_name=self.pinned_name,
@@ -640,15 +505,16 @@ class _Run:
         receipt = self.receipt
         if not isinstance(receipt, dict):
             raise ReceiptInvalid("expected a JSON object", field="receipt")
-        carried = [name for name in RECORD_FIELDS if name in receipt]
+        known = [kind.name for kind in self.kinds.records]
+        carried = [name for name in known if name in receipt]
         if len(carried) > 1:
             raise ReceiptInvalid(f"a receipt carries one record, found {carried}", field="receipt")
         fields = set(receipt) - set(carried)
-        if fields != _RECEIPT_FIELDS:
-            missing, extra = sorted(_RECEIPT_FIELDS - fields), sorted(fields - _RECEIPT_FIELDS)
+        if fields != RECEIPT_FIELDS:
+            missing, extra = sorted(RECEIPT_FIELDS - fields), sorted(fields - RECEIPT_FIELDS)
             raise ReceiptInvalid(
-                f"expected the fields {sorted(_RECEIPT_FIELDS)} and at most one of "
-                f"{list(RECORD_FIELDS)}: missing {missing}, unexpected {extra}",
+                f"expected the fields {sorted(RECEIPT_FIELDS)} and at most one of "
+                f"{known}: missing {missing}, unexpected {extra}",
                 field="receipt",
             )
         if receipt["format"] != FORMAT:
@@ -660,7 +526,9 @@ class _Run:
             )
         self.record_kind = carried[0] if carried else ""
         if self.record_kind:
-            check_record(self.record_kind, receipt[self.record_kind])
+            self.kind = self.kinds.record(self.record_kind)
+            assert self.kind is not None  # a carried field is a known record kind by now
+            self.kind.check(receipt[self.record_kind], self.record_kind)
             article = "an" if self.record_kind[0] in "ae" else "a"
             return f"format {FORMAT}, carries {article} {self.record_kind} record"
         return f"format {FORMAT}, proves a file"
@@ -742,7 +610,7 @@ class _Run:
                 f"says {field['algorithm']!r}",
                 field="document.algorithm",
             )
-        _hex64(field["hash"], "document.hash")
+        hex64(field["hash"], "document.hash")
         document = self.document
         if self.record_kind:
             record_bytes = codec.encode(self.receipt[self.record_kind])
@@ -779,33 +647,34 @@ class _Run:
             )
         method = (result.contract, result.method)
         called = f"{result.contract}.{result.method}"
-        if self.record_kind:
-            expected = RECORD_METHODS[self.record_kind]
-            if method != expected:
+        if self.kind is not None:
+            kind = self.kind
+            if method != (kind.contract, kind.method):
                 raise ReceiptInvalid(
-                    f"a {self.record_kind} record is proven only by {'.'.join(expected)}; this "
-                    f"result is {called}, which does not write {self.record_kind} records",
+                    f"a {kind.name} record is proven only by {kind.contract}.{kind.method}; "
+                    f"this result is {called}, which does not write {kind.name} records",
                     field="result.contract",
                 )
-            party = _record_party(self.record_kind, self.receipt[self.record_kind])
-            if party is not None and party[1] != result.sender:
+            record = self.receipt[kind.name]
+            if kind.party and record[kind.party] != result.sender:
                 raise ReceiptInvalid(
-                    f"the {self.record_kind} names {party[0]} {party[1]!r}, but the result's "
-                    f"sender is {result.sender!r}",
-                    field=f"{self.record_kind}.{party[0]}",
+                    f"the {kind.name} names {kind.party} {record[kind.party]!r}, but the "
+                    f"result's sender is {result.sender!r}",
+                    field=f"{kind.name}.{kind.party}",
                 )
-        elif method not in FILE_METHODS:
-            kinds = [kind for kind, pair in RECORD_METHODS.items() if pair == method]
-            hint = f"; its receipts carry the {kinds[0]} record" if kinds else ""
+        elif self.kinds.anchor(*method) is None:
+            anchors = " or ".join(f"{a.contract}.{a.method}" for a in self.kinds.anchors)
+            writes = self.kinds.record_for(*method)
+            hint = f"; its receipts carry the {writes.name} record" if writes else ""
             raise ReceiptInvalid(
-                f"a file is proven only by notary.anchor or notary.anchor_batch; this result "
-                f"is {called}{hint}",
+                f"a file is proven only by {anchors or 'an anchor method no app declared'}; "
+                f"this result is {called}{hint}",
                 field="result.contract",
             )
         if set(result.data) != {"root", "size"}:
             raise ReceiptInvalid("expected exactly {root, size}", field="result.data")
-        _hex64(result.data["root"], "result.data.root")
-        _integer(1, _UINT64_MAX)(result.data["size"], "result.data.size")
+        hex64(result.data["root"], "result.data.root")
+        integer(1, UINT64_MAX)(result.data["size"], "result.data.size")
         return f"{called} by {result.sender} (transaction {result.tx_id}) succeeded"
 
     # Step 5: document hash → batch root.

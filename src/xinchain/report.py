@@ -28,29 +28,22 @@ import subprocess
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from fontTools.ttLib import TTCollection  # type: ignore[import-untyped]
 from fpdf import FPDF
 from fpdf.fonts import FontFace, TTFFont
 
-from xinchain.errors import ConfigError, ensure
-from xinchain.receipt import RECORD_METHODS, Check, Verification, VerifiedReceipt
+from xinchain.errors import ConfigError
+from xinchain.receipt import Check, Verification, VerifiedReceipt
 from xinchain.types import quorum_size
+from xinchain.wording import both_times, shown, spelled
 
 # --- limits -------------------------------------------------------------------------------------
 
-# Text from a record (a title, a URL, a note) is shown up to this many characters: the report
-# must stay within two pages, and the whole value is in the receipt anyway.
-record_text_shown_chars_max = 120
-# An event's EPCs and an evidence's files shown, the rest counted: same reason.
-record_items_shown_max = 6
-# The sentence that says what a record says repeats some of its text: shorter there, with
-# fewer of an event's EPCs (the fields below it show them longer).
-phrase_chars_max = 60
-phrase_items_max = 3
+# (How much of a record's own text is shown: xinchain.wording.)
 # A check's detail or an invalid receipt's reason shown up to this many characters.
 check_detail_shown_chars_max = 400
 # A file or receipt name, or a name from the genesis, shown up to this many characters.
@@ -74,7 +67,6 @@ CJK_FONT_PATHS = (
 )
 _FONT_SUFFIXES = (".ttf", ".ttc", ".otf", ".otc")
 
-_BEIJING = timezone(timedelta(hours=8), "CST")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DOCUMENTATION = "docs/receipts.md"
 _DOCUMENTATION_SECTION = "Verifying by hand, step by step"
@@ -84,21 +76,6 @@ _SYMBOLS: dict[str, tuple[str, str, str]] = {  # outcome → (symbol, Chinese, E
     "pass": ("✓", "通过", "pass"),
     "fail": ("✘", "失败", "fail"),
     "warn": ("!", "注意", "warning"),
-}
-# What each contract method that a receipt can name does, in a few words.
-_METHOD_WORDS: dict[tuple[str, str], tuple[str, str]] = {
-    ("notary", "anchor"): ("anchors one document hash", "锚定一个文件哈希"),
-    ("notary", "anchor_batch"): ("anchors a batch of document hashes", "批量锚定文件哈希"),
-    ("provenance", "record_events"): ("records supply-chain events", "记录溯源事件"),
-    ("promo", "close"): ("closes a promotion and commits its ranking", "结束促销并提交排名"),
-    ("copyright", "register"): ("registers photos", "登记作品"),
-    ("copyright", "evidence"): ("records evidence of a suspected copy", "记录侵权证据"),
-}
-_KIND_WORDS: dict[str, tuple[str, str]] = {
-    "event": ("a GS1 EPCIS supply-chain event", "GS1 EPCIS 溯源事件"),
-    "entry": ("an entry of a promotion ranking", "促销排名条目"),
-    "work": ("a registered photo", "登记作品"),
-    "evidence": ("evidence of a suspected copy", "侵权证据"),
 }
 _SUITE_WORDS: dict[str, tuple[str, str]] = {
     "ed25519-sha256": ("Ed25519 signatures, SHA-256 hashes", "Ed25519 签名，SHA-256 哈希"),
@@ -202,10 +179,8 @@ def _build(report: ReportInput) -> _Report:
             _checks_section(verification),
         )
     footer = (
-        _Field(_Text("生成时间", "Generated"), _both_times(report.generated_ms)),
-        _Field(
-            _Text("收据文件", "Receipt file"), _shown(report.receipt_name, name_shown_chars_max)
-        ),
+        _Field(_Text("生成时间", "Generated"), both_times(report.generated_ms)),
+        _Field(_Text("收据文件", "Receipt file"), shown(report.receipt_name, name_shown_chars_max)),
     )
     return _Report(
         title=_TITLE,
@@ -222,7 +197,7 @@ def _verdict(verification: Verification) -> _Verdict:
         return _Verdict(
             valid=False,
             headline=_Text("无效", "INVALID"),
-            reason=_shown(verification.reason, check_detail_shown_chars_max),
+            reason=shown(verification.reason, check_detail_shown_chars_max),
             caution=None,
             caution_value="",
             assurance=None,
@@ -246,8 +221,8 @@ def _verdict(verification: Verification) -> _Verdict:
     named = f"（{verified.pinned_name}）" if verified.pinned_name else ""
     named_english = f" ({verified.pinned_name})" if verified.pinned_name else ""
     assurance = _Text(
-        f"已锁定链身份{_shown(named, name_shown_chars_max)}：创世哈希与核验者给定的一致。",
-        f"Chain pinned{_shown(named_english, name_shown_chars_max)}: the genesis hash is the "
+        f"已锁定链身份{shown(named, name_shown_chars_max)}：创世哈希与核验者给定的一致。",
+        f"Chain pinned{shown(named_english, name_shown_chars_max)}: the genesis hash is the "
         "one the verifier gave.",
     )
     return _Verdict(
@@ -262,10 +237,10 @@ def _verdict(verification: Verification) -> _Verdict:
 
 def _refused_section(report: ReportInput) -> _Section:
     fields = [
-        _Field(_Text("收据文件", "Receipt file"), _shown(report.receipt_name, name_shown_chars_max))
+        _Field(_Text("收据文件", "Receipt file"), shown(report.receipt_name, name_shown_chars_max))
     ]
     if report.document_name is not None:
-        document_name = _shown(report.document_name, name_shown_chars_max)
+        document_name = shown(report.document_name, name_shown_chars_max)
         fields.append(_Field(_Text("核验的文件", "File checked"), document_name))
     return _Section(
         title=_Text("核验结论", "Conclusion"),
@@ -281,7 +256,8 @@ def _refused_section(report: ReportInput) -> _Section:
 
 def _proven_section(report: ReportInput, verified: VerifiedReceipt) -> _Section:
     hash_label = _Text(f"文件哈希（{verified.hash_name}）", f"Document hash ({verified.hash_name})")
-    if not verified.record_kind or verified.record is None:
+    spec, record = verified.kind, verified.record
+    if spec is None or record is None:  # the receipt proves a file
         name = report.document_name or "—"
         return _Section(
             title=_Text("证明了什么", "What is proven"),
@@ -293,15 +269,18 @@ def _proven_section(report: ReportInput, verified: VerifiedReceipt) -> _Section:
                 ),
             ),
             fields=(
-                _Field(_Text("文件名", "File name"), _shown(name, name_shown_chars_max)),
+                _Field(_Text("文件名", "File name"), shown(name, name_shown_chars_max)),
                 _Field(hash_label, verified.document_hash, code=True),
             ),
         )
-    english, chinese = describe_record(verified.record_kind, verified.record)
-    kind_english, kind_chinese = _KIND_WORDS[verified.record_kind]
+    said = spec.describe(record)
     kind = _Field(
         _Text("记录类型", "Record kind"),
-        f"{kind_chinese} · {kind_english} ({verified.record_kind})",
+        f"{spec.is_a.chinese} · {spec.is_a.english} ({verified.record_kind})",
+    )
+    facts = tuple(
+        _Field(_Text(fact.label.chinese, fact.label.english), fact.value, code=fact.code)
+        for fact in spec.facts(record)
     )
     record_hash = _Field(
         _Text(f"记录哈希（{verified.hash_name}）", f"Record hash ({verified.hash_name})"),
@@ -310,20 +289,20 @@ def _proven_section(report: ReportInput, verified: VerifiedReceipt) -> _Section:
     )
     return _Section(
         title=_Text("证明了什么", "What is proven"),
-        lead=(_Text(chinese, english),),
-        fields=(kind, *_record_fields(verified.record_kind, verified.record), record_hash),
+        lead=(_Text(said.chinese, said.english),),
+        fields=(kind, *facts, record_hash),
     )
 
 
 def _party_section(verified: VerifiedReceipt) -> _Section:
     sender = _org_text(verified.sender, verified.sender_name)
-    english, chinese = _METHOD_WORDS.get((verified.contract, verified.method), ("", ""))
+    does = verified.does
     called = f"{verified.contract}.{verified.method}"
-    method = f"{called} · {chinese} · {english}" if english else called
+    method = f"{called} · {does.chinese} · {does.english}" if does else called
     return _Section(
         title=_Text("由谁提交", "By whom"),
         fields=(
-            _Field(_Text("提交机构", "Submitted by (org)"), _shown(sender, name_shown_chars_max)),
+            _Field(_Text("提交机构", "Submitted by (org)"), shown(sender, name_shown_chars_max)),
             _Field(_Text("合约方法", "Contract method"), method),
             _Field(_Text("交易编号", "Transaction id"), verified.tx_id, code=True),
         ),
@@ -333,7 +312,7 @@ def _party_section(verified: VerifiedReceipt) -> _Section:
 def _time_section(verified: VerifiedReceipt) -> _Section:
     return _Section(
         title=_Text("时间", "When"),
-        fields=(_Field(_Text("区块时间", "Block time"), _both_times(verified.time_ms)),),
+        fields=(_Field(_Text("区块时间", "Block time"), both_times(verified.time_ms)),),
         notes=(
             _Text(
                 "区块时间由出块的验证节点写入，并经法定数量的验证节点签名确认。",
@@ -349,7 +328,7 @@ def _place_section(verified: VerifiedReceipt) -> _Section:
     suite = f"{verified.suite} · {chinese} · {english}" if english else verified.suite
     if verified.pinned:
         named = f" ({verified.pinned_name})" if verified.pinned_name else ""
-        pinned = _shown(f"是 yes, pinned{named}", name_shown_chars_max)
+        pinned = shown(f"是 yes, pinned{named}", name_shown_chars_max)
         tone: _Tone = "pass"
     else:
         pinned = "否 no: not pinned, compare the genesis hash above"
@@ -359,7 +338,7 @@ def _place_section(verified: VerifiedReceipt) -> _Section:
         fields=(
             _Field(_Text("区块高度", "Block height"), str(verified.height)),
             _Field(_Text("区块哈希", "Block hash"), verified.block_hash, code=True),
-            _Field(_Text("链标识", "Chain id"), _shown(verified.chain_id, name_shown_chars_max)),
+            _Field(_Text("链标识", "Chain id"), shown(verified.chain_id, name_shown_chars_max)),
             _Field(_Text("创世哈希", "Genesis hash"), verified.genesis_hash, code=True),
             _Field(_Text("链身份锁定", "Chain pinned"), pinned, tone=tone),
             _Field(_Text("密码算法", "Cryptographic suite"), suite),
@@ -372,8 +351,8 @@ def _certified_section(verified: VerifiedReceipt) -> _Section:
     rows = tuple(
         (
             _Cell(str(signer.index)),
-            _Cell(_shown(signer.name, name_shown_chars_max)),
-            _Cell(_shown(_org_text(signer.org, signer.org_name), name_shown_chars_max)),
+            _Cell(shown(signer.name, name_shown_chars_max)),
+            _Cell(shown(_org_text(signer.org, signer.org_name), name_shown_chars_max)),
             _Cell(signer.fingerprint, code=True),
         )
         for signer in verified.certified_by
@@ -410,7 +389,7 @@ def _checks_section(verification: Verification) -> _Section:
         (
             _Cell(f"{check.name_zh}\n{check.name}"),
             _Cell(_outcome_text(check), tone=check.outcome),
-            _Cell(_shown(check.detail, check_detail_shown_chars_max)),
+            _Cell(shown(check.detail, check_detail_shown_chars_max)),
         )
         for check in verification.checks
     )
@@ -490,7 +469,7 @@ def _repeat_section(report: ReportInput, verified: VerifiedReceipt | None) -> _S
         fields=(
             _Field(
                 _Text("命令", "Command"),
-                _shown(report.command, command_shown_chars_max),
+                shown(report.command, command_shown_chars_max),
                 code=True,
             ),
         ),
@@ -514,233 +493,6 @@ def _outcome_text(check: Check) -> str:
 
 def _org_text(org: str, name: str) -> str:
     return f"{name} ({org})" if name else org
-
-
-# --- records in words ---------------------------------------------------------------------------
-
-
-def describe_record(kind: str, record: dict[str, Any]) -> tuple[str, str]:
-    """What a record says, as one sentence in English and one in Chinese. `record` has the
-    fields of its kind (docs/receipts.md, "Records"): a verified receipt's record does."""
-    ensure(kind in RECORD_METHODS, f"describe_record: unknown record kind {kind!r}")
-    describers = {
-        "event": _describe_event,
-        "entry": _describe_entry,
-        "work": _describe_work,
-        "evidence": _describe_evidence,
-    }
-    return describers[kind](record)
-
-
-def _describe_entry(record: dict[str, Any]) -> tuple[str, str]:
-    order, promo = _phrase(record["order_no"]), _phrase(record["promo"])
-    paid_english = _beijing(record["paid_ms"], milliseconds=True, english=True)
-    paid = _beijing(record["paid_ms"], milliseconds=True)
-    buyer = _phrase(record["buyer_mask"])
-    rank = record["rank"]
-    return (
-        f"Order {order} is No. {rank} in promotion {promo} (paid {paid_english}, buyer {buyer}).",
-        f"订单 {order} 在促销 {promo} 中排名第 {rank}（付款时间 {paid}，买家 {buyer}）。",
-    )
-
-
-def _describe_event(record: dict[str, Any]) -> tuple[str, str]:
-    epcs = [_phrase(epc) for epc in record["epcs"]]
-    shown = ", ".join(epcs[:phrase_items_max])
-    more = len(epcs) - phrase_items_max
-    what = ", ".join(
-        _phrase(record[name]) for name in ("action", "biz_step", "disposition") if record[name]
-    )
-    milliseconds = record["event_time_us"] // 1000
-    english = [f"GS1 EPCIS {_phrase(record['type'])}"]
-    chinese = [f"GS1 EPCIS 事件 {_phrase(record['type'])}"]
-    if what:
-        english.append(f" ({what})")
-        chinese.append(f"（{what}）")
-    english.append(f" at {_beijing(milliseconds, milliseconds=True, english=True)}")
-    chinese.append(f"，发生于 {_beijing(milliseconds, milliseconds=True)}")
-    if record["read_point"]:
-        english.append(f" at read point {_phrase(record['read_point'])}")
-        chinese.append(f"，读取点 {_phrase(record['read_point'])}")
-    elif record["biz_location"]:
-        english.append(f" at business location {_phrase(record['biz_location'])}")
-        chinese.append(f"，业务地点 {_phrase(record['biz_location'])}")
-    if epcs:
-        english.append(f" for {_count(len(epcs), 'item')}: {shown}")
-        chinese.append(f"，涉及 {len(epcs)} 个物品：{shown}")
-    if more > 0:
-        english.append(f" and {more} more")
-        chinese.append(f" 等（另 {more} 个）")
-    return "".join(english) + ".", "".join(chinese) + "。"
-
-
-def _count(number: int, noun: str) -> str:
-    """'1 file', '2 files'."""
-    return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
-def _describe_work(record: dict[str, Any]) -> tuple[str, str]:
-    title, org = _phrase(record["title"]), _phrase(record["org"])
-    seller = _phrase(record["seller"])
-    crops = len(record["crops"])
-    titled_english = f'"{title}"' if title else "without a title"
-    titled_chinese = f"《{title}》" if title else "（无标题）"
-    sold_english = f", sold by {seller}" if seller else ""
-    sold_chinese = f"，销售方 {seller}" if seller else ""
-    return (
-        f"Photo {titled_english} registered by org {org}{sold_english} (image SHA-256 "
-        f"{_short(record['sha256'])}, PDQ quality {record['quality']}, "
-        f"{crops} crop hash{'es' if crops != 1 else ''}).",
-        f"作品{titled_chinese}由机构 {org} 登记{sold_chinese}（图片 SHA-256 "
-        f"{_short(record['sha256'])}，PDQ 质量 {record['quality']}，{crops} 个裁剪哈希）。",
-    )
-
-
-def _describe_evidence(record: dict[str, Any]) -> tuple[str, str]:
-    url, recorder = _phrase(record["url"]), _phrase(record["recorder"])
-    files = len(record["files"])
-    captured_english = _beijing(record["captured_ms"], english=True)
-    captured = _beijing(record["captured_ms"])
-    distance = record["distance"]
-    if distance < 0:
-        match_english, match_chinese = "no copy image was hashed", "未对复制图片计算哈希"
-    else:
-        match_english = f"the copy's PDQ hash differs from the work's in {distance} of 256 bits"
-        match_chinese = f"复制图片的 PDQ 哈希与作品相差 {distance}/256 位"
-    return (
-        f"Org {recorder} recorded a suspected copy of work {_short(record['work'])} at {url}, "
-        f"captured {captured_english} in {_count(files, 'file')}; {match_english}.",
-        f"机构 {recorder} 记录了作品 {_short(record['work'])} 的疑似复制品，网址 {url}，"
-        f"取证时间 {captured}，共 {files} 个文件，{match_chinese}。",
-    )
-
-
-def _record_fields(kind: str, record: dict[str, Any]) -> tuple[_Field, ...]:
-    """The record's fields a reader checks it by: its ids, hashes and times, in full."""
-    if kind == "entry":
-        return (
-            _Field(_Text("促销", "Promotion"), _shown(record["promo"])),
-            _Field(_Text("名次", "Rank"), str(record["rank"])),
-            _Field(_Text("订单号", "Order number"), _shown(record["order_no"])),
-            _Field(_Text("付款时间", "Paid"), _both_times(record["paid_ms"])),
-            _Field(_Text("买家", "Buyer (as shown)"), _shown(record["buyer_mask"])),
-            _Field(_Text("买家哈希", "Buyer hash (keyed)"), record["buyer_hash"], code=True),
-        )
-    if kind == "event":
-        epcs = [_shown(epc) for epc in record["epcs"][:record_items_shown_max]]
-        more = len(record["epcs"]) - len(epcs)
-        fields = [
-            _Field(_Text("事件编号", "Event id"), _shown(record["event_id"]) or "—"),
-            _Field(_Text("事件时间", "Event time"), _both_times(record["event_time_us"] // 1000)),
-            _Field(
-                _Text("物品 EPC", "Items (EPC)"),
-                "\n".join(epcs) + (f"\n… +{more}" if more > 0 else "") or "—",
-            ),
-        ]
-        optional = (
-            ("parent_id", _Text("上级包装", "Parent id")),
-            ("read_point", _Text("读取点", "Read point")),
-            ("biz_location", _Text("业务地点", "Business location")),
-            ("customs_declaration", _Text("报关单号", "Customs declaration")),
-        )
-        fields += [_Field(label, _shown(record[name])) for name, label in optional if record[name]]
-        return tuple(fields)
-    if kind == "work":
-        return (
-            _Field(_Text("作品标题", "Title"), _shown(record["title"]) or "—"),
-            _Field(_Text("登记机构", "Registered by"), _shown(record["org"])),
-            _Field(_Text("图片 SHA-256", "Image SHA-256"), record["sha256"], code=True),
-            _Field(_Text("PDQ 哈希", "PDQ hash"), record["pdq"], code=True),
-            _Field(_Text("登记时间", "Registered"), _both_times(record["time_ms"])),
-        )
-    files = [
-        f"{_shown(item['name'])}  {item['sha256']}"
-        for item in record["files"][:record_items_shown_max]
-    ]
-    more = len(record["files"]) - len(files)
-    return (
-        _Field(_Text("作品", "Work (image SHA-256)"), record["work"], code=True),
-        _Field(_Text("网址", "URL"), _shown(record["url"])),
-        _Field(_Text("取证时间", "Captured"), _both_times(record["captured_ms"])),
-        _Field(
-            _Text("取证文件（SHA-256）", "Captured files (SHA-256)"),
-            "\n".join(files) + (f"\n… +{more}" if more > 0 else "") or "—",
-            code=True,
-        ),
-        _Field(_Text("汉明距离", "PDQ distance"), _distance_text(record["distance"])),
-        _Field(_Text("备注", "Note"), _shown(record["note"]) or "—"),
-        _Field(_Text("记录时间", "Recorded"), _both_times(record["time_ms"])),
-    )
-
-
-def _distance_text(distance: int) -> str:
-    if distance < 0:
-        return "— 未对复制图片计算哈希 no copy image was hashed"
-    return f"{distance} / 256"
-
-
-# --- values as text -----------------------------------------------------------------------------
-
-
-def _shown(text: str, limit: int = record_text_shown_chars_max) -> str:
-    """`text` made safe to print: invisible and control characters spelled out (a title must
-    not hide text or reorder a line), cut at `limit` characters with the rest counted."""
-    visible = "".join(
-        _spelled(character) if _hidden(character) else character for character in text
-    )
-    if len(visible) <= limit:
-        return visible
-    return f"{visible[:limit]}… (+{len(visible) - limit})"
-
-
-def _spelled(character: str) -> str:
-    """A character as Python writes its escape: \\u200e, \\U0001f642."""
-    code = ord(character)
-    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
-
-
-def _phrase(text: str) -> str:
-    return _shown(text, phrase_chars_max)
-
-
-def _hidden(character: str) -> bool:
-    if character == "\n":
-        return False
-    return unicodedata.category(character) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
-
-
-def _short(hex_text: str) -> str:
-    return f"{hex_text[:16]}…"
-
-
-def _moment(ms: int, zone: timezone) -> datetime | None:
-    try:
-        return (_EPOCH + timedelta(milliseconds=ms)).astimezone(zone)
-    except OverflowError:  # a record's uint may lie beyond the year 9999
-        return None
-
-
-def _beijing(ms: int, *, milliseconds: bool = False, english: bool = False) -> str:
-    """'2026-11-11 00:00:01 北京时间' (UTC+8), with '.234' before the zone if asked, and
-    'Beijing time' for the zone in an English sentence."""
-    local = _moment(ms, _BEIJING)
-    if local is None:
-        return f"{ms} ms"
-    fraction = f".{ms % 1000:03d}" if milliseconds else ""
-    zone = "Beijing time" if english else "北京时间"
-    return f"{local.strftime('%Y-%m-%d %H:%M:%S')}{fraction} {zone}"
-
-
-def _utc(ms: int) -> str:
-    """'2026-11-10T16:00:01.234Z': ISO 8601 in UTC, to the millisecond."""
-    moment = _moment(ms, UTC)
-    if moment is None:
-        return f"{ms} ms since 1970-01-01T00:00:00Z"
-    return f"{moment.strftime('%Y-%m-%dT%H:%M:%S')}.{ms % 1000:03d}Z"
-
-
-def _both_times(ms: int) -> str:
-    return f"{_beijing(ms)} · {_utc(ms)}"
 
 
 # --- HTML ---------------------------------------------------------------------------------------
@@ -1136,7 +888,7 @@ class _ReportPdf(FPDF):
             return text
         glyphs = font.cmap
         return "".join(
-            character if character == "\n" or ord(character) in glyphs else _spelled(character)
+            character if character == "\n" or ord(character) in glyphs else spelled(character)
             for character in text
         )
 

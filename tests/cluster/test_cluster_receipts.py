@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 from cluster_harness import NODES, OBSERVER, VALIDATORS, XINCHAIN, Cluster
+from receipts import verify_receipt
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -216,7 +217,7 @@ def test_the_docs_verifier_agrees_on_every_change_to_a_four_validator_receipt(
     from receipt_mutations import forgeries, text_mutations, value_mutations
 
     from xinchain.errors import XinchainError
-    from xinchain.receipt import load_receipt_json, verify_receipt
+    from xinchain.receipt import load_receipt_json
 
     document = put_via_validator.documents[0]
     receipt = put_via_validator.receipts[document]

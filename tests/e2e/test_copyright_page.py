@@ -44,10 +44,10 @@ from conftest import DESKTOP, PHONE, ConsoleNode, Viewport
 from image_set import flip, generate_photo, resize_half
 from PIL import Image
 from playwright.sync_api import Page, expect
+from receipts import verify_receipt
 
 from xinchain.apps.copyright.evidence import verify_package
 from xinchain.apps.copyright.perceptual import DIHEDRAL, distance, hash_image, work_hashes
-from xinchain.receipt import verify_receipt
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

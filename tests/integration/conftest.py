@@ -39,10 +39,10 @@ from typing import Any
 import httpx
 import pytest
 from ports import free_ports
+from receipts import verify_receipt
 
 from xinchain.crypto import suite_named
 from xinchain.errors import ReceiptInvalid
-from xinchain.receipt import verify_receipt
 
 # The console script installed next to this interpreter: the same entry point users run.
 XINCHAIN = Path(sys.executable).parent / "xinchain"

@@ -42,10 +42,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from image_set import crop_5, flip, generate_photo, resize_half
+from receipts import verify_receipt
 
 from xinchain.apps.copyright.evidence import EvidenceInvalid, verify_package
 from xinchain.apps.copyright.perceptual import image_bytes_max, match_distance_max
-from xinchain.receipt import verify_receipt
 
 if TYPE_CHECKING:
     from conftest import RunningNode

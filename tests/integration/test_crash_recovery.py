@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from app_contracts import APP_CONTRACTS
+from receipts import verify_receipt
 
 from xinchain.apps.notary.contract import anchor_records
 from xinchain.client.sdk import Client, sign_transaction, validity_blocks
@@ -47,7 +48,7 @@ from xinchain.crypto import Suite
 from xinchain.errors import XinchainError
 from xinchain.execution.app import Application
 from xinchain.node.home import Home
-from xinchain.receipt import build_receipts, verify_receipt
+from xinchain.receipt import build_receipts
 from xinchain.storage import LmdbStore
 
 if TYPE_CHECKING:

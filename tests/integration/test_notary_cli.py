@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from receipts import verify_receipt
 
 from xinchain.crypto import suite_named
-from xinchain.receipt import load_receipt_json, verify_receipt
+from xinchain.receipt import load_receipt_json
 
 if TYPE_CHECKING:
     from conftest import RunningNode

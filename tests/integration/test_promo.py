@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from receipts import verify_receipt
 
 from xinchain import codec
 from xinchain.apps.promo.contract import payment_skew_ms
@@ -60,7 +61,6 @@ from xinchain.errors import ReceiptInvalid
 from xinchain.genesis import Genesis
 from xinchain.merkle import MerkleTree
 from xinchain.node.home import Home
-from xinchain.receipt import verify_receipt
 
 if TYPE_CHECKING:
     from conftest import RunningNode

@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from receipts import verify_receipt
 
 from xinchain.crypto import suite_named
 from xinchain.errors import ReceiptInvalid
 from xinchain.merkle import MerkleTree
 from xinchain.node.home import Home
-from xinchain.receipt import verify_receipt
 from xinchain.types import BlockHeader, TxResult, commit_statement
 
 if TYPE_CHECKING:

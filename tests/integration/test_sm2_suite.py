@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes
+from receipts import verify_receipt
 
 from xinchain.errors import ReceiptInvalid
-from xinchain.receipt import verify_receipt
 
 if TYPE_CHECKING:
     from conftest import InterruptedPut, RunningNode, Tamper

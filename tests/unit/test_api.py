@@ -55,9 +55,9 @@ import pytest
 from api_harness import SUITE_NAMES, Harness, error_of, open_harness
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from receipts import verify_receipt
 
 from xinchain.api.app import blocks_listed_max, request_bytes_max, wait_ms_max
-from xinchain.receipt import verify_receipt
 from xinchain.types import Transaction
 
 ROUTES = {

@@ -27,9 +27,10 @@ import pytest
 from api_harness import SUITE_NAMES, open_harness
 from receipt_kinds import Issued, issue_every_kind
 from receipt_mutations import forgeries, layouts, text_mutations, value_mutations
+from receipts import verify_receipt
 
 from xinchain.errors import XinchainError
-from xinchain.receipt import load_receipt_json, verify_receipt
+from xinchain.receipt import load_receipt_json
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import docs_verifier
 import pytest
+from receipts import verify_receipt
 
 from xinchain.errors import ReceiptInvalid
-from xinchain.receipt import load_receipt_json, verify_receipt
+from xinchain.receipt import load_receipt_json
 
 ISSUED = Path(__file__).resolve().parents[1] / "data" / "receipts-2026-11"
 RECEIPTS = sorted(ISSUED.glob("*.receipt.json"))

@@ -21,13 +21,13 @@ from typing import Any
 
 import nacl.bindings
 import pytest
+from receipts import check_record
 
 from xinchain.crypto import suite_named
 from xinchain.crypto.suites import SM2_ORDER, sm2_signature_integers
 from xinchain.errors import ConfigError, ReceiptInvalid
 from xinchain.genesis import Genesis
 from xinchain.receipt import (
-    check_record,
     load_receipt_json,
     load_trusted_chains,
     normalize_genesis_hash,

@@ -304,9 +304,10 @@ def _verify_steps(receipt: Any, document: bytes, pinned_genesis_hash: str | None
 
 from api_harness import SUITE_NAMES, Harness, open_harness  # noqa: E402
 from receipt_mutations import value_mutations  # noqa: E402
+from receipts import verify_receipt  # noqa: E402
 
 from xinchain.errors import XinchainError  # noqa: E402
-from xinchain.receipt import load_receipt_json, verify_receipt  # noqa: E402
+from xinchain.receipt import load_receipt_json  # noqa: E402
 
 BATCH = [f"bill of lading {number}".encode() for number in range(5)]
 SINGLES = [b"customs declaration", b"warehouse receipt"]

@@ -42,7 +42,9 @@ import pytest
 from api_harness import SUITE_NAMES, Harness, open_harness
 from app_contracts import APP_CONTRACTS
 from receipt_kinds import Issued, issue_every_kind
+from receipts import describe_record, inspect_receipt
 
+from xinchain.apps.registry import RECEIPT_KINDS
 from xinchain.client.sdk import sign_transaction
 from xinchain.crypto import SUITES
 from xinchain.errors import ConfigError
@@ -53,14 +55,12 @@ from xinchain.receipt import (
     TxProof,
     Verification,
     build_receipts,
-    inspect_receipt,
     load_receipt_json,
 )
 from xinchain.report import (
     FONT_VARIABLE,
     ReportInput,
     _line_breaks,
-    describe_record,
     find_cjk_font,
     render_html,
     render_pdf,
@@ -385,7 +385,9 @@ def test_long_record_text_is_cut_and_stays_within_two_pages(tmp_path: Path) -> N
     }
     long = dataclasses.replace(
         verification,
-        verified=dataclasses.replace(verified, record_kind="evidence", record=record),
+        verified=dataclasses.replace(
+            verified, record_kind="evidence", record=record, kind=RECEIPT_KINDS.record("evidence")
+        ),
     )
     page = _html(_report(long, document_name=None))
     assert "备注" * 2000 not in page and "+34" in page  # 40 files, 6 shown

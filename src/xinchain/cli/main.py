@@ -11,15 +11,13 @@ import json
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import httpx
 import typer
 
-from xinchain.apps.copyright.evidence import verify_package
-from xinchain.apps.registry import APPS
+from xinchain.apps.registry import APPS, RECEIPT_KINDS
 from xinchain.cli.common import (
     DEFAULT_API,
     DEFAULT_HOME,
@@ -40,9 +38,11 @@ from xinchain.node.supervisor import run_consortium
 from xinchain.receipt import (
     Verification,
     VerifiedReceipt,
+    anchoring_text,
     inspect_receipt,
     load_receipt_json,
     load_trusted_chains,
+    pinning_text,
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="xinchain: a consortium chain.")
@@ -298,7 +298,11 @@ def verify(
         _say(f"invalid: cannot read input: {exc}")
         raise typer.Exit(1) from exc
     verification = inspect_receipt(
-        value, document, expected_genesis_hash=genesis_hash, trusted_chains=trusted
+        value,
+        document,
+        kinds=RECEIPT_KINDS,
+        expected_genesis_hash=genesis_hash,
+        trusted_chains=trusted,
     )
     if report is not None:
         pin = (
@@ -313,21 +317,14 @@ def verify(
     if verified is None:
         _say(f"invalid: {verification.reason}")
         raise typer.Exit(1)
-    _say(f"valid: {_subject(verified, file)} ({verified.document_hash}) {_anchored(verified)}")
-    _print_pinning(verified)
+    _say(f"valid: {_subject(verified, file)} ({verified.document_hash}) {anchoring_text(verified)}")
+    _say(pinning_text(verified))
 
 
 def _subject(verified: VerifiedReceipt, file: Path | None) -> str:
     """What a valid receipt proves, in a few words (the record's fields are checked by now)."""
-    record = verified.record or {}
-    if verified.record_kind == "event":
-        return f"event {record['biz_step']} {record['event_id']}".strip()
-    if verified.record_kind == "entry":
-        return f"order {record['order_no']} at rank {record['rank']} of {record['promo']}"
-    if verified.record_kind == "work":
-        return f"work {record['title']!r}"
-    if verified.record_kind == "evidence":
-        return f"evidence of a copy at {record['url']}"
+    if verified.kind is not None and verified.record is not None:
+        return verified.kind.subject(verified.record)
     return file.name if file is not None else "file"
 
 
@@ -362,40 +359,25 @@ def _write_report(
     _say(f"report: {out}")
 
 
-def _print_pinning(verified: VerifiedReceipt) -> None:
-    if verified.pinned:
-        named = f" ({verified.pinned_name})" if verified.pinned_name else ""
-        _say(f"pinned: genesis {verified.genesis_hash}{named}")
-        return
-    _say(
-        f"not pinned: nothing was given to compare genesis {verified.genesis_hash} with. Anyone "
-        "can start a chain with any name; compare this hash with the one the consortium "
-        "publishes, or pass --genesis-hash or --trusted-chains."
-    )
-
-
-def _anchored(verified: VerifiedReceipt) -> str:
-    when = datetime.fromtimestamp(verified.time_ms / 1000, UTC).isoformat(timespec="milliseconds")
-    return (
-        f"anchored by {verified.sender} at {when} in block {verified.height} of chain "
-        f"{verified.chain_id} (genesis {verified.genesis_hash}), certified by "
-        f"{verified.signers} of {verified.validators} validators"
-    )
-
-
 def _verify_package(raw: bytes, genesis_hash: str | None, trusted: dict[str, str] | None) -> None:
-    checked = verify_package(raw, expected_genesis_hash=genesis_hash, trusted_chains=trusted)
-    work, evidence = checked.work, checked.evidence
-    owner = f"seller {work['seller']} of {work['org']}" if work["seller"] else work["org"]
-    _say(f"valid: evidence package for work {work['title']!r} ({work['sha256']}) of {owner}")
-    _say(f"  registration {_anchored(checked.work_receipt)}")
-    _say(
-        f"  copy at {evidence['url']} (PDQ distance {evidence['distance']}) "
-        f"{_anchored(checked.evidence_receipt)}"
-    )
-    included = ", ".join(checked.files) or "none"
-    _say(f"  files checked against the chain: {included}")
-    _print_pinning(checked.work_receipt)
+    """A zip is an app's package: the app whose check accepts it says what it holds."""
+    checks = [(app.name, app.package) for app in APPS if app.package is not None]
+    if not checks:
+        raise fail("this is a zip file, and no app of this build checks packages")
+    reasons = []
+    for name, check in checks:
+        try:
+            lines = check(raw, genesis_hash, trusted)
+        except XinchainError as exc:
+            reasons.append((name, exc))
+            continue
+        for line in lines:
+            _say(line)
+        return
+    if len(reasons) == 1:
+        raise reasons[0][1]
+    said = "; ".join(f"{name}: {exc.reason}" for name, exc in reasons)
+    raise XinchainError(f"no app accepts this package ({said})")
 
 
 def _say(text: str) -> None:

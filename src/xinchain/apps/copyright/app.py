@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from xinchain.apps.copyright.cli import copyright_app
 from xinchain.apps.copyright.contract import NAME, Copyright
+from xinchain.apps.copyright.evidence import package_lines
 from xinchain.apps.copyright.perceptual import image_bytes_max
+from xinchain.apps.copyright.receipts import COPYRIGHT_RECEIPTS
 from xinchain.apps.copyright.routes import IMAGE_ROUTES, copyright_routes
 from xinchain.appspec import AppSpec, UploadLimit
 
@@ -18,4 +20,6 @@ APP = AppSpec(
     cli_name="copyright",
     uploads=(UploadLimit(IMAGE_ROUTES, image_bytes_max),),
     console_page="/copyright",
+    receipts=COPYRIGHT_RECEIPTS,
+    package=package_lines,
 )

@@ -22,6 +22,7 @@ from xinchain.apps.copyright.perceptual import (
     quality_min,
     work_hashes,
 )
+from xinchain.apps.copyright.receipts import COPYRIGHT_RECEIPTS
 from xinchain.cli.common import (
     DEFAULT_API,
     DEFAULT_HOME,
@@ -142,7 +143,12 @@ def register(
             answer = _submit(client, genesis, sender, key, "register", {"works": batch})
             for offset, item in enumerate(batch):
                 receipt = _get(client, f"/v1/copyright/works/{item['sha256']}/receipt")
-                verify_receipt(receipt, None, expected_genesis_hash=genesis.hash_hex())
+                verify_receipt(
+                    receipt,
+                    None,
+                    kinds=COPYRIGHT_RECEIPTS,
+                    expected_genesis_hash=genesis.hash_hex(),
+                )
                 _write_json(out / f"{images[start + offset].name}.work.json", receipt)
             console.print(
                 f"registered {len(batch)} work(s) in block {answer['height']} as {sender}"
@@ -253,7 +259,9 @@ def evidence(
         answer = _submit(client, genesis, sender, key, "evidence", args)
         evidence_id = _get(client, f"/v1/copyright/transactions/{answer['tx_id']}/evidence")["id"]
         receipt = _get(client, f"/v1/copyright/evidence/{evidence_id}/receipt")
-        verify_receipt(receipt, None, expected_genesis_hash=genesis.hash_hex())
+        verify_receipt(
+            receipt, None, kinds=COPYRIGHT_RECEIPTS, expected_genesis_hash=genesis.hash_hex()
+        )
         out.mkdir(parents=True, exist_ok=True)
         _write_json(out / f"evidence-{evidence_id[:16]}.json", receipt)
         return evidence_id, receipt["evidence"]

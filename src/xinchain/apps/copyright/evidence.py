@@ -33,8 +33,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from xinchain.apps.copyright.receipts import COPYRIGHT_RECEIPTS
 from xinchain.errors import ReceiptInvalid, XinchainError
-from xinchain.receipt import VerifiedReceipt, load_receipt_json, verify_receipt
+from xinchain.receipt import (
+    VerifiedReceipt,
+    anchoring_text,
+    load_receipt_json,
+    pinning_text,
+    verify_receipt,
+)
 
 FORMAT = "xinchain-evidence/1"
 MANIFEST = "manifest.json"
@@ -160,6 +167,26 @@ def verify_package(
     )
 
 
+def package_lines(
+    data: bytes, expected_genesis_hash: str | None, trusted_chains: Mapping[str, str] | None
+) -> list[str]:
+    """What `xinchain verify PACKAGE.zip` prints for a valid package; raises as
+    `verify_package` does for an invalid one."""
+    checked = verify_package(
+        data, expected_genesis_hash=expected_genesis_hash, trusted_chains=trusted_chains
+    )
+    work, evidence = checked.work, checked.evidence
+    owner = f"seller {work['seller']} of {work['org']}" if work["seller"] else work["org"]
+    return [
+        f"valid: evidence package for work {work['title']!r} ({work['sha256']}) of {owner}",
+        f"  registration {anchoring_text(checked.work_receipt)}",
+        f"  copy at {evidence['url']} (PDQ distance {evidence['distance']}) "
+        f"{anchoring_text(checked.evidence_receipt)}",
+        f"  files checked against the chain: {', '.join(checked.files) or 'none'}",
+        pinning_text(checked.work_receipt),
+    ]
+
+
 def _check_receipts(
     work_receipt: dict[str, Any],
     evidence_receipt: dict[str, Any],
@@ -170,6 +197,7 @@ def _check_receipts(
         work_checked = verify_receipt(
             work_receipt,
             None,
+            kinds=COPYRIGHT_RECEIPTS,
             expected_genesis_hash=expected_genesis_hash,
             trusted_chains=trusted_chains,
         )
@@ -177,7 +205,10 @@ def _check_receipts(
         raise EvidenceInvalid(f"{WORK_RECEIPT}: {exc.reason}", field=WORK_RECEIPT) from exc
     try:
         evidence_checked = verify_receipt(
-            evidence_receipt, None, expected_genesis_hash=work_checked.genesis_hash
+            evidence_receipt,
+            None,
+            kinds=COPYRIGHT_RECEIPTS,
+            expected_genesis_hash=work_checked.genesis_hash,
         )
     except ReceiptInvalid as exc:
         raise EvidenceInvalid(f"{EVIDENCE_RECEIPT}: {exc.reason}", field=EVIDENCE_RECEIPT) from exc

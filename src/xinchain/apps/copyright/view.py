@@ -155,7 +155,7 @@ def work_receipt(app: Application, proof_of: Any, sha256: str) -> dict[str, Any]
         proof_of(stored["tx_id"]),
         digests,
         positions=[stored["position"]],
-        events=records,
+        records=records,
         record_field="work",
         tree=MerkleTree(app.suite.hash, digests),
     )[0]
@@ -167,6 +167,6 @@ def evidence_receipt(app: Application, proof_of: Any, evidence_id: str) -> dict[
     return build_receipts(
         proof_of(stored["tx_id"]),
         [record_digest(app.suite.hash, record)],
-        events=[record],
+        records=[record],
         record_field="evidence",
     )[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from xinchain.apps.notary.cli import notary_cli
 from xinchain.apps.notary.contract import NAME, Notary
+from xinchain.apps.notary.receipts import NOTARY_RECEIPTS
 from xinchain.apps.notary.routes import notary_routes
 from xinchain.appspec import AppSpec
 
@@ -14,4 +15,5 @@ APP = AppSpec(
     routes=notary_routes,
     cli=notary_cli,
     cli_name="notary",
+    receipts=NOTARY_RECEIPTS,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from xinchain.apps.promo.cli import promo_cli
 from xinchain.apps.promo.contract import NAME, Promo
+from xinchain.apps.promo.receipts import PROMO_RECEIPTS
 from xinchain.apps.promo.routes import promo_routes
 from xinchain.appspec import AppSpec
 
@@ -14,4 +15,5 @@ APP = AppSpec(
     routes=promo_routes,
     cli=promo_cli,
     cli_name="promo",
+    receipts=PROMO_RECEIPTS,
 )

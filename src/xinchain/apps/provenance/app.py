@@ -7,6 +7,7 @@ from xinchain.apps.provenance.cli import trace_cli
 from xinchain.apps.provenance.contract import NAME, Provenance
 from xinchain.apps.provenance.demo import seed_demo
 from xinchain.apps.provenance.flags import anchor_flags_forever
+from xinchain.apps.provenance.receipts import PROVENANCE_RECEIPTS
 from xinchain.apps.provenance.routes import provenance_routes
 from xinchain.appspec import AppSpec
 
@@ -19,4 +20,5 @@ APP = AppSpec(
     cli_name="trace",
     node_tasks=(anchor_flags_forever,),
     demo=seed_demo,
+    receipts=PROVENANCE_RECEIPTS,
 )

@@ -85,7 +85,7 @@ _EVENT_FIELDS = {
     "customs_declaration",
     "json",
 }
-_EVENT_TYPES = {
+EVENT_TYPES = {
     "ObjectEvent",
     "AggregationEvent",
     "TransformationEvent",
@@ -290,7 +290,7 @@ def _check_shape(event: object) -> None:
     if not isinstance(event, dict) or set(event) != _EVENT_FIELDS:
         found = sorted(event) if isinstance(event, dict) else type(event).__name__
         raise ContractError(f"expected the fields {sorted(_EVENT_FIELDS)}, found {found}")
-    if event["type"] not in _EVENT_TYPES:
+    if event["type"] not in EVENT_TYPES:
         raise ContractError(f"unknown event type {event['type']!r}", field="type")
     if event["action"] not in ("", "ADD", "OBSERVE", "DELETE"):
         raise ContractError(f"unknown action {event['action']!r}", field="action")

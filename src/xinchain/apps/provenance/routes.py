@@ -157,4 +157,4 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
         events = recorded_events(node, record["tx_id"])
         digests = [node.suite.hash(codec.encode(value)) for value in events]
         proof = node.tx_proof(record["tx_id"])
-        return build_receipts(proof, digests, [record["position"]], events)[0]
+        return build_receipts(proof, digests, [record["position"]], events, "event")[0]
