@@ -85,6 +85,13 @@ class ReceiptInvalid(XinchainError):
     code = "receipt_invalid"
 
 
+class CertificateInvalid(XinchainError):
+    """A commit certificate that does not prove its block: a bad, unknown, repeated or
+    misordered signature, or too few of them."""
+
+    code = "certificate_invalid"
+
+
 class ConfigError(XinchainError):
     """A home directory, genesis file or key file that is missing or malformed."""
 

@@ -28,11 +28,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from xinchain import codec
-from xinchain.errors import ConfigError, DecodeError, ReceiptInvalid
+from xinchain.errors import CertificateInvalid, ConfigError, DecodeError, ReceiptInvalid
 from xinchain.genesis import Genesis
 from xinchain.merkle import InclusionProof, MerkleTree, leaf_hash, root_from_inclusion
 from xinchain.records import UINT64_MAX, ReceiptKinds, RecordKind, Words, hex64, integer
-from xinchain.types import BlockHeader, CommitCertificate, TxResult, commit_statement, quorum_size
+from xinchain.types import BlockHeader, CommitCertificate, TxResult, quorum_size
+from xinchain.types import certificate_signers as signers_of
 
 FORMAT = "xinchain-receipt/1"
 # A receipt file larger than this is refused before parsing. The largest legitimate receipt is
@@ -798,65 +799,35 @@ class _Run:
 
 
 def certificate_signers(genesis: Genesis, certificate: CommitCertificate) -> list[Signer]:
-    """The validators whose signatures in `certificate` verify. Every listed signature must
-    verify, and entries are in strictly ascending validator order (so no validator twice and
-    one order for one set). Raises `ReceiptInvalid` otherwise; the quorum is the caller's."""
-    suite = genesis.suite
-    validators = genesis.validators
-    message = commit_statement(
-        genesis.chain_id, certificate.height, certificate.round, certificate.block_hash
-    )
-    signers: list[Signer] = []
-    previous = -1
-    for entry in certificate.signatures:
-        if entry.validator >= len(validators):
-            raise ReceiptInvalid(
-                f"unknown validator {entry.validator}: genesis lists {len(validators)}",
-                field="certificate.signatures",
-            )
-        if entry.validator == previous:
-            raise ReceiptInvalid(
-                f"validator {entry.validator} signs twice", field="certificate.signatures"
-            )
-        if entry.validator < previous:
-            raise ReceiptInvalid(
-                f"signatures out of order: validator {entry.validator} after {previous}; "
-                "entries are in ascending validator order",
-                field="certificate.signatures",
-            )
-        previous = entry.validator
-        validator = validators[entry.validator]
-        public_key = bytes.fromhex(validator.public_key)
-        if not suite.verify(public_key, message, bytes.fromhex(entry.signature)):
-            raise ReceiptInvalid(
-                f"bad validator signature from validator {entry.validator} ({validator.name})",
-                field="certificate.signatures",
-            )
+    """The validators whose signatures in `certificate` verify, by the one rule consensus
+    applies too (`xinchain.types.certificate_signers`). Raises `ReceiptInvalid` otherwise; the
+    quorum is the caller's."""
+    suite, validators = genesis.suite, genesis.validators
+    keys = [bytes.fromhex(validator.public_key) for validator in validators]
+
+    def verify(index: int, message: bytes, signature: bytes) -> bool:
+        return suite.verify(keys[index], message, signature)
+
+    names = [validator.name for validator in validators]
+    try:
+        indexes = signers_of(certificate, genesis.chain_id, names, verify)
+    except CertificateInvalid as exc:
+        raise ReceiptInvalid(exc.reason, field=exc.field) from None
+    signers = []
+    for index in indexes:
+        validator = validators[index]
         org = genesis.org(validator.org)
         signers.append(
             Signer(
-                index=entry.validator,
+                index=index,
                 name=validator.name,
                 org=validator.org,
                 org_name=org.name if org else "",
                 public_key=validator.public_key,
-                fingerprint=suite.hash(public_key)[:16].hex(),
+                fingerprint=suite.hash(keys[index])[:16].hex(),
             )
         )
     return signers
-
-
-def check_certificate_signatures(genesis: Genesis, certificate: CommitCertificate) -> int:
-    """Every signature must verify, from distinct known validators, and reach the quorum."""
-    signers = certificate_signers(genesis, certificate)
-    needed = quorum_size(len(genesis.validators))
-    if len(signers) < needed:
-        raise ReceiptInvalid(
-            f"too few validator signatures: {len(signers)} of {len(genesis.validators)}, "
-            f"and {needed} are needed",
-            field="certificate.signatures",
-        )
-    return len(signers)
 
 
 def _root(hasher: Callable[[bytes], bytes], leaf: bytes, proof: InclusionProof) -> str:

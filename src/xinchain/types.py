@@ -13,6 +13,7 @@ them (docs/receipts.md). Transactions, which never travel in a receipt, hold raw
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NewType
@@ -20,7 +21,7 @@ from typing import Any, NewType
 import cbor2
 
 from xinchain import codec
-from xinchain.errors import DecodeError, InvalidTransaction, ensure
+from xinchain.errors import CertificateInvalid, DecodeError, InvalidTransaction, ensure
 
 Hash32 = NewType("Hash32", bytes)
 Height = NewType("Height", int)
@@ -414,6 +415,70 @@ def commit_statement(
 def quorum_size(validator_count: int) -> int:
     """Signatures needed for a certificate: 2f+1 of n = 3f+1, i.e. more than two thirds."""
     return (2 * validator_count) // 3 + 1
+
+
+# Checks one validator's signature: (validator index, signed bytes, signature) → valid.
+VerifySignature = Callable[[int, bytes, bytes], bool]
+
+
+def certificate_signers(
+    certificate: CommitCertificate,
+    chain_id: str,
+    validator_names: Sequence[str],
+    verify: VerifySignature,
+) -> list[int]:
+    """The validators that signed `certificate`, by index. The one rule for certificates, the
+    same for consensus (a commit proof from a peer) and for receipts (docs/receipts.md): every
+    listed signature verifies over `commit_statement`, from a validator genesis lists, in
+    strictly ascending validator order (so none twice, and one order for one set). Raises
+    `CertificateInvalid` naming the first entry that breaks it (the quorum: check_certificate)."""
+    statement = commit_statement(
+        chain_id, certificate.height, certificate.round, certificate.block_hash
+    )
+    where = "certificate.signatures"
+    signers: list[int] = []
+    previous = -1
+    for entry in certificate.signatures:
+        validator = entry.validator
+        if validator >= len(validator_names):
+            raise CertificateInvalid(
+                f"unknown validator {validator}: genesis lists {len(validator_names)}", field=where
+            )
+        if validator == previous:
+            raise CertificateInvalid(f"validator {validator} signs twice", field=where)
+        if validator < previous:
+            raise CertificateInvalid(
+                f"signatures out of order: validator {validator} after {previous}; entries are "
+                "in ascending validator order",
+                field=where,
+            )
+        previous = validator
+        if not verify(validator, statement, bytes.fromhex(entry.signature)):
+            raise CertificateInvalid(
+                f"bad validator signature from validator {validator} "
+                f"({validator_names[validator]})",
+                field=where,
+            )
+        signers.append(validator)
+    return signers
+
+
+def check_certificate(
+    certificate: CommitCertificate,
+    chain_id: str,
+    validator_names: Sequence[str],
+    verify: VerifySignature,
+) -> list[int]:
+    """`certificate_signers`, and at least a quorum of them."""
+    signers = certificate_signers(certificate, chain_id, validator_names, verify)
+    needed = quorum_size(len(validator_names))
+    if len(signers) < needed:
+        raise CertificateInvalid(
+            f"too few validator signatures: {len(signers)} of {len(validator_names)}, and "
+            f"{needed} are needed",
+            field="certificate.signatures",
+        )
+    return signers
 
 
 # --- blocks and the application boundary -------------------------------------------------------

@@ -22,6 +22,8 @@ import httpx
 import pytest
 from ports import free_ports
 
+pytestmark = pytest.mark.slow  # runs real processes (a node, a browser) or a large set
+
 XINCHAIN = str(Path(sys.executable).parent / "xinchain")
 ORGS = ("platform", "brand", "customs", "bank")
 

@@ -20,6 +20,8 @@ import pytest
 from conftest import ConsoleNode
 from playwright.sync_api import Browser, BrowserContext, Page
 
+pytestmark = pytest.mark.slow  # runs real processes (a node, a browser) or a large set
+
 XINCHAIN = Path(sys.executable).parent / "xinchain"
 STEPS = 7  # commissioning, packing, shipping, customs clearance, receiving, storing, delivering
 demo_timeout_s = 60.0

@@ -47,6 +47,8 @@ from receipts import verify_receipt
 from xinchain.apps.copyright.evidence import EvidenceInvalid, verify_package
 from xinchain.apps.copyright.perceptual import image_bytes_max, match_distance_max
 
+pytestmark = pytest.mark.slow  # runs real processes (a node, a browser) or a large set
+
 if TYPE_CHECKING:
     from conftest import RunningNode
 

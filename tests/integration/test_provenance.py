@@ -35,6 +35,8 @@ from conftest import RunningNode
 
 from xinchain.apps.provenance.epcis import document_events_to_chain
 
+pytestmark = pytest.mark.slow  # runs real processes (a node, a browser) or a large set
+
 # Nodes started by this module anchor suspected copies every second, not every minute.
 os.environ["XINCHAIN_FLAG_INTERVAL_S"] = "1"
 INTEROP = Path(__file__).resolve().parents[3] / "shared" / "interop" / "epcis"

@@ -23,12 +23,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+import pytest
 import websockets
 
 from xinchain import codec
 from xinchain.client.sdk import sign_transaction
 from xinchain.node.home import Home
 from xinchain.types import Transaction
+
+pytestmark = pytest.mark.slow  # runs real processes (a node, a browser) or a large set
 
 if TYPE_CHECKING:
     from conftest import RunningNode

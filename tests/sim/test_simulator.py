@@ -9,7 +9,13 @@ Scenarios:
 - the seeds cover every Byzantine strategy and every kind of fault;
 - a seed replays exactly: same commits, same fault schedule;
 - a SafetyRules that skips its lock check is caught by at least one of those seeds, as an
-  agreement violation (the simulator would find such a bug before users do).
+  agreement violation (the simulator would find such a bug before users do);
+- block sync that serves a lagging peer from the height after the one it asked for is caught
+  by at least one of those seeds, as a liveness violation: the simulator runs the nodes' own
+  sync rules (consensus/sync.py), the real ledger source and application, not copies;
+- the simulated validators execute and commit client transactions through the real
+  application: every honest node holds the same tally state, made of the transactions in its
+  blocks.
 
 `python -m xinchain.sim --seeds 100000` runs the long version.
 """
@@ -22,13 +28,23 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from xinchain.consensus.messages import Vote
+from xinchain.consensus.messages import CommitProof, Vote
 from xinchain.consensus.safety import SafetyRules
+from xinchain.consensus.sync import BlockSync
 from xinchain.sim import SimConfig, Simulation, Violation
+from xinchain.sim.ledger import TALLY
 
 CI_SEEDS = range(2_000)
 # Work is split in chunks over both cores of the CI machine.
 CHUNK = 250
+
+
+class SyncServingTheWrongHeight(BlockSync[int, CommitProof]):
+    """Deliberately broken: serves a lagging peer from one height after the one it asked for."""
+
+    def to_serve(self, peer: int, first: int, tip: int, now_ms: int) -> range:
+        served = super().to_serve(peer, first, tip, now_ms)
+        return range(served.start + 1, served.stop)
 
 
 class SafetyRulesWithoutLock(SafetyRules):
@@ -38,28 +54,38 @@ class SafetyRulesWithoutLock(SafetyRules):
         return
 
 
-def _failures(seeds: range, weakened: bool) -> list[tuple[int, str]]:
+BROKEN = {
+    "": SimConfig,
+    "safety": lambda: SimConfig(safety_factory=SafetyRulesWithoutLock),
+    "sync": lambda: SimConfig(sync_factory=SyncServingTheWrongHeight),
+}
+
+
+def _failures(seeds: range, broken: str, first_only: bool) -> list[tuple[int, str]]:
     logging.disable(logging.WARNING)
-    config = SimConfig(safety_factory=SafetyRulesWithoutLock) if weakened else None
     failures = []
     for seed in seeds:
         try:
-            Simulation(seed, config).run()
+            Simulation(seed, BROKEN[broken]()).run()
         except Violation as exc:
             failures.append((seed, str(exc)))
+            if first_only:
+                break
     return failures
 
 
-def _run_all(weakened: bool) -> list[tuple[int, str]]:
+def _run_all(broken: str = "", first_only: bool = False) -> list[tuple[int, str]]:
+    """The CI seeds over both cores; with `first_only`, each chunk stops at its first failure."""
     chunks = [CI_SEEDS[i : i + CHUNK] for i in range(0, len(CI_SEEDS), CHUNK)]
     with ProcessPoolExecutor(max_workers=2) as pool:
-        results = pool.map(_failures, chunks, [weakened] * len(chunks))
+        results = pool.map(_failures, chunks, [broken] * len(chunks), [first_only] * len(chunks))
         return [failure for chunk in results for failure in chunk]
 
 
+@pytest.mark.slow  # 2,000 seeds: a large workload
 @pytest.mark.timeout(600)
 def test_no_seed_violates_safety_or_liveness() -> None:
-    failures = _run_all(weakened=False)
+    failures = _run_all()
     assert failures == [], "\n".join(f"seed {seed}: {reason}" for seed, reason in failures)
 
 
@@ -98,9 +124,35 @@ def _trace_of(seed: int) -> list[str]:
     return simulation.trace
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_safety_rules_without_the_lock_check_are_caught() -> None:
-    failures = _run_all(weakened=True)
+    failures = _run_all("safety")
     agreement = [(seed, reason) for seed, reason in failures if reason.startswith("agreement")]
     assert agreement, "the simulator did not catch SafetyRules that ignore their lock"
     print("weakened SafetyRules caught by seeds:", [seed for seed, _ in agreement])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_sync_serving_the_wrong_height_is_caught() -> None:
+    failures = _run_all("sync", first_only=True)
+    liveness = [seed for seed, reason in failures if reason.startswith("liveness")]
+    assert liveness, "the simulator did not catch block sync serving the wrong heights"
+    print("sync serving the wrong height caught by seeds:", liveness)
+
+
+def test_validators_execute_client_transactions_through_the_application() -> None:
+    logging.disable(logging.WARNING)
+    simulation = Simulation(3)
+    simulation.run()
+    honest = [node for node in simulation.nodes if not node.byzantine]
+    height = min(node.height for node in honest)
+    included = [raw for h in range(1, height + 1) for raw in honest[0].app.block(h).txs]
+    assert included, "no client transaction reached a block"
+    for node in honest:
+        assert [node.app.block(h) for h in range(1, height + 1)] == [
+            honest[0].app.block(h) for h in range(1, height + 1)
+        ]
+    totals = {node.index: node.app.read_state(TALLY, "org0") for node in honest}
+    assert len(set(totals.values())) == 1, totals

@@ -47,6 +47,7 @@ def test_the_contracts_hold_on_this_tree() -> None:
     assert "4 kept, 0 broken" in done.stdout
 
 
+@pytest.mark.slow  # copies the tree and runs lint-imports on it, about 2 s each
 @pytest.mark.parametrize(
     ("module", "added", "contract", "named"),
     [

@@ -44,6 +44,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import pytest
+from hash_chain import CHAIN_ID
+from hash_chain import HashChainSource as SimApp
 
 from xinchain.consensus.core import (
     STEP_DECIDED,
@@ -67,9 +69,10 @@ from xinchain.consensus.messages import (
     proposal_signing_bytes,
     vote_signing_bytes,
 )
-from xinchain.consensus.safety import STEP_PROPOSE, MemorySafetyStore, SafetyRules, SafetyState
+from xinchain.consensus.safety import STEP_PROPOSE, SafetyRules, SafetyState
 from xinchain.errors import InvariantBroken
-from xinchain.sim.network import CHAIN_ID, FakeSigner, SimApp
+from xinchain.sim.network import FakeSigner
+from xinchain.storage.safety import MemorySafetyStore
 from xinchain.types import Block, CommitCertificate, ValidatorSignature, commit_statement
 
 VALIDATORS = 4
@@ -93,9 +96,9 @@ class HistoryStore(MemorySafetyStore):
         super().__init__()
         self.history: list[SafetyState] = []
 
-    def save(self, state: SafetyState) -> None:
-        self.history.append(state)
-        super().save(state)
+    def save(self, data: bytes) -> None:
+        self.history.append(SafetyState.decode(data))
+        super().save(data)
 
 
 @dataclass
@@ -811,7 +814,7 @@ def test_a_locked_proposer_restarting_after_it_proposed_sends_the_same_proposal(
     reproposal = network.proposals(2)[-1]
     store = network.nodes[2].store
     network.crash(2)
-    store.saved = next(s for s in reversed(store.history) if s.step == STEP_PROPOSE)
+    store.saved = next(s for s in reversed(store.history) if s.step == STEP_PROPOSE).encode()
     actions = network.boot(2)
     assert reproposal in [a.message for a in actions if isinstance(a, Broadcast)]
 

@@ -45,6 +45,8 @@ from PIL import Image
 from xinchain.apps.copyright import perceptual
 from xinchain.apps.copyright.index import PdqIndex
 
+pytestmark = pytest.mark.slow  # runs real processes (a node, a browser) or a large set
+
 image_count = 220
 image_seed = 20_240_601
 recall_min = 0.95

@@ -42,6 +42,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
+from hash_chain import HashChainSource as SimApp
 
 from xinchain import codec
 from xinchain.consensus.messages import (
@@ -57,16 +58,15 @@ from xinchain.consensus.safety import (
     STEP_PRECOMMIT,
     STEP_PREVOTE,
     STEP_PROPOSE,
-    FileSafetyStore,
     LockEvidence,
-    MemorySafetyStore,
     SafetyRules,
     SafetyState,
     SafetyStore,
     SafetyViolation,
 )
 from xinchain.crypto import SUITES
-from xinchain.sim.network import FakeSigner, SimApp
+from xinchain.sim.network import FakeSigner
+from xinchain.storage.safety import FileSafetyStore, MemorySafetyStore
 from xinchain.types import Block, commit_statement
 
 CHAIN_ID = "sim"  # SimApp builds blocks for this chain
@@ -83,6 +83,11 @@ def verify_vote(vote: Vote) -> bool:
 
 def sign_as_self(message: bytes) -> bytes:
     return SIGNER.sign(SELF, message)
+
+
+def decoded(saved: bytes | None) -> SafetyState | None:
+    """What a store holds, as SafetyRules reads it back."""
+    return None if saved is None else SafetyState.decode(saved)
 
 
 def make_rules(store: SafetyStore) -> SafetyRules:
@@ -234,7 +239,7 @@ def test_a_refusal_changes_neither_memory_nor_store(
     with pytest.raises(SafetyViolation):
         rules.sign_prevote(HEIGHT, 1, HASH_C)
     assert rules.state == before
-    assert store_factory().load() == before
+    assert decoded(store_factory().load()) == before
 
 
 # --- second rule: no double vote -----------------------------------------------------------------
@@ -550,13 +555,13 @@ class RecordingStore(MemorySafetyStore):
         super().__init__()
         self.calls: list[tuple[str, object]] = []
 
-    def save(self, state: SafetyState) -> None:
-        self.calls.append(("save", state))
-        super().save(state)
+    def save(self, data: bytes) -> None:
+        self.calls.append(("save", SafetyState.decode(data)))
+        super().save(data)
 
-    def save_lock(self, evidence: LockEvidence) -> None:
-        self.calls.append(("save_lock", evidence))
-        super().save_lock(evidence)
+    def save_lock(self, data: bytes) -> None:
+        self.calls.append(("save_lock", LockEvidence.decode(data)))
+        super().save_lock(data)
 
 
 class FailingStore(MemorySafetyStore):
@@ -567,15 +572,15 @@ class FailingStore(MemorySafetyStore):
         self.failing = failing
         self.broken = False
 
-    def save(self, state: SafetyState) -> None:
+    def save(self, data: bytes) -> None:
         if self.broken and self.failing == "save":
             raise OSError("disk full")
-        super().save(state)
+        super().save(data)
 
-    def save_lock(self, evidence: LockEvidence) -> None:
+    def save_lock(self, data: bytes) -> None:
         if self.broken and self.failing == "save_lock":
             raise OSError("disk full")
-        super().save_lock(evidence)
+        super().save_lock(data)
 
 
 SIGNINGS: dict[str, Callable[[SafetyRules], bytes]] = {
@@ -646,7 +651,7 @@ def test_a_failing_lock_save_returns_no_signature_and_keeps_the_state() -> None:
     with pytest.raises(OSError):
         rules.sign_precommit(HEIGHT, 0, HASH_B, evidence(0))
     assert rules.state == before
-    assert store.load() == before
+    assert decoded(store.load()) == before
 
 
 def test_after_a_failed_save_the_same_request_signs_once_the_disk_recovers() -> None:
@@ -657,7 +662,7 @@ def test_after_a_failed_save_the_same_request_signs_once_the_disk_recovers() -> 
         rules.sign_prevote(HEIGHT, 0, HASH_B)
     store.broken = False
     signature = rules.sign_prevote(HEIGHT, 0, HASH_B)
-    assert store.load() == rules.state
+    assert decoded(store.load()) == rules.state
     assert rules.state.signature == signature.hex()
 
 
@@ -797,12 +802,12 @@ def test_a_stale_temporary_file_does_not_change_what_loads(path: Path) -> None:
     rules = make_rules(FileSafetyStore(path))
     rules.sign_prevote(HEIGHT, 1, HASH_B)
     path.with_name(path.name + ".tmp").write_bytes(b'{"height": 99')  # a crash mid-write
-    assert FileSafetyStore(path).load() == rules.state
+    assert decoded(FileSafetyStore(path).load()) == rules.state
 
 
 def test_a_save_over_a_stale_temporary_file_replaces_the_state(path: Path) -> None:
     path.with_name(path.name + ".tmp").write_bytes(b"garbage")
     rules = make_rules(FileSafetyStore(path))
     rules.sign_prevote(HEIGHT, 1, HASH_B)
-    assert FileSafetyStore(path).load() == rules.state
+    assert decoded(FileSafetyStore(path).load()) == rules.state
     assert not path.with_name(path.name + ".tmp").exists()

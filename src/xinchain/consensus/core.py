@@ -30,8 +30,15 @@ from xinchain.consensus.messages import (
     vote_signing_bytes,
 )
 from xinchain.consensus.safety import LockEvidence, SafetyRules, SafetyViolation
-from xinchain.errors import ensure
-from xinchain.types import Block, BlockHeader, CommitCertificate, ValidatorSignature, quorum_size
+from xinchain.errors import CertificateInvalid, ensure
+from xinchain.types import (
+    Block,
+    BlockHeader,
+    CommitCertificate,
+    ValidatorSignature,
+    check_certificate,
+    quorum_size,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -131,6 +138,7 @@ class ConsensusCore:
         self.chain_id = chain_id
         self.n = validator_count
         self.quorum = quorum_size(validator_count)
+        self._labels = tuple(f"validator {index}" for index in range(validator_count))
         self.f_plus_one = validator_count - self.quorum + 1
         self.self_index = self_index
         self.safety = safety
@@ -284,19 +292,11 @@ class ConsensusCore:
         block_hash = self.source.block_hash(header)
         if certificate.block_hash != block_hash or certificate.height != header.height:
             return []
-        signers = {
-            entry.validator
-            for entry in certificate.signatures
-            if entry.validator < self.n
-            and self.verify(
-                entry.validator,
-                vote_signing_bytes(
-                    self.chain_id, PRECOMMIT, header.height, certificate.round, block_hash
-                ),
-                bytes.fromhex(entry.signature),
-            )
-        }
-        if len(signers) < self.quorum or not self.source.validate_block(proof.block, block_hash):
+        try:
+            check_certificate(certificate, self.chain_id, self._labels, self.verify)
+        except CertificateInvalid:
+            return []
+        if not self.source.validate_block(proof.block, block_hash):
             return []
         self.step = STEP_DECIDED
         return [Decide(proof.block, block_hash, certificate)]

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Protocol
 
 from xinchain import codec
@@ -62,6 +60,14 @@ class SafetyState:
     locked_round: int = NO_ROUND
     locked_hash: str | None = None
 
+    def encode(self) -> bytes:
+        """JSON, as `safety.json` has always held it."""
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> SafetyState:
+        return cls(**json.loads(data))
+
 
 @dataclass(frozen=True)
 class LockEvidence:
@@ -85,75 +91,16 @@ class LockEvidence:
 
 
 class SafetyStore(Protocol):
-    def load(self) -> SafetyState | None: ...
+    """Keeps the encoded state and lock evidence (storage/safety.py has the file and memory
+    stores). `save` must be durable when it returns: the signature leaves only after it."""
 
-    def save(self, state: SafetyState) -> None: ...
+    def load(self) -> bytes | None: ...
 
-    def load_lock(self) -> LockEvidence | None: ...
+    def save(self, data: bytes) -> None: ...
 
-    def save_lock(self, evidence: LockEvidence) -> None: ...
+    def load_lock(self) -> bytes | None: ...
 
-
-class FileSafetyStore:
-    """Files replaced atomically: write a temporary file, fsync it, rename, fsync the directory.
-    The small state goes in `path` on every signature; the lock evidence (which holds a whole
-    block) in `path.lock` only when the lock changes."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lock_path = path.with_suffix(".lock")
-
-    def load(self) -> SafetyState | None:
-        try:
-            return SafetyState(**json.loads(self.path.read_text()))
-        except FileNotFoundError:
-            return None
-
-    def save(self, state: SafetyState) -> None:
-        _replace_durably(self.path, json.dumps(asdict(state)).encode())
-
-    def load_lock(self) -> LockEvidence | None:
-        try:
-            return LockEvidence.decode(self.lock_path.read_bytes())
-        except FileNotFoundError:
-            return None
-
-    def save_lock(self, evidence: LockEvidence) -> None:
-        _replace_durably(self.lock_path, evidence.encode())
-
-
-def _replace_durably(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-class MemorySafetyStore:
-    """For the simulator: what is saved survives a simulated crash, nothing else does."""
-
-    def __init__(self) -> None:
-        self.saved: SafetyState | None = None
-        self.saved_lock: LockEvidence | None = None
-
-    def load(self) -> SafetyState | None:
-        return self.saved
-
-    def save(self, state: SafetyState) -> None:
-        self.saved = state
-
-    def load_lock(self) -> LockEvidence | None:
-        return self.saved_lock
-
-    def save_lock(self, evidence: LockEvidence) -> None:
-        self.saved_lock = evidence
+    def save_lock(self, data: bytes) -> None: ...
 
 
 Sign = Callable[[bytes], bytes]
@@ -174,7 +121,8 @@ class SafetyRules:
         self._store = store
         self._sign = sign
         self._verify_vote = verify_vote
-        self.state = store.load() or SafetyState()
+        saved = store.load()
+        self.state = SafetyState() if saved is None else SafetyState.decode(saved)
 
     def sign_proposal(
         self, height: int, round_number: int, valid_round: int, block_hash: str
@@ -234,7 +182,8 @@ class SafetyRules:
         state = self.state
         if state.height != height or state.locked_hash is None:
             return None
-        evidence = self._store.load_lock()
+        saved = self._store.load_lock()
+        evidence = None if saved is None else LockEvidence.decode(saved)
         if evidence is None or evidence.proposal.block_hash != state.locked_hash:
             return None
         return evidence
@@ -339,8 +288,8 @@ class SafetyRules:
             new_state = replace(new_state, locked_round=NO_ROUND, locked_hash=None)
         if step == STEP_PRECOMMIT and block_hash is not None:
             assert evidence is not None  # the fourth rule demanded it
-            self._store.save_lock(evidence)
+            self._store.save_lock(evidence.encode())
             new_state = replace(new_state, locked_round=round_number, locked_hash=block_hash)
-        self._store.save(new_state)  # persisted before the signature can leave this object
+        self._store.save(new_state.encode())  # persisted before the signature can leave this object
         self.state = new_state
         return signature

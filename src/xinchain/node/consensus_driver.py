@@ -40,12 +40,13 @@ from xinchain.consensus.messages import (
     encode_message,
 )
 from xinchain.consensus.safety import SafetyRules
-from xinchain.errors import DecodeError, XinchainError, ensure
+from xinchain.consensus.sync import BlockSync, Pacer, SyncConfig, TxGossip
+from xinchain.errors import DecodeError, XinchainError
 from xinchain.execution.app import Application
 from xinchain.mempool import Mempool
 from xinchain.node.ledger_source import LedgerSource
 from xinchain.p2p.transport import Transport
-from xinchain.types import CommitRequest, TxResult
+from xinchain.types import TxResult
 
 _log = logging.getLogger(__name__)
 
@@ -59,15 +60,15 @@ idle_block_interval_ms = 1_000
 # proposal, two signed and fsynced votes a validator, an fsynced commit) would otherwise eat
 # the throughput. A transaction after a quiet spell still starts its block at once.
 busy_block_interval_ms = int(os.environ.get("XINCHAIN_BUSY_BLOCK_INTERVAL_MS", "100"))
-# Height announcements, and how often a lagging node may ask one peer for blocks.
-status_interval_s = 1.0
-sync_request_interval_s = 0.5
-# Blocks sent per sync request, and proofs kept for heights we have not reached yet.
-sync_blocks_per_request = 32
-sync_proofs_buffered_max = 256
+# Height announcements, sync requests and what is served: consensus/sync.py (SyncConfig).
 # Transactions gossiped in one frame, and how long admitted ones wait to be batched.
 gossip_txs_per_frame = 512
-gossip_flush_s = 0.02
+gossip_flush_ms = 20
+
+
+def _now_ms() -> int:
+    """The clock the sans-IO pacing and sync rules are given (monotonic: never steps back)."""
+    return int(time.monotonic() * 1000)
 
 
 class ConsensusDriver:
@@ -105,16 +106,11 @@ class ConsensusDriver:
         )
         self.transport: Transport | None = None
         self._queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue(events_queued_max)
-        self._proofs: dict[int, CommitProof] = {}
-        self._peer_heights: dict[str, int] = {}
-        self._last_sync_request: dict[str, float] = {}
-        self._last_sync_served: dict[str, float] = {}
-        self._gossip: list[bytes] = []
-        self._gossip_scheduled = False
+        self.sync: BlockSync[str, CommitProof] = BlockSync(SyncConfig())
+        self.pacer = Pacer(busy_ms=busy_block_interval_ms, idle_ms=idle_block_interval_ms)
+        self.gossip = TxGossip(per_frame=gossip_txs_per_frame, flush_ms=gossip_flush_ms)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
-        self._committed_at = 0.0
-        self._early_start_for = 0  # the height whose start a transaction already asked for
 
     def _verify(self, validator: int, message: bytes, signature: bytes) -> bool:
         if validator >= len(self._validator_keys):
@@ -189,28 +185,13 @@ class ConsensusDriver:
             self._loop.call_later(delay_ms / 1000, self._enqueue, ("timeout", key))
 
     def _commit(self, decide: Decide) -> list[Action]:
-        prepared = self.source.prepared(decide.block_hash)
-        ensure(prepared is not None, "a decided block was validated, so it is prepared")
-        assert prepared is not None
-        self.app.commit(
-            CommitRequest(
-                block=decide.block,
-                block_hash=decide.block_hash,
-                execution=prepared.execution,
-                tx_ids=prepared.tx_ids,
-                certificate=decide.certificate,
-            )
-        )
-        self.mempool.remove(list(prepared.tx_ids))
-        self.source.forget()
+        prepared = self.source.commit(decide.block, decide.block_hash, decide.certificate)
         self.on_commit()
         height = decide.block.header.height
         self.on_block(height, prepared.tx_ids, prepared.execution.results)
-        self._proofs = {h: proof for h, proof in self._proofs.items() if h > height}
-        self._committed_at = time.monotonic()
-        delay = busy_block_interval_ms if len(self.mempool) else idle_block_interval_ms
+        delay = self.pacer.after_commit(_now_ms(), pending=len(self.mempool) > 0)
         actions = self.core.on_committed(height, delay)
-        proof = self._proofs.pop(height + 1, None)
+        proof = self.sync.committed(height)
         if proof is not None:
             actions.extend(self.core.on_message(None, proof))
         return actions
@@ -220,28 +201,25 @@ class ConsensusDriver:
     def transaction_admitted(self, raw: bytes, *, gossip: bool) -> None:
         """A new transaction entered the mempool: cut an idle wait short (to no less than the
         busy interval after the last commit), and tell peers."""
-        height = self.core.height
-        if self.core.step == STEP_NEW_HEIGHT and self._early_start_for != height:
-            self._early_start_for = height
+        height, now = self.core.height, _now_ms()
+        wait_ms = self.pacer.on_transaction(height, self.core.step == STEP_NEW_HEIGHT, now)
+        if wait_ms is not None:
             key = TimeoutKey(height, 0, "new_height")
-            wait_s = busy_block_interval_ms / 1000 - (time.monotonic() - self._committed_at)
-            if wait_s <= 0 or self._loop is None:
+            if wait_ms <= 0 or self._loop is None:
                 self._enqueue(("timeout", key))
             else:
-                self._loop.call_later(wait_s, self._enqueue, ("timeout", key))
+                self._loop.call_later(wait_ms / 1000, self._enqueue, ("timeout", key))
         if gossip and self.transport is not None:
-            self._gossip.append(raw)
-            if len(self._gossip) >= gossip_txs_per_frame:
+            flush_at = self.gossip.add(raw, now)
+            if self.gossip.full():
                 self._flush_gossip()
-            elif not self._gossip_scheduled and self._loop is not None:
-                self._gossip_scheduled = True
-                self._loop.call_later(gossip_flush_s, self._flush_gossip)
+            elif flush_at is not None and self._loop is not None:
+                self._loop.call_later((flush_at - now) / 1000, self._flush_gossip)
 
     def _flush_gossip(self) -> None:
-        self._gossip_scheduled = False
-        if self._gossip:
-            self._broadcast(codec.encode({"type": "txs", "txs": self._gossip}))
-            self._gossip = []
+        frame = self.gossip.take()
+        if frame:
+            self._broadcast(codec.encode({"type": "txs", "txs": frame}))
 
     def _admit_gossiped(self, txs: object) -> None:
         if not isinstance(txs, list):
@@ -300,32 +278,20 @@ class ConsensusDriver:
 
     async def _announce_forever(self) -> None:
         while True:
-            await asyncio.sleep(status_interval_s)
+            await asyncio.sleep(self.sync.config.status_interval_ms / 1000)
             self._broadcast(self._status())
 
     def _on_status(self, peer: str, height: object) -> None:
         if not isinstance(height, int) or isinstance(height, bool) or height < 0:
             raise DecodeError("expected a height", field="height")
-        tip = self.app.tip().height
-        # One block behind is normal for a moment (that block is being decided here too);
-        # behind by two, or by one across two announcements, means consensus moved on.
-        behind_before = self._peer_heights.get(peer, 0) > tip
-        self._peer_heights[peer] = height
-        lagging = height >= tip + 2 or (height > tip and behind_before)
-        now = time.monotonic()
-        if lagging and now - self._last_sync_request.get(peer, 0.0) >= sync_request_interval_s:
-            self._last_sync_request[peer] = now
-            self._send(peer, codec.encode({"type": "sync_request", "from": tip + 1}))
+        request = self.sync.on_status(peer, height, self.app.tip().height, _now_ms())
+        if request is not None:
+            self._send(peer, codec.encode({"type": "sync_request", "from": request.first}))
 
     def _serve_sync(self, peer: str, first: object) -> None:
         if not isinstance(first, int) or isinstance(first, bool) or first < 1:
             raise DecodeError("expected a height of 1 or more", field="from")
-        now = time.monotonic()
-        if now - self._last_sync_served.get(peer, 0.0) < sync_request_interval_s / 2:
-            return
-        self._last_sync_served[peer] = now
-        last = min(self.app.tip().height, first + sync_blocks_per_request - 1)
-        for height in range(first, last + 1):
+        for height in self.sync.to_serve(peer, first, self.app.tip().height, _now_ms()):
             block, certificate = self.app.block(height), self.app.certificate(height)
             if block is None or certificate is None:
                 break
@@ -335,6 +301,5 @@ class ConsensusDriver:
         height = proof.block.header.height
         if height == self.core.height:
             return self.core.on_message(None, proof)
-        if self.core.height < height < self.core.height + sync_proofs_buffered_max:
-            self._proofs.setdefault(height, proof)
+        self.sync.hold(height, proof, self.core.height)
         return []

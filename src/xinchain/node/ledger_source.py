@@ -13,10 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from xinchain.contracts.governance import param
-from xinchain.errors import XinchainError
+from xinchain.errors import XinchainError, ensure
 from xinchain.execution.app import Application
 from xinchain.mempool import Mempool
-from xinchain.types import Block, BlockHeader, CheckedTx, ExecuteBlockRequest, ExecuteBlockResponse
+from xinchain.types import (
+    Block,
+    BlockHeader,
+    CheckedTx,
+    CommitCertificate,
+    CommitRequest,
+    ExecuteBlockRequest,
+    ExecuteBlockResponse,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -76,6 +84,27 @@ class LedgerSource:
 
     def prepared(self, block_hash: str) -> PreparedBlock | None:
         return self._prepared.get(block_hash)
+
+    def commit(
+        self, block: Block, block_hash: str, certificate: CommitCertificate
+    ) -> PreparedBlock:
+        """Commit a decided block with the execution kept when it was built or validated, drop
+        its transactions from the mempool and everything prepared for its height."""
+        prepared = self._prepared.get(block_hash)
+        ensure(prepared is not None, "a decided block was validated, so it is prepared")
+        assert prepared is not None
+        self.app.commit(
+            CommitRequest(
+                block=block,
+                block_hash=block_hash,
+                execution=prepared.execution,
+                tx_ids=prepared.tx_ids,
+                certificate=certificate,
+            )
+        )
+        self.mempool.remove(list(prepared.tx_ids))
+        self.forget()
+        return prepared
 
     def forget(self) -> None:
         """Drop everything prepared for the height just committed."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from xinchain.appspec import AppSpec, check_apps
 from xinchain.consensus.messages import Vote, vote_signing_bytes
-from xinchain.consensus.safety import FileSafetyStore, SafetyRules
+from xinchain.consensus.safety import SafetyRules
 from xinchain.crypto.parallel import ParallelVerifier
 from xinchain.errors import ConfigError, NotFound, ReplayedTransaction, XinchainError
 from xinchain.execution.app import Application
@@ -29,6 +29,7 @@ from xinchain.node.consensus_driver import ConsensusDriver
 from xinchain.node.home import Home
 from xinchain.receipt import TxProof
 from xinchain.storage import LmdbStore, Store
+from xinchain.storage.safety import FileSafetyStore
 from xinchain.types import Block, CommitCertificate, Transaction, TxResult
 
 _log = logging.getLogger(__name__)

@@ -1,17 +1,26 @@
-"""A deterministic simulation of a consortium: N consensus cores over a seeded fake network
-and clock (STYLE.md §9, after TigerBeetle's VOPR).
+"""A deterministic simulation of a consortium: N validators over a seeded fake network and
+clock (STYLE.md §9, after TigerBeetle's VOPR).
+
+Each simulated validator runs what a node runs: the consensus core with SafetyRules, the
+ledger source (proposals built from the mempool, proposals validated by re-executing them),
+the application (admission, execution, commit) on the in-memory store, the mempool, and the
+sans-IO rules of consensus/sync.py for pacing heights, block sync (height announcements, sync
+requests, serving blocks, holding proofs) and transaction gossip. Only the network, the clock,
+signatures of votes (a keyed hash, see FakeSigner) and the clients are simulated (sim/ledger.py).
 
 Everything random comes from one `random.Random(seed)`; there is no wall clock and no I/O, so
-a seed replays exactly. The network delays, drops, duplicates and reorders messages and
-partitions the validators; honest validators crash and restart (keeping only what they had
-fsynced: their SafetyRules state and committed blocks); up to f Byzantine validators
-equivocate as proposer, vote twice, propose invalid blocks or withhold messages. After every
-event the checkers run:
+a seed replays exactly. Clients submit transactions to random validators, which gossip them.
+The network delays, drops, duplicates and reorders messages and partitions the validators;
+honest validators crash and restart (keeping only what they had fsynced: their SafetyRules
+state and their store of committed blocks); up to f Byzantine validators equivocate as
+proposer, vote twice, propose invalid blocks or withhold messages. After every event the
+checkers run:
 
 * agreement — no two honest nodes commit different blocks at one height;
 * no honest double vote — no honest validator signs two different votes at one (height,
   round, kind);
-* equal state — honest nodes that committed a height hold the same state hash there.
+* equal state — honest nodes that committed a height hold the same state there (the whole
+  state table, hashed).
 
 After the chaos phase the network heals (no partitions, no drops, every node up) and each
 honest node must commit new blocks within a bound (liveness).
@@ -26,8 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from xinchain import codec
 from xinchain.consensus.core import (
+    STEP_NEW_HEIGHT,
     Action,
     Broadcast,
     ConsensusCore,
@@ -48,15 +57,26 @@ from xinchain.consensus.messages import (
     proposal_signing_bytes,
     vote_signing_bytes,
 )
-from xinchain.consensus.safety import MemorySafetyStore, SafetyRules
-from xinchain.types import Block, BlockHeader, CommitCertificate
+from xinchain.consensus.safety import SafetyRules
+from xinchain.consensus.sync import BlockSync, Pacer, Status, SyncConfig, SyncRequest, TxGossip
+from xinchain.errors import XinchainError
+from xinchain.execution.app import Application, system_contracts
+from xinchain.mempool import Mempool
+from xinchain.node.ledger_source import LedgerSource
+from xinchain.sim.ledger import CHAIN_ID, SimClient, Tally
+from xinchain.storage import MemoryStore, Table
+from xinchain.storage.safety import MemorySafetyStore
+from xinchain.types import Block, BlockHeader, ExecuteBlockRequest
 
-CHAIN_ID = "sim"
-ZERO = "0" * 64
-# Commit proofs sent to a peer that is behind, per request: enough to catch up in a few rounds
-# of messages, small enough to keep one event cheap.
-sync_blocks_per_request_max = 8
-sync_request_interval_ms = 200
+
+@dataclass(frozen=True)
+class TxBatch:
+    """Transactions one validator gossips to another."""
+
+    txs: tuple[bytes, ...]
+
+
+NetworkMessage = Message | Status | SyncRequest | TxBatch
 
 
 def _h(data: bytes) -> str:
@@ -77,69 +97,6 @@ class FakeSigner:
         return validator < len(self.secrets) and self.sign(validator, message) == signature
 
 
-class SimApp:
-    """A deterministic application: a block's state hash chains its transactions' hashes."""
-
-    def __init__(self) -> None:
-        self.chain: list[tuple[Block, str, CommitCertificate]] = []
-        self.states: list[str] = [ZERO]
-        self._valid: dict[str, bool] = {}
-        self.time_ms = 0
-        self.proposal_counter = 0
-
-    @property
-    def tip_hash(self) -> str:
-        return self.chain[-1][1] if self.chain else ZERO
-
-    def expected_state(self, txs: tuple[bytes, ...]) -> str:
-        return _h(codec.encode([self.states[-1], list(txs)]))
-
-    def make_block(self, height: int, round_number: int, proposer: int, salt: int = 0) -> Block:
-        self.proposal_counter += 1
-        txs = (f"tx/{height}/{round_number}/{proposer}/{self.proposal_counter}/{salt}".encode(),)
-        header = BlockHeader(
-            chain_id=CHAIN_ID,
-            genesis_hash=ZERO,
-            height=height,
-            round=round_number,
-            parent_hash=self.tip_hash,
-            tx_root=_h(codec.encode(list(txs))),
-            result_root=ZERO,
-            state_hash=self.expected_state(txs),
-            validators_hash=ZERO,
-            proposer=proposer,
-            time_ms=self.time_ms,
-            tx_count=len(txs),
-        )
-        return Block(header, txs)
-
-    # BlockSource
-    def propose_block(self, height: int, round_number: int, proposer: int) -> Block:
-        return self.make_block(height, round_number, proposer)
-
-    def block_hash(self, header: BlockHeader) -> str:
-        return _h(header.encode())
-
-    def validate_block(self, block: Block, block_hash: str) -> bool:
-        known = self._valid.get(block_hash)
-        if known is None:
-            header = block.header
-            known = (
-                header.chain_id == CHAIN_ID
-                and header.height == len(self.chain) + 1
-                and header.parent_hash == self.tip_hash
-                and header.tx_root == _h(codec.encode(list(block.txs)))
-                and header.state_hash == self.expected_state(block.txs)
-            )
-            self._valid[block_hash] = known
-        return known
-
-    def commit(self, block: Block, block_hash: str, certificate: CommitCertificate) -> None:
-        self.chain.append((block, block_hash, certificate))
-        self.states.append(block.header.state_hash)
-        self._valid.clear()
-
-
 @dataclass
 class SimConfig:
     validators: int = 4
@@ -153,6 +110,21 @@ class SimConfig:
     partitions: bool = True
     crashes: bool = True
     safety_factory: Callable[..., SafetyRules] = SafetyRules
+    sync_factory: Callable[[SyncConfig], BlockSync[int, CommitProof]] = BlockSync
+    # The node's rules, with the simulator's faster clock (its timeouts are shorter too).
+    sync: SyncConfig = field(
+        default_factory=lambda: SyncConfig(
+            status_interval_ms=300,
+            request_interval_ms=200,
+            blocks_per_request=8,
+            proofs_buffered_max=256,
+        )
+    )
+    busy_block_interval_ms: int = 50
+    idle_block_interval_ms: int = 250
+    gossip_txs_per_frame: int = 8
+    gossip_flush_ms: int = 20
+    transactions: int = 40  # client transactions over the run, each to a random validator
     timeouts: Timeouts = field(
         default_factory=lambda: Timeouts(
             propose_ms=600,
@@ -173,15 +145,28 @@ class Violation(AssertionError):
 
 @dataclass
 class SimNode:
+    """One validator. `safety_store` and `store` are what survives a crash (fsynced on a real
+    node); everything else is made again when it boots."""
+
     index: int
     byzantine: bool
     strategy: str
     safety_store: MemorySafetyStore
-    app: SimApp
+    store: MemoryStore
+    app: Application
+    mempool: Mempool = field(default_factory=Mempool)
+    source: LedgerSource | None = None
+    sync: BlockSync[int, CommitProof] = field(default_factory=BlockSync)
+    pacer: Pacer = field(default_factory=lambda: Pacer(busy_ms=0, idle_ms=0))
+    gossip: TxGossip = field(default_factory=lambda: TxGossip(per_frame=1, flush_ms=0))
     core: ConsensusCore | None = None
     epoch: int = 0  # bumped on crash: events of an earlier life are ignored
-    last_sync_request_ms: int = -(10**9)
     up: bool = True
+
+    @property
+    def height(self) -> int:
+        """The committed height."""
+        return self.app.tip().height
 
 
 class Simulation:
@@ -191,6 +176,9 @@ class Simulation:
         self.random = random.Random(seed)
         self.now = 0
         self.signer = FakeSigner(seed, self.config.validators)
+        self.client = SimClient(seed, self.config.validators)
+        self.contracts = [Tally()]
+        system_contracts(self.contracts)  # refuses a clash early, as a node does
         self._queue: list[tuple[int, int, Any]] = []
         self._sequence = 0
         strategies = (
@@ -208,7 +196,8 @@ class Simulation:
                 byzantine=i in byzantine,
                 strategy=self.random.choice(strategies) if i in byzantine else "honest",
                 safety_store=MemorySafetyStore(),
-                app=SimApp(),
+                store=(store := MemoryStore()),
+                app=Application(store, self.client.genesis, self.contracts),
             )
             for i in range(self.config.validators)
         ]
@@ -229,6 +218,7 @@ class Simulation:
         for node in self.nodes:
             self._boot(node)
         self._schedule_chaos()
+        self._schedule_clients()
         heal_at = self.config.chaos_ms
         self._push(heal_at, ("heal",))
         heights_at_heal: dict[int, int] = {}
@@ -241,10 +231,10 @@ class Simulation:
             self._dispatch(event)
             self.events += 1
             if event[0] == "heal":
-                heights_at_heal = {n.index: len(n.app.chain) for n in self._honest()}
+                heights_at_heal = {n.index: n.height for n in self._honest()}
             if heights_at_heal and self._all_progressed(heights_at_heal):
                 return
-        behind = {n.index: (heights_at_heal.get(n.index), len(n.app.chain)) for n in self._honest()}
+        behind = {n.index: (heights_at_heal.get(n.index), n.height) for n in self._honest()}
         raise Violation(
             f"liveness: honest nodes did not each commit {self.config.heal_commits} new blocks "
             f"within {self.config.heal_deadline_ms} ms of healing (at heal, now): {behind}"
@@ -252,8 +242,7 @@ class Simulation:
 
     def _all_progressed(self, at_heal: dict[int, int]) -> bool:
         return all(
-            len(node.app.chain) >= at_heal[node.index] + self.config.heal_commits
-            for node in self._honest()
+            node.height >= at_heal[node.index] + self.config.heal_commits for node in self._honest()
         )
 
     def _honest(self) -> list[SimNode]:
@@ -281,24 +270,39 @@ class Simulation:
         safety = self.config.safety_factory(
             CHAIN_ID, self.config.validators, node.safety_store, sign, verify_vote
         )
+        config = self.config
+        # What a node builds when it starts: the application over its store, an empty
+        # mempool, the ledger source, and the sans-IO pacing, sync and gossip rules.
+        node.app = Application(node.store, self.client.genesis, self.contracts)
+        node.mempool = Mempool()
+        node.source = LedgerSource(node.app, node.mempool, lambda: self.now)
+        node.sync = config.sync_factory(config.sync)
+        node.pacer = Pacer(
+            busy_ms=config.busy_block_interval_ms, idle_ms=config.idle_block_interval_ms
+        )
+        node.gossip = TxGossip(
+            per_frame=config.gossip_txs_per_frame, flush_ms=config.gossip_flush_ms
+        )
         node.core = ConsensusCore(
             chain_id=CHAIN_ID,
-            validator_count=self.config.validators,
+            validator_count=config.validators,
             self_index=index,
             safety=safety,
-            source=node.app,
+            source=node.source,
             verify=self.signer.verify,
-            height=len(node.app.chain) + 1,
-            timeouts=self.config.timeouts,
+            height=node.height + 1,
+            timeouts=config.timeouts,
         )
         node.up = True
-        node.app.time_ms = self.now
         self._apply(node, node.core.start())
+        self._broadcast(node, Status(node.height))  # as a node does when its peers connect
+        first = self.now + self.random.randint(1, config.sync.status_interval_ms)
+        self._push(first, ("announce", node.index, node.epoch))
 
     def _crash(self, node: SimNode) -> None:
         node.up = False
         node.epoch += 1
-        node.core = None  # everything not fsynced is gone; safety_store and app.chain remain
+        node.core = None  # everything not fsynced is gone; safety_store and store remain
         self.trace.append(f"{self.now}: crash {node.index}")
 
     def _schedule_chaos(self) -> None:
@@ -313,27 +317,34 @@ class Simulation:
                 start = self.random.randint(0, config.chaos_ms - 1)
                 self._push(start, ("crash", node.index, self.random.randint(100, 5_000)))
 
+    def _schedule_clients(self) -> None:
+        """Client transactions, each to a random validator at a random time of the run."""
+        end = self.config.chaos_ms + self.config.heal_deadline_ms // 2
+        for _ in range(self.config.transactions):
+            target = self.random.randrange(self.config.validators)
+            self._push(self.random.randint(0, end), ("submit", target))
+
     # --- events --------------------------------------------------------------------------------
 
     def _dispatch(self, event: tuple[Any, ...]) -> None:
         kind = event[0]
-        if kind == "deliver":
-            _, target, epoch, sender, message = event
-            node = self.nodes[target]
-            if node.up and node.epoch == epoch and node.core is not None:
-                node.app.time_ms = self.now
-                self._ask_for_blocks_if_behind(node, sender, message)
-                self._apply(node, node.core.on_message(sender, message))
-        elif kind == "timeout":
-            _, target, epoch, key = event
-            node = self.nodes[target]
-            if node.up and node.epoch == epoch and node.core is not None:
-                node.app.time_ms = self.now
-                self._apply(node, node.core.on_timeout(key))
-        elif kind == "sync":
-            _, server, client, first = event
-            if self.nodes[server].up:
-                self._serve_sync(self.nodes[server], PeerBehind(client, first))
+        if kind in ("deliver", "timeout", "announce", "flush"):
+            node = self.nodes[event[1]]
+            if not (node.up and node.epoch == event[2] and node.core is not None):
+                return  # addressed to a node that is down, or to an earlier life of it
+            if kind == "deliver":
+                self._deliver(node, event[3], event[4])
+            elif kind == "timeout":
+                self._apply(node, node.core.on_timeout(event[3]))
+            elif kind == "announce":
+                self._broadcast(node, Status(node.height))
+                self._push(self.now + self.config.sync.status_interval_ms, event)
+            else:
+                self._flush_gossip(node)
+        elif kind == "submit":
+            node = self.nodes[event[1]]
+            if node.up and node.core is not None:
+                self._admit(node, self.client.transaction(self.random, node.height), gossip=True)
         elif kind == "partition":
             nodes = list(range(self.config.validators))
             self.random.shuffle(nodes)
@@ -376,7 +387,60 @@ class Simulation:
             elif isinstance(action, Decide):
                 self._decide(node, action)
             elif isinstance(action, PeerBehind):
-                self._serve_sync(node, action)
+                self._serve_sync(node, action.peer, action.height)
+
+    def _deliver(self, node: SimNode, sender: int, message: NetworkMessage) -> None:
+        """A message from a peer, handled as the consensus driver handles a frame."""
+        assert node.core is not None
+        if isinstance(message, Status):
+            request = node.sync.on_status(sender, message.height, node.height, self.now)
+            if request is not None:
+                self._send(node, sender, request)
+        elif isinstance(message, SyncRequest):
+            self._serve_sync(node, sender, message.first)
+        elif isinstance(message, TxBatch):
+            for raw in message.txs:
+                self._admit(node, raw, gossip=False)
+        elif isinstance(message, CommitProof):
+            height = message.block.header.height
+            if height == node.core.height:
+                self._apply(node, node.core.on_message(None, message))
+            else:
+                node.sync.hold(height, message, node.core.height)
+        else:
+            self._apply(node, node.core.on_message(sender, message))
+
+    def _admit(self, node: SimNode, raw: bytes, gossip: bool) -> None:
+        """Admission, then what the driver does for an admitted transaction: start a waiting
+        height early, and gossip it."""
+        assert node.core is not None
+        try:
+            admitted = node.mempool.add(node.app.check_tx(raw))
+        except XinchainError:
+            return  # expired, replayed or a full mempool: refused, as on a node
+        if not admitted:
+            return
+        core = node.core
+        wait = node.pacer.on_transaction(core.height, core.step == STEP_NEW_HEIGHT, self.now)
+        if wait is not None:
+            key = TimeoutKey(core.height, 0, "new_height")
+            self._push(self.now + wait, ("timeout", node.index, node.epoch, key))
+        if gossip:
+            flush_at = node.gossip.add(raw, self.now)
+            if node.gossip.full():
+                self._flush_gossip(node)
+            elif flush_at is not None:
+                self._push(flush_at, ("flush", node.index, node.epoch))
+
+    def _flush_gossip(self, node: SimNode) -> None:
+        frame = node.gossip.take()
+        if frame:
+            self._broadcast(node, TxBatch(tuple(frame)))
+
+    def _broadcast(self, node: SimNode, message: NetworkMessage) -> None:
+        for peer in range(self.config.validators):
+            if peer != node.index:
+                self._send(node, peer, message)
 
     def _decide(self, node: SimNode, action: Decide) -> None:
         height = action.block.header.height
@@ -387,39 +451,33 @@ class Simulation:
             self.isolated[node.index] = self.now + self.random.randint(1_000, 3_000)
         elif first_to_decide and chaos and self.isolate_on_decide and self.random.random() < 0.3:
             self.isolated[node.index] = self.now + self.random.randint(300, 2_500)
-        node.app.commit(action.block, action.block_hash, action.certificate)
+        assert node.core is not None and node.source is not None
+        node.source.commit(action.block, action.block_hash, action.certificate)
         if not node.byzantine:
-            expected = self.committed.setdefault(
-                height, (action.block_hash, action.block.header.state_hash)
-            )
+            expected = self.committed.setdefault(height, (action.block_hash, _state_of(node)))
             if expected[0] != action.block_hash:
                 raise Violation(
                     f"agreement: node {node.index} committed {action.block_hash} at height "
                     f"{height}, another honest node committed {expected[0]}"
                 )
-            if expected[1] != node.app.states[-1]:
+            if expected[1] != _state_of(node):
                 raise Violation(f"state: node {node.index} diverged at height {height}")
-        assert node.core is not None
-        delay = self.random.randint(0, 50)
-        self._apply(node, node.core.on_committed(height, delay))
+        # What the driver does after a commit: pace the next height, apply a held proof.
+        delay = node.pacer.after_commit(self.now, pending=len(node.mempool) > 0)
+        actions = node.core.on_committed(height, delay)
+        proof = node.sync.committed(height)
+        if proof is not None:
+            actions.extend(node.core.on_message(None, proof))
+        self._apply(node, actions)
 
-    def _ask_for_blocks_if_behind(self, node: SimNode, sender: int, message: Message) -> None:
-        """A message from a later height: ask its sender for the blocks in between, as the
-        node's status exchange does (at most every `sync_request_interval_ms`)."""
-        assert node.core is not None
-        if isinstance(message, CommitProof) or message.height <= node.core.height:
+    def _serve_sync(self, node: SimNode, peer: int, first: int) -> None:
+        if first < 1:
             return
-        if self.now - node.last_sync_request_ms < sync_request_interval_ms:
-            return
-        node.last_sync_request_ms = self.now
-        self._push(self.now + 1, ("sync", sender, node.index, node.core.height))
-
-    def _serve_sync(self, node: SimNode, action: PeerBehind) -> None:
-        first = action.height
-        last = min(len(node.app.chain), first + sync_blocks_per_request_max - 1)
-        for height in range(first, last + 1):
-            block, _, certificate = node.app.chain[height - 1]
-            self._send(node, action.peer, CommitProof(block, certificate))
+        for height in node.sync.to_serve(peer, first, node.height, self.now):
+            block, certificate = node.app.block(height), node.app.certificate(height)
+            if block is None or certificate is None:
+                break
+            self._send(node, peer, CommitProof(block, certificate))
 
     def _record_vote(self, node: SimNode, message: Message) -> None:
         if node.byzantine or not isinstance(message, Vote) or message.validator != node.index:
@@ -434,11 +492,11 @@ class Simulation:
 
     # --- the network ---------------------------------------------------------------------------
 
-    def _send(self, node: SimNode, peer: int, message: Message) -> None:
+    def _send(self, node: SimNode, peer: int, message: NetworkMessage) -> None:
         for variant in self._byzantine_variants(node, peer, message):
             self._transmit(node.index, peer, variant)
 
-    def _transmit(self, sender: int, peer: int, message: Message) -> None:
+    def _transmit(self, sender: int, peer: int, message: NetworkMessage) -> None:
         config = self.config
         chaos = self.now < config.chaos_ms
         if self.partition is not None and not any(
@@ -455,7 +513,9 @@ class Simulation:
             delay = self.random.randint(1, config.delay_ms_max if chaos else 50)
             self._push(self.now + delay, ("deliver", peer, target.epoch, sender, message))
 
-    def _byzantine_variants(self, node: SimNode, peer: int, message: Message) -> list[Message]:
+    def _byzantine_variants(
+        self, node: SimNode, peer: int, message: NetworkMessage
+    ) -> list[NetworkMessage]:
         """What a Byzantine sender sends `peer` in place of `message`."""
         if not node.byzantine:
             return [message]
@@ -463,7 +523,7 @@ class Simulation:
             isinstance(message, Vote) and message.validator == node.index
         )
         strategy = node.strategy
-        if not own:
+        if not own or not isinstance(message, Proposal | Vote):
             return [] if strategy == "withhold" else [message]
         if strategy == "mixed":
             strategy = self.random.choice(
@@ -482,13 +542,21 @@ class Simulation:
     def _other_proposal(
         self, node: SimNode, proposal: Proposal, peer: int, valid: bool
     ) -> Proposal:
-        block = node.app.make_block(proposal.height, proposal.round, node.index, salt=peer)
+        # Another block for the same height: the same transactions at another time (valid),
+        # or with a state hash its transactions do not produce (invalid).
+        tip = node.app.tip()
+        request = ExecuteBlockRequest(
+            height=proposal.height,
+            time_ms=max(self.now, tip.time_ms) + 1 + peer,
+            txs=tuple(node.mempool.take(8, 1 << 20)),
+        )
+        execution = node.app.execute_block(request)
+        header = node.app.make_header(
+            request, execution, round_number=proposal.round, proposer=node.index
+        )
         if not valid:
-            header = block.header
-            block = Block(
-                BlockHeader(**{**header.__dict__, "state_hash": _h(b"wrong" + bytes([peer]))}),
-                block.txs,
-            )
+            header = BlockHeader(**{**header.__dict__, "state_hash": _h(b"wrong" + bytes([peer]))})
+        block = Block(header, tuple(checked.raw for checked in request.txs))
         block_hash = node.app.block_hash(block.header)
         message = proposal_signing_bytes(
             CHAIN_ID, proposal.height, proposal.round, proposal.valid_round, block_hash
@@ -503,7 +571,9 @@ class Simulation:
             self.signer.sign(node.index, message),
         )
 
-    def _lock_attack(self, node: SimNode, message: Message, peer: int) -> list[Message]:
+    def _lock_attack(
+        self, node: SimNode, message: Proposal | Vote, peer: int
+    ) -> list[NetworkMessage]:
         """An attack on locks, at each height where this node proposes in round 0.
 
         It offers its block to two peers (A and C) and withholds it from the proposer of
@@ -560,7 +630,15 @@ class Simulation:
         )
 
 
-def message_position(message: Message) -> tuple[int | None, int]:
+def _state_of(node: SimNode) -> str:
+    """A hash of a node's whole state table: what equal state is checked by."""
+    digest = hashlib.sha256()
+    for key, value in node.store.scan_prefix(Table.STATE, b""):
+        digest.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
+    return digest.hexdigest()
+
+
+def message_position(message: NetworkMessage) -> tuple[int | None, int]:
     if isinstance(message, Proposal | Vote):
         return message.height, message.round
     return None, 0
