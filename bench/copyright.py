@@ -43,8 +43,9 @@ from typing import Any
 import httpx
 
 # The provenance bench's consortium runner and helpers: one way to start and stop `up`.
-from provenance import Consortium, interruptible, write_summary
+from consortium import Consortium
 from provenance import _git_commit as git_commit
+from provenance import interruptible, write_summary
 
 from xinchain.apps.copyright.contract import NAME
 from xinchain.apps.copyright.perceptual import WorkHashes, work_hashes

@@ -42,9 +42,10 @@ from typing import Any
 import httpx
 
 # The provenance bench's consortium runner and helpers: one way to start and stop `up`.
-from provenance import Consortium, interruptible, wait_for_height, write_summary
+from consortium import Consortium
 from provenance import _git_commit as git_commit
 from provenance import _percentile as percentile
+from provenance import interruptible, wait_for_height, write_summary
 
 from xinchain.apps.promo.contract import orders_per_tx_max
 from xinchain.apps.registry import RECEIPT_KINDS

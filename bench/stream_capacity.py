@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 import websockets
-from provenance import Consortium
+from consortium import Consortium
 
 from xinchain import codec
 from xinchain.client.sdk import sign_transaction

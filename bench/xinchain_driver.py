@@ -31,7 +31,7 @@ from typing import Any
 
 import websockets
 from baselines import CommitRefused, ServersLifecycle, directory_bytes, notary_record
-from provenance import Consortium
+from consortium import Consortium
 
 from xinchain import codec
 from xinchain.client.sdk import sign_transaction

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
 import httpx
 
-from xinchain.crypto import PrivateKey, Suite
+from xinchain.client.member import (
+    CallRefused,
+    Member,
+    outcome,
+    sign_transaction,
+    validity_blocks,
+)
+from xinchain.crypto import PrivateKey
 from xinchain.errors import XinchainError
 from xinchain.genesis import Genesis
 from xinchain.receipt import TxProof
-from xinchain.types import Transaction, TransactionBody
+from xinchain.types import Transaction
 
-# Blocks ahead of the tip a client's transaction stays valid: long enough to survive a busy
-# mempool, short enough that a lost transaction is known to be dead soon.
-validity_blocks = 1_000
 # Retries of a submission refused with 429 (mempool full), with the server's Retry-After.
 submit_retries_max = 60
 
@@ -29,31 +32,6 @@ class ApiError(XinchainError):
         super().__init__(str(error.get("reason", body)), field=error.get("field"))
         self.status = status
         self.code = str(error.get("code", "api_error"))
-
-
-def sign_transaction(
-    suite: Suite,
-    key: PrivateKey,
-    *,
-    chain_id: str,
-    sender: str,
-    contract: str,
-    method: str,
-    args: dict[str, Any],
-    valid_until: int,
-    nonce: int | None = None,
-) -> Transaction:
-    body = TransactionBody(
-        chain_id=chain_id,
-        sender=sender,
-        public_key=key.public_bytes(),
-        contract=contract,
-        method=method,
-        args=args,
-        nonce=secrets.randbits(63) if nonce is None else nonce,
-        valid_until=valid_until,
-    )
-    return Transaction(body=body, signature=key.sign(body.signing_message()))
 
 
 class Client:
@@ -141,21 +119,29 @@ class Client:
         args: dict[str, Any],
     ) -> dict[str, Any]:
         """Sign, submit and wait for one call; its result, or ApiError if the chain refused."""
-        tx = sign_transaction(
-            genesis.suite,
-            key,
-            chain_id=genesis.chain_id,
-            sender=sender,
-            contract=contract,
-            method=method,
-            args=args,
-            valid_until=int(self.status()["height"]) + validity_blocks,
-        )
-        answer = self.wait_committed(self.submit(tx))
+        return self.member_call(Member(genesis, sender, key), contract, method, args)
+
+    def submit_call(self, member: Member, contract: str, method: str, args: dict[str, Any]) -> str:
+        """Sign and submit one call; its transaction id (wait with `wait_committed`)."""
+        tip = int(self.status()["height"])
+        return self.submit(member.transaction(contract, method, args, tip=tip))
+
+    def member_call(
+        self, member: Member, contract: str, method: str, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Sign, submit and wait for one call; its result, or ApiError if the chain refused."""
+        return self.committed(self.submit_call(member, contract, method, args))
+
+    def committed(self, tx_id: str) -> dict[str, Any]:
+        """Wait for a submitted call; its result, or ApiError if the chain refused it."""
+        answer = self.wait_committed(tx_id)
         result = answer["result"]
-        if not result["ok"]:
-            raise ApiError(400, {"error": {"code": "refused", "reason": result["error"]}})
-        return {"height": answer["height"], "tx_id": answer["tx_id"], **result["data"]}
+        try:
+            return outcome(
+                answer["tx_id"], answer["height"], result["ok"], result["error"], result["data"]
+            )
+        except CallRefused as exc:
+            raise ApiError(400, {"error": {"code": exc.code, "reason": exc.reason}}) from None
 
     def product(self, gtin: str) -> dict[str, Any]:
         return dict(self._json(self._http.get(f"/v1/provenance/products/{gtin}")))
@@ -172,3 +158,14 @@ class Client:
     def notary_receipt(self, document_hash: str, record: int = 0) -> dict[str, Any]:
         response = self._http.get(f"/v1/notary/{document_hash}/receipt", params={"record": record})
         return dict(self._json(response))
+
+
+__all__ = [
+    "ApiError",
+    "CallRefused",
+    "Client",
+    "Member",
+    "TxProof",
+    "sign_transaction",
+    "validity_blocks",
+]

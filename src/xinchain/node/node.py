@@ -15,8 +15,10 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from xinchain.appspec import AppSpec, check_apps
+from xinchain.client.member import Member, outcome, validity_blocks
 from xinchain.consensus.messages import Vote, vote_signing_bytes
 from xinchain.consensus.safety import SafetyRules
 from xinchain.crypto.parallel import ParallelVerifier
@@ -189,6 +191,45 @@ class Node:
         if tx_id in self.mempool:
             return TxStatus(tx_id, "pending")
         raise NotFound(f"no transaction {tx_id} is pending or committed", field="tx_id")
+
+    def member(self, org: str) -> Member:
+        """This node's org `org` as a signer, with the key in the node's home."""
+        return Member(self.genesis, org, self.home.org_key(self.suite, org))
+
+    def submit_call(
+        self,
+        member: Member,
+        contract: str,
+        method: str,
+        args: dict[str, Any],
+        validity: int = validity_blocks,
+    ) -> str:
+        """Sign a call as `member` and admit it here (gossiped like any other); its id."""
+        tip = self.app.tip().height
+        tx = member.transaction(contract, method, args, tip=tip, validity=validity)
+        tx_id, _ = self.submit(tx.encode())
+        return tx_id
+
+    async def call(
+        self,
+        member: Member,
+        contract: str,
+        method: str,
+        args: dict[str, Any],
+        *,
+        wait_s: float,
+        validity: int = validity_blocks,
+    ) -> dict[str, Any]:
+        """`submit_call`, then wait for the commit: the result's data with its height and id,
+        `CallRefused` if the contract refused it, or an error if not committed in `wait_s`."""
+        tx_id = self.submit_call(member, contract, method, args, validity)
+        status = await self.wait_committed(tx_id, wait_s)
+        if status.height is None or status.index is None:
+            raise XinchainError(
+                f"transaction {tx_id} not committed within {wait_s:.0f} s", field="tx"
+            )
+        result = self.app.results(status.height)[status.index]
+        return outcome(tx_id, status.height, result.ok, result.error, result.data)
 
     async def wait_committed(self, tx_id: str, timeout_s: float) -> TxStatus:
         deadline = time.monotonic() + timeout_s

@@ -32,7 +32,7 @@ from xinchain.cli.common import (
     errors,
     fail,
 )
-from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blocks
+from xinchain.client.sdk import ApiError, Client, Member
 from xinchain.errors import XinchainError
 from xinchain.genesis import Genesis
 from xinchain.node.home import Home
@@ -69,20 +69,7 @@ def _signer(client: Client, home: Path, org: str | None) -> tuple[Genesis, str, 
 def _submit(
     client: Client, genesis: Genesis, org: str, key: Any, method: str, args: dict[str, Any]
 ) -> dict[str, Any]:
-    tx = sign_transaction(
-        genesis.suite,
-        key,
-        chain_id=genesis.chain_id,
-        sender=org,
-        contract=NAME,
-        method=method,
-        args=args,
-        valid_until=int(client.status()["height"]) + validity_blocks,
-    )
-    answer = client.wait_committed(client.submit(tx))
-    if not answer["result"]["ok"]:
-        raise ApiError(400, {"error": {"code": "refused", "reason": answer["result"]["error"]}})
-    return answer
+    return client.member_call(Member(genesis, org, key), NAME, method, args)
 
 
 def _get(client: Client, path: str) -> Any:

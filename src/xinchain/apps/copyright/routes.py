@@ -51,7 +51,7 @@ from xinchain.apps.copyright.view import (
     work,
     work_receipt,
 )
-from xinchain.client.sdk import sign_transaction
+from xinchain.client.member import CallRefused
 from xinchain.errors import NotFound, Unauthorized, XinchainError
 from xinchain.node.node import Node
 
@@ -240,27 +240,18 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         return org
 
     async def submit_and_wait(org: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
-        key = node.home.org_key(node.suite, org)
-        tx = sign_transaction(
-            node.suite,
-            key,
-            chain_id=node.genesis.chain_id,
-            sender=org,
-            contract=NAME,
-            method=method,
-            args=args,
-            valid_until=node.app.tip().height + gateway_validity_blocks,
-        )
-        tx_id, _ = node.submit(tx.encode())
-        status = await node.wait_committed(tx_id, gateway_wait_s)
-        if status.height is None or status.index is None:
-            raise XinchainError(
-                f"transaction {tx_id} not committed within {gateway_wait_s:.0f} s", field="tx"
+        try:
+            done = await node.call(
+                node.member(org),
+                NAME,
+                method,
+                args,
+                wait_s=gateway_wait_s,
+                validity=gateway_validity_blocks,
             )
-        result = node.app.results(status.height)[status.index]
-        if not result.ok:
-            raise XinchainError(f"refused by the chain: {result.error}", field="args")
-        return {"tx_id": tx_id, "height": status.height}
+        except CallRefused as exc:
+            raise XinchainError(f"refused by the chain: {exc.reason}", field="args") from None
+        return {"tx_id": done["tx_id"], "height": done["height"]}
 
     @api.post(f"{IMAGE_ROUTES}register", tags=tags)
     async def gateway_register(

@@ -21,7 +21,7 @@ from xinchain.cli.common import (
     hash_file,
     progress,
 )
-from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blocks
+from xinchain.client.sdk import ApiError, Client, Member
 from xinchain.errors import XinchainError
 from xinchain.node.home import Home
 from xinchain.receipt import build_receipts
@@ -59,7 +59,7 @@ def _notary_put(client: Client, home: Home, files: list[Path], out: Path, org: s
     genesis = client.genesis()
     suite = genesis.suite
     sender = org or default_org(home, [o.id for o in genesis.orgs])
-    key = home.org_key(suite, sender)
+    member = Member(genesis, sender, home.org_key(suite, sender))
     out.mkdir(parents=True, exist_ok=True)
     with progress() as shown:
         hashing = shown.add_task("hashing", total=len(files))
@@ -80,22 +80,10 @@ def _notary_put(client: Client, home: Home, files: list[Path], out: Path, org: s
                 method, args = "anchor", {"hash": digests[0]}
             else:
                 method, args = "anchor_batch", {"hashes": [digests[i] for i in batch]}
-            tx = sign_transaction(
-                suite,
-                key,
-                chain_id=genesis.chain_id,
-                sender=sender,
-                contract=NAME,
-                method=method,
-                args=args,
-                valid_until=tip + validity_blocks,
-            )
-            tx_ids.append(client.submit(tx))
+            tx_ids.append(client.submit(member.transaction(NAME, method, args, tip=tip)))
         receipts_task = shown.add_task("receipts", total=len(files))
         for batch, tx_id in zip(batches, tx_ids, strict=True):
-            answer = client.wait_committed(tx_id)
-            if not answer["result"]["ok"]:
-                raise ApiError(400, {"error": {"reason": answer["result"]["error"]}})
+            client.committed(tx_id)  # ApiError if the chain refused it
             shown.advance(anchoring, len(batch))
             receipts = build_receipts(client.proof(tx_id), [digests[i] for i in batch])
             for index, receipt in zip(batch, receipts, strict=True):

@@ -12,7 +12,6 @@ import os
 
 from xinchain.apps.provenance.contract import NAME
 from xinchain.apps.provenance.view import suspects_to_anchor
-from xinchain.client.sdk import sign_transaction, validity_blocks
 from xinchain.errors import XinchainError
 from xinchain.node.node import Node
 
@@ -34,21 +33,12 @@ def anchor_flags(node: Node) -> int:
         return 0
     if not node.home.org_key_path(org).exists():
         return 0
-    key = node.home.org_key(node.suite, org)
+    member = node.member(org)
     submitted = 0
     for epc, scans in suspects_to_anchor(node.app)[:flags_per_round_max]:
-        tx = sign_transaction(
-            node.suite,
-            key,
-            chain_id=node.genesis.chain_id,
-            sender=org,
-            contract=NAME,
-            method="flag",
-            args={"epc": epc, "scans": scans["count"], "places": len(scans["places"])},
-            valid_until=node.app.tip().height + validity_blocks,
-        )
+        args = {"epc": epc, "scans": scans["count"], "places": len(scans["places"])}
         try:
-            node.submit(tx.encode())
+            node.submit_call(member, NAME, "flag", args)
             submitted += 1
         except XinchainError as exc:
             _log.warning("flag for %s not submitted: %s", epc, exc)
