@@ -13,7 +13,6 @@ Consensus drives these three calls and knows nothing of contracts.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import operator
 from collections.abc import Iterable, Sequence
@@ -33,6 +32,7 @@ from xinchain.errors import (
     XinchainError,
     ensure,
 )
+from xinchain.execution.chain import ChainStore
 from xinchain.execution.state import Overlay, next_state_hash
 from xinchain.genesis import Genesis
 from xinchain.merkle import MerkleTree
@@ -113,6 +113,7 @@ class Application:
         self._params: dict[bytes, int] = {}
         self._tip: ChainTip | None = None
         self._init_chain()
+        self.chain = ChainStore(store, genesis, self.tip)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -407,42 +408,25 @@ class Application:
         self.state.committed(request.execution.writes)
         return new_tip
 
-    # --- queries -------------------------------------------------------------------------------
+    # --- queries: the query side, ChainStore (execution/chain.py) ------------------------------
 
     def block(self, height: int) -> Block | None:
-        raw = self.store.get(Table.BLOCKS, height_key(height))
-        if raw is None:
-            return None
-        value = codec.decode(raw)
-        return Block(BlockHeader.from_value(value["header"]), tuple(value["txs"]))
+        return self.chain.block(height)
 
     def results(self, height: int) -> list[TxResult]:
-        raw = self.store.get(Table.RESULTS, height_key(height))
-        return [] if raw is None else [TxResult.from_value(item) for item in codec.decode(raw)]
+        return self.chain.results(height)
 
     def certificate(self, height: int) -> CommitCertificate | None:
-        raw = self.store.get(Table.CERTIFICATES, height_key(height))
-        return None if raw is None else CommitCertificate.from_value(codec.decode(raw))
+        return self.chain.certificate(height)
 
     def tx_locations(self, tx_ids: list[str]) -> dict[str, tuple[int, int]]:
-        """(height, index) of those of `tx_ids` that are committed, in one read."""
-        found = self.store.get_many(Table.TX_INDEX, [bytes.fromhex(tx_id) for tx_id in tx_ids])
-        return {key.hex(): _location(raw) for key, raw in found.items()}
+        return self.chain.tx_locations(tx_ids)
 
     def tx_location(self, tx_id: str) -> tuple[int, int] | None:
-        raw = self.store.get(Table.TX_INDEX, bytes.fromhex(tx_id))
-        return None if raw is None else _location(raw)
-
-    def index_get(self, key: bytes) -> bytes | None:
-        return self.store.get(Table.INDEX, key)
-
-    def index_scan(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-        """The first `limit` index entries whose keys start with `prefix`, in key order."""
-        return list(itertools.islice(self.store.scan_prefix(Table.INDEX, prefix), limit))
+        return self.chain.tx_location(tx_id)
 
     def read_state(self, contract: str, key: str) -> Any:
-        raw = self.store.get(Table.STATE, f"{contract}/{key}".encode())
-        return None if raw is None else codec.decode(raw)
+        return self.chain.read_state(contract, key)
 
     def block_hash(self, header: BlockHeader) -> str:
         return self.suite.hash(header.encode()).hex()
@@ -473,11 +457,6 @@ class Application:
 
 
 _by_key = operator.itemgetter(0)
-
-
-def _location(raw: bytes) -> tuple[int, int]:
-    height, index = codec.decode(raw)
-    return int(height), int(index)
 
 
 def _encode_tip(tip: ChainTip) -> bytes:

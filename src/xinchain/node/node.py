@@ -75,6 +75,7 @@ class Node:
         self.suite = self.genesis.suite
         self.store = store or LmdbStore(home.node_dir(name) / "data")
         self.app = Application(self.store, self.genesis, [app.contract() for app in self.apps])
+        self.chain = self.app.chain  # the query side: what the API and the apps' views read
         self.mempool = Mempool()
         self.validator_index = self._validator_index(home, name)
         safety = None

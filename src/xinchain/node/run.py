@@ -91,12 +91,14 @@ async def run_node(
     finally:
         server.should_exit = True
         producer.cancel()
-        for task in app_tasks:
-            task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(serving, 5)
         with contextlib.suppress(asyncio.CancelledError):
             await producer
+        # After the API stopped serving: an app's task may write what it keeps in memory.
+        for task in app_tasks:
+            task.cancel()
+        await asyncio.gather(*app_tasks, return_exceptions=True)
         if transport is not None:
             await transport.close()
         pid_path.unlink(missing_ok=True)

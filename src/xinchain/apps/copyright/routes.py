@@ -121,7 +121,7 @@ def _hashes_view(hashes: WorkHashes) -> dict[str, Any]:
 
 
 def copyright_routes(api: FastAPI, node: Node) -> None:
-    view = CopyrightView(node.app)
+    view = CopyrightView(node.chain)
     hashing = HashingPool()
     api.router.on_shutdown.append(hashing.close)
     tags: list[str | Enum] = ["copyright"]
@@ -133,7 +133,7 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         ]
 
     def exact(sha256: str) -> dict[str, Any] | None:
-        stored = node.app.read_state(NAME, f"work/{sha256}")
+        stored = node.chain.read_state(NAME, f"work/{sha256}")
         return None if stored is None else dict(stored["record"])
 
     @api.post(f"{IMAGE_ROUTES}hash", tags=tags)
@@ -179,15 +179,15 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
     @api.get("/v1/copyright/works/{sha256}", tags=tags)
     def work_route(sha256: str) -> dict[str, Any]:
         hex64(sha256, "sha256")
-        return {"work": work(node.app, sha256), "evidence": evidence_of_work(node.app, sha256)}
+        return {"work": work(node.chain, sha256), "evidence": evidence_of_work(node.chain, sha256)}
 
     @api.get("/v1/copyright/works/{sha256}/receipt", tags=tags)
     def work_receipt_route(sha256: str) -> dict[str, Any]:
-        return work_receipt(node.app, node.tx_proof, hex64(sha256, "sha256"))
+        return work_receipt(node.chain, node.tx_proof, hex64(sha256, "sha256"))
 
     @api.get("/v1/copyright/evidence/{evidence_id}", tags=tags)
     def evidence_route(evidence_id: str) -> dict[str, Any]:
-        stored = stored_evidence(node.app, hex64(evidence_id, "evidence"))
+        stored = stored_evidence(node.chain, hex64(evidence_id, "evidence"))
         return {"id": evidence_id, **stored["record"]}
 
     @api.get("/v1/copyright/transactions/{tx_id}/evidence", tags=tags)
@@ -197,16 +197,16 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
 
     @api.get("/v1/copyright/evidence/{evidence_id}/receipt", tags=tags)
     def evidence_receipt_route(evidence_id: str) -> dict[str, Any]:
-        return evidence_receipt(node.app, node.tx_proof, hex64(evidence_id, "evidence"))
+        return evidence_receipt(node.chain, node.tx_proof, hex64(evidence_id, "evidence"))
 
     @api.get("/v1/copyright/evidence/{evidence_id}/package", tags=tags)
     def evidence_package(evidence_id: str) -> Response:
         """The evidence package (zip) with both receipts and the report; the captured files
         stay with whoever captured them (`xinchain copyright export` adds them)."""
-        record = stored_evidence(node.app, hex64(evidence_id, "evidence"))["record"]
+        record = stored_evidence(node.chain, hex64(evidence_id, "evidence"))["record"]
         package = build_package(
-            work_receipt(node.app, node.tx_proof, record["work"]),
-            evidence_receipt(node.app, node.tx_proof, evidence_id),
+            work_receipt(node.chain, node.tx_proof, record["work"]),
+            evidence_receipt(node.chain, node.tx_proof, evidence_id),
         )
         disposition = f'attachment; filename="evidence-{evidence_id[:16]}.zip"'
         return Response(
@@ -215,11 +215,11 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
 
     @api.get("/v1/copyright/orgs/{org}/works", tags=tags)
     def org_works_route(org: str, seller: str | None = None) -> dict[str, Any]:
-        return {"org": org, "seller": seller, "works": org_works(node.app, org, seller)}
+        return {"org": org, "seller": seller, "works": org_works(node.chain, org, seller)}
 
     @api.get("/v1/copyright/orgs/{org}/evidence", tags=tags)
     def org_evidence_route(org: str) -> dict[str, Any]:
-        return {"org": org, "evidence": org_evidence(node.app, org)}
+        return {"org": org, "evidence": org_evidence(node.chain, org)}
 
     @api.get("/v1/copyright/gateway", tags=tags)
     def gateway_info() -> dict[str, Any]:
@@ -280,10 +280,10 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         sha256 = hashes.sha256.hex()
         return {
             **committed,
-            "work": work(node.app, sha256),
+            "work": work(node.chain, sha256),
             "low_quality": hashes.pdq.quality < quality_min,
             "similar": similar,
-            "receipt": work_receipt(node.app, node.tx_proof, sha256),
+            "receipt": work_receipt(node.chain, node.tx_proof, sha256),
         }
 
     @api.post(f"{IMAGE_ROUTES}evidence", tags=tags)
@@ -314,8 +314,8 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         return {
             **committed,
             "id": evidence_id,
-            "evidence": stored_evidence(node.app, evidence_id)["record"],
-            "receipt": evidence_receipt(node.app, node.tx_proof, evidence_id),
+            "evidence": stored_evidence(node.chain, evidence_id)["record"],
+            "receipt": evidence_receipt(node.chain, node.tx_proof, evidence_id),
         }
 
     @api.get("/copyright", response_class=HTMLResponse, include_in_schema=False)
@@ -325,13 +325,13 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
 
 def best_orientation(node: Node, work_sha256: str, queries: list[bytes]) -> bytes:
     """Of the copy's dihedral hashes, the one nearest the work's stored hashes."""
-    record = work(node.app, work_sha256)
+    record = work(node.chain, work_sha256)
     stored = [bytes.fromhex(h) for h in [record["pdq"], *record["crops"]]]
     return min(queries, key=lambda q: min(distance(q, s) for s in stored))
 
 
 def _evidence_id_of(node: Node, tx_id: str) -> str:
-    evidence_id = node.app.read_state(NAME, f"tx/{tx_id}")
+    evidence_id = node.chain.read_state(NAME, f"tx/{tx_id}")
     if evidence_id is None:
         raise NotFound(f"transaction {tx_id} recorded no evidence", field="tx_id")
     return str(evidence_id)

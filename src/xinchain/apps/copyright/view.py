@@ -15,15 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from xinchain import codec
 from xinchain.apps.copyright.contract import NAME, record_digest
 from xinchain.apps.copyright.index import PdqIndex
 from xinchain.apps.copyright.perceptual import DIHEDRAL, HASH_BYTES, distance, match_distance_max
 from xinchain.errors import NotFound
-from xinchain.execution.app import Application
+from xinchain.execution.chain import ChainStore
 from xinchain.merkle import MerkleTree
 from xinchain.receipt import build_receipts
-from xinchain.storage import Table
 from xinchain.types import Transaction
 
 # Works or pieces of evidence one listing returns.
@@ -38,7 +36,7 @@ class Match:
 
 
 class CopyrightView:
-    def __init__(self, app: Application) -> None:
+    def __init__(self, app: ChainStore) -> None:
         self.app = app
         self._index = PdqIndex()
         self._loaded = 0
@@ -87,35 +85,34 @@ class CopyrightView:
         return len(self._index)
 
 
-def stored_work(app: Application, sha256: str) -> dict[str, Any]:
+def stored_work(app: ChainStore, sha256: str) -> dict[str, Any]:
     stored = app.read_state(NAME, f"work/{sha256}")
     if stored is None:
         raise NotFound(f"no registered work with SHA-256 {sha256}", field="sha256")
     return dict(stored)
 
 
-def work(app: Application, sha256: str) -> dict[str, Any]:
+def work(app: ChainStore, sha256: str) -> dict[str, Any]:
     return dict(stored_work(app, sha256)["record"])
 
 
-def stored_evidence(app: Application, evidence_id: str) -> dict[str, Any]:
+def stored_evidence(app: ChainStore, evidence_id: str) -> dict[str, Any]:
     stored = app.read_state(NAME, f"evidence/{evidence_id}")
     if stored is None:
         raise NotFound(f"no evidence {evidence_id}", field="evidence")
     return dict(stored)
 
 
-def evidence_of_work(app: Application, sha256: str) -> list[dict[str, Any]]:
+def evidence_of_work(app: ChainStore, sha256: str) -> list[dict[str, Any]]:
     count = app.read_state(NAME, f"of/{sha256}/count") or 0
     ids = [app.read_state(NAME, f"of/{sha256}/{i:08d}") for i in range(min(count, listed_max))]
     return [{"id": i, **stored_evidence(app, str(i))["record"]} for i in ids]
 
 
-def org_works(app: Application, org: str, seller: str | None = None) -> list[dict[str, Any]]:
+def org_works(app: ChainStore, org: str, seller: str | None = None) -> list[dict[str, Any]]:
     """Works the org registered (its own and its sellers'), newest first, each with the
     number of pieces of evidence recorded about it (`evidence`)."""
-    prefix = f"{NAME}/owner/{org}/".encode()
-    shas = [str(codec.decode(raw)) for _, raw in app.store.scan_prefix(Table.STATE, prefix)]
+    shas = [str(sha) for _, sha in app.scan_state(NAME, f"owner/{org}/")]
     found = []
     for sha in reversed(shas):
         record = work(app, sha)
@@ -126,7 +123,7 @@ def org_works(app: Application, org: str, seller: str | None = None) -> list[dic
     return found
 
 
-def org_evidence(app: Application, org: str) -> list[dict[str, Any]]:
+def org_evidence(app: ChainStore, org: str) -> list[dict[str, Any]]:
     """Evidence the org recorded, newest first."""
     count = app.read_state(NAME, f"by/{org}/count") or 0
     found = []
@@ -136,7 +133,7 @@ def org_evidence(app: Application, org: str) -> list[dict[str, Any]]:
     return found
 
 
-def _tx_body_args(app: Application, tx_id: str) -> dict[str, Any]:
+def _tx_body_args(app: ChainStore, tx_id: str) -> dict[str, Any]:
     location = app.tx_location(tx_id)
     block = None if location is None else app.block(location[0])
     if location is None or block is None:
@@ -144,7 +141,7 @@ def _tx_body_args(app: Application, tx_id: str) -> dict[str, Any]:
     return dict(Transaction.decode(block.txs[location[1]]).body.args)
 
 
-def work_receipt(app: Application, proof_of: Any, sha256: str) -> dict[str, Any]:
+def work_receipt(app: ChainStore, proof_of: Any, sha256: str) -> dict[str, Any]:
     """The receipt of a work's registration: it carries the work record. `proof_of` maps a
     transaction id to its TxProof (Node.tx_proof)."""
     stored = stored_work(app, sha256)
@@ -161,7 +158,7 @@ def work_receipt(app: Application, proof_of: Any, sha256: str) -> dict[str, Any]
     )[0]
 
 
-def evidence_receipt(app: Application, proof_of: Any, evidence_id: str) -> dict[str, Any]:
+def evidence_receipt(app: ChainStore, proof_of: Any, evidence_id: str) -> dict[str, Any]:
     stored = stored_evidence(app, evidence_id)
     record = stored["record"]
     return build_receipts(

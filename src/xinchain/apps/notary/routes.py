@@ -24,7 +24,7 @@ def anchored_digests(node: Node, tx_id: str) -> list[bytes]:
 def notary_routes(api: FastAPI, node: Node) -> None:
     def notary_records(document_hash: str) -> tuple[list[dict[str, Any]], bool]:
         digest = bytes.fromhex(hex64(document_hash, "hash"))
-        records, more = anchor_records(node.app, digest)
+        records, more = anchor_records(node.chain, digest)
         if not records:
             raise NotFound(f"hash {document_hash} was never anchored", field="hash")
         return records, more

@@ -33,7 +33,7 @@ def promo_routes(api: FastAPI, node: Node) -> None:
 
     @api.get("/v1/promos/{promo_id}", tags=["promo"])
     def promo(promo_id: str) -> dict[str, Any]:
-        return promotion(node.app, promo_id)
+        return promotion(node.chain, promo_id)
 
     @api.get("/v1/promos/{promo_id}/ranking", tags=["promo"])
     def promo_ranking(
@@ -41,8 +41,8 @@ def promo_routes(api: FastAPI, node: Node) -> None:
         offset: int = Query(0, ge=0),
         limit: int = Query(100, ge=1, le=1000),
     ) -> dict[str, Any]:
-        record = promotion(node.app, promo_id)
-        entries = ranking(node.app, promo_id)
+        record = promotion(node.chain, promo_id)
+        entries = ranking(node.chain, promo_id)
         return {
             "promo": promo_id,
             "final": record["closed"],
@@ -54,9 +54,9 @@ def promo_routes(api: FastAPI, node: Node) -> None:
 
     @api.get("/v1/promos/{promo_id}/rank/{order_no}", tags=["promo"])
     def promo_rank(promo_id: str, order_no: str) -> dict[str, Any]:
-        record = promotion(node.app, promo_id)
-        entries = ranking(node.app, promo_id)
-        position = rank_positions(node.app, promo_id).get(order_no)
+        record = promotion(node.chain, promo_id)
+        entries = ranking(node.chain, promo_id)
+        position = rank_positions(node.chain, promo_id).get(order_no)
         if position is None:
             raise NotFound(f"no order {order_no!r} in promotion {promo_id!r}", field="order_no")
         return {
@@ -68,10 +68,10 @@ def promo_routes(api: FastAPI, node: Node) -> None:
 
     @api.get("/v1/promos/{promo_id}/rank/{order_no}/receipt", tags=["promo"])
     def promo_rank_receipt(promo_id: str, order_no: str) -> dict[str, Any]:
-        record = promotion(node.app, promo_id)
+        record = promotion(node.chain, promo_id)
         if not record["closed"]:
             raise NotFound("the ranking is committed when the promotion closes", field="promo")
-        committed = committed_ranking(node.app, promo_id)
+        committed = committed_ranking(node.chain, promo_id)
         position = committed.positions.get(order_no)
         if position is None:
             raise NotFound(f"no order {order_no!r} in promotion {promo_id!r}", field="order_no")
@@ -88,8 +88,8 @@ def promo_routes(api: FastAPI, node: Node) -> None:
     @api.get("/promo/{promo_id}", response_class=HTMLResponse, tags=["promo"])
     def promo_page(promo_id: str, request: Request, lang: str | None = None) -> str:
         """The public ranking page, with a "check my rank" form."""
-        record = promotion(node.app, promo_id)
-        entries = ranking(node.app, promo_id)[:ranking_page_rows_max]
+        record = promotion(node.chain, promo_id)
+        entries = ranking(node.chain, promo_id)[:ranking_page_rows_max]
         rows = [public(entry, record["winners"]) for entry in entries]
         chosen = language(request.headers.get("accept-language", ""), lang)
         return render_ranking(record, rows, chosen)

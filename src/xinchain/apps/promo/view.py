@@ -12,7 +12,7 @@ from typing import Any
 
 from xinchain.apps.promo.contract import NAME, entry_digest, ranking_entry, ranking_key
 from xinchain.errors import NotFound
-from xinchain.execution.app import Application
+from xinchain.execution.chain import ChainStore
 from xinchain.merkle import MerkleTree
 
 # Rankings kept in memory per (promotion, orders anchored): a page view must not re-read
@@ -20,14 +20,14 @@ from xinchain.merkle import MerkleTree
 rankings_cached_max = 8
 
 
-def promotion(app: Application, promo_id: str) -> dict[str, Any]:
+def promotion(app: ChainStore, promo_id: str) -> dict[str, Any]:
     record = app.read_state(NAME, promo_id)
     if record is None:
         raise NotFound(f"no promotion {promo_id!r}", field="promo")
     return dict(record)
 
 
-def ranking(app: Application, promo_id: str) -> list[dict[str, Any]]:
+def ranking(app: ChainStore, promo_id: str) -> list[dict[str, Any]]:
     """Ranking entries (rank from 1), final if the promotion is closed."""
     record = promotion(app, promo_id)
     return list(_ranking(app, promo_id, record["orders"], record["closed"]))
@@ -35,7 +35,7 @@ def ranking(app: Application, promo_id: str) -> list[dict[str, Any]]:
 
 @lru_cache(maxsize=rankings_cached_max)
 def _ranking(
-    app: Application, promo_id: str, count: int, closed: bool
+    app: ChainStore, promo_id: str, count: int, closed: bool
 ) -> tuple[dict[str, Any], ...]:
     orders = [
         app.read_state(NAME, f"{promo_id}/order/{app.read_state(NAME, f'{promo_id}/at/{i}')}")
@@ -45,14 +45,14 @@ def _ranking(
     return tuple(ranking_entry(promo_id, rank, order) for rank, order in enumerate(orders, 1))
 
 
-def rank_positions(app: Application, promo_id: str) -> dict[str, int]:
+def rank_positions(app: ChainStore, promo_id: str) -> dict[str, int]:
     """Order number → index in the ranking (provisional or final)."""
     record = promotion(app, promo_id)
     return _positions(app, promo_id, record["orders"], record["closed"])
 
 
 @lru_cache(maxsize=rankings_cached_max)
-def _positions(app: Application, promo_id: str, count: int, closed: bool) -> dict[str, int]:
+def _positions(app: ChainStore, promo_id: str, count: int, closed: bool) -> dict[str, int]:
     entries = _ranking(app, promo_id, count, closed)
     return {entry["order_no"]: index for index, entry in enumerate(entries)}
 
@@ -65,14 +65,14 @@ class CommittedRanking:
     positions: dict[str, int]  # order number → index in `entries`
 
 
-def committed_ranking(app: Application, promo_id: str) -> CommittedRanking:
+def committed_ranking(app: ChainStore, promo_id: str) -> CommittedRanking:
     """The closed promotion's ranking with its digests and tree, built once per node."""
     record = promotion(app, promo_id)
     return _committed(app, promo_id, record["orders"], record["closed"])
 
 
 @lru_cache(maxsize=rankings_cached_max)
-def _committed(app: Application, promo_id: str, count: int, closed: bool) -> CommittedRanking:
+def _committed(app: ChainStore, promo_id: str, count: int, closed: bool) -> CommittedRanking:
     entries = _ranking(app, promo_id, count, closed)
     digests = [entry_digest(app.suite.hash, entry) for entry in entries]
     return CommittedRanking(

@@ -9,6 +9,7 @@ from xinchain.apps.provenance.demo import seed_demo
 from xinchain.apps.provenance.flags import anchor_flags_forever
 from xinchain.apps.provenance.receipts import PROVENANCE_RECEIPTS
 from xinchain.apps.provenance.routes import provenance_routes
+from xinchain.apps.provenance.scans import flush_scans_forever
 from xinchain.appspec import AppSpec
 
 APP = AppSpec(
@@ -18,7 +19,7 @@ APP = AppSpec(
     routes=provenance_routes,
     cli=trace_cli,
     cli_name="trace",
-    node_tasks=(anchor_flags_forever,),
+    node_tasks=(anchor_flags_forever, flush_scans_forever),
     demo=seed_demo,
     receipts=PROVENANCE_RECEIPTS,
 )

@@ -28,14 +28,14 @@ def anchor_flags(node: Node) -> int:
     if node.validator_index is None:
         return 0
     org = node.genesis.validators[node.validator_index].org
-    record = node.app.read_state("governance", f"org/{org}") or {}
+    record = node.chain.read_state("governance", f"org/{org}") or {}
     if not FLAGGING_ROLES & set(record.get("roles", [])):
         return 0
     if not node.home.org_key_path(org).exists():
         return 0
     member = node.member(org)
     submitted = 0
-    for epc, scans in suspects_to_anchor(node.app)[:flags_per_round_max]:
+    for epc, scans in suspects_to_anchor(node.chain)[:flags_per_round_max]:
         args = {"epc": epc, "scans": scans["count"], "places": len(scans["places"])}
         try:
             node.submit_call(member, NAME, "flag", args)

@@ -15,7 +15,8 @@ from xinchain.apps.provenance.epcis import export_document, from_chain_event
 from xinchain.apps.provenance.gs1 import check_gtin14, check_serial, digital_link_path
 from xinchain.apps.provenance.page import render
 from xinchain.apps.provenance.qr import item_qr_png, item_qr_svg, sheet_pdf, sheet_png, sheet_svg
-from xinchain.apps.provenance.view import commissioned_serials, count_scan, item_view
+from xinchain.apps.provenance.scans import scans
+from xinchain.apps.provenance.view import commissioned_serials, item_view
 from xinchain.errors import NotFound, XinchainError
 from xinchain.node.node import Node
 from xinchain.receipt import build_receipts
@@ -38,16 +39,16 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
     @api.get("/01/{gtin}/21/{serial}", response_class=HTMLResponse, tags=["provenance"])
     def scan_page(gtin: str, serial: str, request: Request, lang: str | None = None) -> str:
         """The public page a shopper reaches by scanning an item's QR code."""
-        view = item_view(node.app, check_gtin14(gtin), check_serial(serial))
+        view = item_view(node.chain, check_gtin14(gtin), check_serial(serial))
         if view.registered:
             client = request.client.host if request.client else ""
             place = request.headers.get("x-scan-place", "") or ".".join(client.split(".")[:3])
-            count_scan(node.app, view.epc, place[:64])
+            scans(node.chain).count(view.epc, place[:64])  # in memory: no disk write here
         return render(view, language(request.headers.get("accept-language", ""), lang))
 
     @api.get("/v1/provenance/items/{gtin}/{serial}", tags=["provenance"])
     def item(gtin: str, serial: str) -> dict[str, Any]:
-        view = item_view(node.app, check_gtin14(gtin), check_serial(serial))
+        view = item_view(node.chain, check_gtin14(gtin), check_serial(serial))
         if not view.registered:
             raise NotFound(f"{view.epc} was never commissioned", field="serial")
         return {
@@ -74,7 +75,7 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
     @api.get("/v1/provenance/items/{gtin}/{serial}/epcis", tags=["provenance"])
     def item_epcis(gtin: str, serial: str) -> Response:
         """The item's journey as an EPCIS 2.0 JSON-LD document."""
-        view = item_view(node.app, check_gtin14(gtin), check_serial(serial))
+        view = item_view(node.chain, check_gtin14(gtin), check_serial(serial))
         if not view.registered:
             raise NotFound(f"{view.epc} was never commissioned", field="serial")
         created = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -100,7 +101,7 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
         """A printable sheet of the QR codes of the product's commissioned items (SVG, PNG or
         PDF), in serial order, at most `limit`."""
         checked = check_gtin14(gtin)
-        serials = commissioned_serials(node.app, checked, limit)
+        serials = commissioned_serials(node.chain, checked, limit)
         if not serials:
             raise NotFound(f"no item of GTIN {gtin} is commissioned", field="gtin")
         items = [(serial, _scan_url(request, checked, serial)) for serial in serials]
@@ -116,9 +117,9 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
     def brand_items(org: str, limit: int = Query(50, ge=1, le=200)) -> dict[str, Any]:
         """A brand's items and the last step of each, for the console."""
         listed: list[dict[str, Any]] = []
-        for gtin in node.app.read_state(NAME, f"brand/{org}") or []:
-            for serial in commissioned_serials(node.app, gtin, limit - len(listed)):
-                view = item_view(node.app, gtin, serial)
+        for gtin in node.chain.read_state(NAME, f"brand/{org}") or []:
+            for serial in commissioned_serials(node.chain, gtin, limit - len(listed)):
+                view = item_view(node.chain, gtin, serial)
                 last = view.steps[-1] if view.steps else None
                 listed.append(
                     {
@@ -136,13 +137,13 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
 
     @api.get("/v1/provenance/products/{gtin}", tags=["provenance"])
     def product(gtin: str) -> dict[str, Any]:
-        found = node.app.read_state(NAME, f"product/{check_gtin14(gtin)}")
+        found = node.chain.read_state(NAME, f"product/{check_gtin14(gtin)}")
         if found is None:
             raise NotFound(f"GTIN {gtin} is not registered", field="gtin")
         return dict(found)
 
     def event_record(digest: str) -> dict[str, Any]:
-        record = node.app.read_state(NAME, f"event/{hex64(digest, 'digest')}")
+        record = node.chain.read_state(NAME, f"event/{hex64(digest, 'digest')}")
         if record is None:
             raise NotFound(f"no event {digest}", field="digest")
         return dict(record)

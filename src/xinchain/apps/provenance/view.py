@@ -10,22 +10,18 @@ a node that may (see `FlagAnchorer`).
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from xinchain import codec
 from xinchain.apps.provenance.contract import NAME, containers_of
 from xinchain.apps.provenance.gs1 import Sgtin
-from xinchain.execution.app import Application
-from xinchain.storage import Table
+from xinchain.apps.provenance.scans import scans as scans_of
+from xinchain.execution.chain import ChainStore
 
 # A code scanned more often than this, or from more distinct places, is a suspected copy: a
 # genuine tin is scanned by its buyer a few times, not by crowds in many cities.
 scans_suspect_min = 50
 places_suspect_min = 5
-# Distinct places remembered per item (enough to cross the threshold, bounded).
-places_kept_max = 16
 # The company prefix length of a GTIN nobody registered (GS1's EPCIS examples use 7 digits).
 default_company_prefix_digits = 7
 # Events shown for one item, its containers' included.
@@ -68,7 +64,7 @@ class ItemView:
         )
 
 
-def item_view(app: Application, gtin: str, serial: str) -> ItemView:
+def item_view(app: ChainStore, gtin: str, serial: str) -> ItemView:
     product = app.read_state(NAME, f"product/{gtin}")
     digits = product["company_prefix_digits"] if product else default_company_prefix_digits
     epc = Sgtin.from_gtin(gtin, serial, digits).uri
@@ -77,7 +73,7 @@ def item_view(app: Application, gtin: str, serial: str) -> ItemView:
         product = {**product, "brand_name": brand.get("name", product["brand"])}
     item = app.read_state(NAME, f"item/{epc}")
     steps = journey(app, epc) if item is not None else []
-    scans = scan_record(app, epc)
+    scans = scans_of(app).record(epc)
     return ItemView(
         epc=epc,
         gtin=gtin,
@@ -91,7 +87,7 @@ def item_view(app: Application, gtin: str, serial: str) -> ItemView:
     )
 
 
-def journey(app: Application, epc: str) -> list[Step]:
+def journey(app: ChainStore, epc: str) -> list[Step]:
     def read(contract: str, key: str) -> Any:
         return app.read_state(contract, key)
 
@@ -122,58 +118,24 @@ def journey(app: Application, epc: str) -> list[Step]:
     return steps
 
 
-# --- scans: node-local, never part of consensus ------------------------------------------------
-
-
-def _scan_key(epc: str) -> bytes:
-    return b"scan/" + epc.encode()
-
-
-def scan_record(app: Application, epc: str) -> dict[str, Any]:
-    raw = app.store.get(Table.LOCAL, _scan_key(epc))
-    if raw is None:
-        return {"count": 0, "places": [], "first_ms": 0, "last_ms": 0}
-    return dict(codec.decode(raw))
-
-
-def count_scan(app: Application, epc: str, place: str) -> dict[str, Any]:
-    record = scan_record(app, epc)
-    now = int(time.time() * 1000)
-    places = list(record["places"])
-    if place and place not in places and len(places) < places_kept_max:
-        places.append(place)
-    record = {
-        "count": record["count"] + 1,
-        "places": places,
-        "first_ms": record["first_ms"] or now,
-        "last_ms": now,
-    }
-    with app.store.atomic_batch() as batch:
-        batch.put(Table.LOCAL, _scan_key(epc), codec.encode(record))
-    return record
-
-
-def commissioned_serials(app: Application, gtin: str, limit: int) -> list[str]:
+def commissioned_serials(app: ChainStore, gtin: str, limit: int) -> list[str]:
     """Serials of a product's commissioned items, in key order, at most `limit`."""
     product = app.read_state(NAME, f"product/{gtin}")
     if product is None or limit <= 0:
         return []
     stem = Sgtin.from_gtin(gtin, "0", product["company_prefix_digits"]).uri[:-1]
-    prefix = f"{NAME}/item/{stem}".encode()
     serials = []
-    for _, raw in app.store.scan_prefix(Table.STATE, prefix):
-        serials.append(str(codec.decode(raw)["serial"]))
+    for _, record in app.scan_state(NAME, f"item/{stem}"):
+        serials.append(str(record["serial"]))
         if len(serials) >= limit:
             break
     return serials
 
 
-def suspects_to_anchor(app: Application) -> list[tuple[str, dict[str, Any]]]:
+def suspects_to_anchor(app: ChainStore) -> list[tuple[str, dict[str, Any]]]:
     """Items this node counted as suspected copies that the chain has not flagged yet."""
     found = []
-    for key, raw in app.store.scan_prefix(Table.LOCAL, b"scan/"):
-        epc = key.removeprefix(b"scan/").decode()
-        record = dict(codec.decode(raw))
+    for epc, record in scans_of(app).all():
         suspect = record["count"] > scans_suspect_min or len(record["places"]) > places_suspect_min
         if suspect and app.read_state(NAME, f"flag/{epc}") is None:
             found.append((epc, record))
