@@ -13,11 +13,24 @@ Two kinds of failure (STYLE.md §8):
 from __future__ import annotations
 
 
-class XinchainError(Exception):
+class XinchainException(Exception):
+    """The root of every exception xinchain raises on purpose, in three branches:
+
+    * `XinchainError`: input from outside (a user, a client, a peer, a file) is refused; the
+      caller is told what was wrong and the node goes on.
+    * `StorageCorrupted`: what is on disk contradicts itself; the node stops rather than serve
+      wrong data.
+    * `InvariantBroken`: one of our own invariants does not hold; a bug.
+
+    How an error reaches a client over HTTP is the API's business (api/app.py maps these
+    classes to statuses); the domain only says what kind of refusal it is.
+    """
+
+
+class XinchainError(XinchainException):
     """Expected failure caused by input from outside the node."""
 
     code = "invalid"
-    http_status = 400
 
     def __init__(self, reason: str, *, field: str | None = None) -> None:
         super().__init__(reason if field is None else f"{field}: {reason}")
@@ -47,14 +60,12 @@ class Unauthorized(XinchainError):
     """The sender is not a member, or its role does not allow the call."""
 
     code = "unauthorized"
-    http_status = 403
 
 
 class ReplayedTransaction(XinchainError):
     """A transaction whose id was already accepted."""
 
     code = "replayed_transaction"
-    http_status = 409
 
 
 class ExpiredTransaction(XinchainError):
@@ -70,13 +81,31 @@ class ContractError(XinchainError):
 
 
 class NotFound(XinchainError):
+    """What was asked for does not exist (yet) on this node."""
+
     code = "not_found"
-    http_status = 404
 
 
-class MempoolFull(XinchainError):
+class Busy(XinchainError):
+    """Refused for now, not for what it is: retry shortly."""
+
+    code = "busy"
+
+
+class TooLarge(XinchainError):
+    """The request is larger than a limit allows."""
+
+    code = "too_large"
+
+
+class MempoolFull(Busy):
     code = "mempool_full"
-    http_status = 429
+
+
+class PeerRefused(XinchainError):
+    """A peer's TLS identity is not one the consortium's genesis allows."""
+
+    code = "peer_refused"
 
 
 class ReceiptInvalid(XinchainError):
@@ -98,11 +127,11 @@ class ConfigError(XinchainError):
     code = "config_error"
 
 
-class StorageCorrupted(Exception):
+class StorageCorrupted(XinchainException):
     """What is on disk contradicts itself: stop rather than serve wrong data."""
 
 
-class InvariantBroken(AssertionError):
+class InvariantBroken(XinchainException, AssertionError):
     """One of our own invariants does not hold: this is a bug."""
 
 

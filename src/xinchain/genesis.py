@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,14 @@ from typing import Any
 from xinchain import codec
 from xinchain.crypto import Suite, suite_named
 from xinchain.errors import ConfigError, DecodeError, XinchainError
-from xinchain.types import check_identifier, check_map_keys, check_uint
+from xinchain.types import (
+    block_framing_bytes_max,
+    check_identifier,
+    check_map_keys,
+    check_uint,
+    frame_bytes_max,
+    tx_bytes_max,
+)
 
 # Defaults for the parameters genesis may set; governance may change them later.
 DEFAULT_PARAMS: dict[str, int] = {
@@ -29,6 +37,26 @@ DEFAULT_PARAMS: dict[str, int] = {
     # Encoded transaction bytes in one block (16 MiB).
     "block_bytes_max": 16 * 1024 * 1024,
 }
+
+
+def param_relations_broken(params: Mapping[str, int]) -> str | None:
+    """Why a set of parameters cannot work together, or None. A block must fit one P2P frame
+    (a proposal carries it whole) and hold at least one transaction of the largest size."""
+    block_bytes = params["block_bytes_max"]
+    room = frame_bytes_max - block_framing_bytes_max
+    if block_bytes > room:
+        return (
+            f"block_bytes_max {block_bytes} does not fit a P2P frame: at most {room} "
+            f"({frame_bytes_max} bytes a frame, less {block_framing_bytes_max} for the header "
+            "and framing)"
+        )
+    if block_bytes < tx_bytes_max:
+        return (
+            f"block_bytes_max {block_bytes} is below the largest transaction ({tx_bytes_max} "
+            "bytes), which could then never be included"
+        )
+    return None
+
 
 _HEX = re.compile(r"^(?:[0-9a-f]{2})+$")
 

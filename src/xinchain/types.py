@@ -16,17 +16,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, NewType
+from typing import Any
 
 import cbor2
 
 from xinchain import codec
 from xinchain.errors import CertificateInvalid, DecodeError, InvalidTransaction, ensure
-
-Hash32 = NewType("Hash32", bytes)
-Height = NewType("Height", int)
-Round = NewType("Round", int)
-ValidatorIndex = NewType("ValidatorIndex", int)
 
 # Domain separation: a signature made for one purpose can never be replayed for another.
 TX_SIGNING_PREFIX = b"xinchain/tx/v1\x00"
@@ -35,6 +30,11 @@ COMMIT_SIGNING_PREFIX = b"xinchain/commit/v1\x00"
 # A transaction larger than this is refused before decoding. 1 MiB holds a notary batch of
 # 16,384 hashes (about 560 KB) with room to spare, and keeps a block of many of them in memory.
 tx_bytes_max = 1024 * 1024
+# The largest frame a peer accepts (p2p/transport.py): a proposal carries a whole block, so a
+# block's transactions (`block_bytes_max`, a governance parameter) must fit with room for the
+# header, the signature and CBOR's framing of each transaction (`block_framing_bytes_max`).
+frame_bytes_max = 20 * 1024 * 1024
+block_framing_bytes_max = 1024 * 1024
 # Identifiers (chain, org, contract, method) are short names, never free text.
 identifier_chars_max = 64
 _IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")

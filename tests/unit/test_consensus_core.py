@@ -48,7 +48,6 @@ from hash_chain import CHAIN_ID
 from hash_chain import HashChainSource as SimApp
 
 from xinchain.consensus.core import (
-    STEP_DECIDED,
     Action,
     Broadcast,
     ConsensusCore,
@@ -65,11 +64,12 @@ from xinchain.consensus.messages import (
     CommitProof,
     Message,
     Proposal,
+    Step,
     Vote,
     proposal_signing_bytes,
     vote_signing_bytes,
 )
-from xinchain.consensus.safety import STEP_PROPOSE, SafetyRules, SafetyState
+from xinchain.consensus.safety import SafetyRules, SafetyState
 from xinchain.errors import InvariantBroken
 from xinchain.sim.network import FakeSigner
 from xinchain.storage.safety import MemorySafetyStore
@@ -193,7 +193,7 @@ class Network:
             if core is not None:
                 self.apply(target, core.on_message(sender, message))
 
-    def fire(self, step: str, round_number: int, nodes: Iterable[int] | None = None) -> int:
+    def fire(self, step: Step, round_number: int, nodes: Iterable[int] | None = None) -> int:
         """Fire the pending timeouts (height 1) of `step` in `round_number` that the cores
         scheduled; returns how many fired."""
         wanted = set(self.nodes if nodes is None else nodes)
@@ -380,14 +380,14 @@ def test_silent_proposer_nobody_votes_before_the_propose_timeout(
 def test_silent_proposer_everyone_prevotes_nil_on_the_propose_timeout(
     silent_proposer: Network,
 ) -> None:
-    assert silent_proposer.fire("propose", 0) == 3
+    assert silent_proposer.fire(Step.PROPOSE, 0) == 3
     assert {i: [v.block_hash for v in silent_proposer.votes(i, PREVOTE, 0)] for i in (0, 2, 3)} == {
         i: [None] for i in (0, 2, 3)
     }
 
 
 def test_silent_proposer_everyone_precommits_nil_on_a_nil_polka(silent_proposer: Network) -> None:
-    silent_proposer.fire("propose", 0)
+    silent_proposer.fire(Step.PROPOSE, 0)
     silent_proposer.deliver_all()
     assert {
         i: [v.block_hash for v in silent_proposer.votes(i, PRECOMMIT, 0)] for i in (0, 2, 3)
@@ -395,17 +395,17 @@ def test_silent_proposer_everyone_precommits_nil_on_a_nil_polka(silent_proposer:
 
 
 def test_silent_proposer_precommit_timeout_starts_round_1(silent_proposer: Network) -> None:
-    silent_proposer.fire("propose", 0)
+    silent_proposer.fire(Step.PROPOSE, 0)
     silent_proposer.deliver_all()
-    assert silent_proposer.fire("precommit", 0) == 3
+    assert silent_proposer.fire(Step.PRECOMMIT, 0) == 3
     assert [silent_proposer.core(i).round for i in (0, 2, 3)] == [1, 1, 1]
     assert [p.round for p in silent_proposer.proposals(2)] == [1]
 
 
 def test_silent_proposer_round_1_decides_its_proposers_block(silent_proposer: Network) -> None:
-    silent_proposer.fire("propose", 0)
+    silent_proposer.fire(Step.PROPOSE, 0)
     silent_proposer.deliver_all()
-    silent_proposer.fire("precommit", 0)
+    silent_proposer.fire(Step.PRECOMMIT, 0)
     silent_proposer.deliver_all()
     (proposal,) = silent_proposer.proposals(2)
     assert {
@@ -530,7 +530,7 @@ def test_f_plus_one_validators_in_a_later_round_make_a_node_skip_to_it() -> None
     core.on_message(2, signed_vote(2, PREVOTE, 3, None))
     actions = core.on_message(3, signed_vote(3, PRECOMMIT, 3, None))
     assert core.round == 3
-    assert ScheduleTimeout(TimeoutKey(1, 3, "propose"), 2_500) in actions
+    assert ScheduleTimeout(TimeoutKey(1, 3, Step.PROPOSE), 2_500) in actions
 
 
 def test_a_later_round_proposal_counts_as_one_of_f_plus_one() -> None:
@@ -596,7 +596,7 @@ def test_a_node_behind_decides_from_a_commit_proof(behind: tuple[Network, Decide
     network, decision = behind
     actions = network.core(3).on_message(0, proof_of(decision))
     assert actions == [Decide(decision.block, decision.block_hash, decision.certificate)]
-    assert network.core(3).step == STEP_DECIDED
+    assert network.core(3).step == Step.DECIDED
 
 
 def _signatures(decision: Decide) -> tuple[ValidatorSignature, ...]:
@@ -631,7 +631,7 @@ def test_a_bad_commit_proof_is_refused(behind: tuple[Network, Decide], bad: str)
     network, decision = behind
     assert len(decision.certificate.signatures) == QUORUM  # the cuts above leave too few
     assert network.core(3).on_message(0, BAD_CERTIFICATES[bad](decision)) == []
-    assert network.core(3).step != STEP_DECIDED
+    assert network.core(3).step != Step.DECIDED
 
 
 @pytest.mark.parametrize("bad", BAD_CERTIFICATES)
@@ -713,9 +713,9 @@ def crashed_after_prevote() -> tuple[Network, Vote]:
     block and crashes before its prevote leaves."""
     network = Network(running=[0, 2, 3])
     network.start()
-    network.fire("propose", 0)
+    network.fire(Step.PROPOSE, 0)
     network.deliver_all()
-    network.fire("precommit", 0)
+    network.fire(Step.PRECOMMIT, 0)
     network.deliver_all(targets=[3])
     (prevote,) = network.votes(3, PREVOTE, 1)
     network.crash(3)
@@ -765,9 +765,9 @@ def locked_restart() -> tuple[Network, Proposal]:
     network.send(1, proposal, [2, 3])
     network.send(1, signed_vote(1, PREVOTE, 0, proposal.block_hash), [2])
     network.deliver_all()
-    network.fire("propose", 0)
+    network.fire(Step.PROPOSE, 0)
     network.deliver_all()
-    network.fire("prevote", 0)
+    network.fire(Step.PREVOTE, 0)
     network.deliver_all()
     assert [v.block_hash for v in network.votes(2, PRECOMMIT, 0)] == [proposal.block_hash]
     network.crash(2)
@@ -793,7 +793,7 @@ def test_a_restarted_locked_validator_reproposes_the_locked_block(
     network, proposal = locked_restart
     network.gossip([0])  # the precommits it lost, so that its timer starts
     network.deliver_all()
-    network.fire("precommit", 0)
+    network.fire(Step.PRECOMMIT, 0)
     reproposal = network.proposals(2)[-1]
     assert (reproposal.round, reproposal.valid_round, reproposal.block_hash) == (
         1,
@@ -810,11 +810,11 @@ def test_a_locked_proposer_restarting_after_it_proposed_sends_the_same_proposal(
     network, _ = locked_restart
     network.gossip([0])
     network.deliver_all()
-    network.fire("precommit", 0)
+    network.fire(Step.PRECOMMIT, 0)
     reproposal = network.proposals(2)[-1]
     store = network.nodes[2].store
     network.crash(2)
-    store.saved = next(s for s in reversed(store.history) if s.step == STEP_PROPOSE).encode()
+    store.saved = next(s for s in reversed(store.history) if s.step == Step.PROPOSE).encode()
     actions = network.boot(2)
     assert reproposal in [a.message for a in actions if isinstance(a, Broadcast)]
 
@@ -825,7 +825,7 @@ def test_the_others_decide_the_block_a_restarted_validator_was_locked_on(
     network, proposal = locked_restart
     network.gossip([0])
     network.deliver_all()
-    network.fire("precommit", 0)
+    network.fire(Step.PRECOMMIT, 0)
     network.deliver_all()
     network.gossip([2])  # the polka of round 0, kept with the lock
     network.deliver_all()

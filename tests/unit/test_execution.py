@@ -104,7 +104,7 @@ def anchor(chain: Chain, number: int, sender: str = "org1") -> Transaction:
 
 def anchored(app: Application, number: int) -> list[dict[str, Any]]:
     """The notary records of digest(number), from the derived index."""
-    return anchor_records(app, digest(number))[0]
+    return anchor_records(app.chain, digest(number))[0]
 
 
 def indexed_digests(execution: ExecuteBlockResponse) -> set[bytes]:

@@ -330,6 +330,23 @@ MALFORMED_ACTIONS: dict[str, tuple[object, str]] = {
     "negative_value": (set_window(-3), "expected a positive integer"),
     "bool_value": (set_window(True), "expected a positive integer"),
     "text_value": ({**set_window(1), "value": "50"}, "expected a positive integer"),
+    # How limits relate: a block travels whole in one P2P frame, and holds the largest tx.
+    "block_beyond_a_frame": (
+        {"kind": "set_param", "name": "block_bytes_max", "value": 20 * 1024 * 1024},
+        "does not fit a P2P frame",
+    ),
+    "block_below_a_transaction": (
+        {"kind": "set_param", "name": "block_bytes_max", "value": 1_000},
+        "below the largest transaction",
+    ),
+    "unknown_setting": (
+        {"kind": "set_config", "contract": "notary", "key": "colour", "value": 1},
+        "no setting 'notary'/'colour'",
+    ),
+    "setting_of_the_wrong_shape": (
+        {"kind": "set_config", "contract": "provenance", "key": "step_roles", "value": ["brand"]},
+        "expected a map of bizStep to a list of role names",
+    ),
 }
 
 

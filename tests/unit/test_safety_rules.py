@@ -50,14 +50,12 @@ from xinchain.consensus.messages import (
     PRECOMMIT,
     PREVOTE,
     Proposal,
+    Step,
     Vote,
     proposal_signing_bytes,
     vote_signing_bytes,
 )
 from xinchain.consensus.safety import (
-    STEP_PRECOMMIT,
-    STEP_PREVOTE,
-    STEP_PROPOSE,
     LockEvidence,
     SafetyRules,
     SafetyState,
@@ -182,7 +180,7 @@ def test_propose_prevote_precommit_in_one_round_are_all_signed(rules: SafetyRule
     rules.sign_proposal(HEIGHT, 0, NO_ROUND, HASH_B)
     rules.sign_prevote(HEIGHT, 0, HASH_B)
     rules.sign_precommit(HEIGHT, 0, HASH_B, evidence(0))
-    assert (rules.state.height, rules.state.round, rules.state.step) == (HEIGHT, 0, STEP_PRECOMMIT)
+    assert (rules.state.height, rules.state.round, rules.state.step) == (HEIGHT, 0, Step.PRECOMMIT)
 
 
 def test_a_later_round_is_signed_after_a_precommit(rules: SafetyRules) -> None:
@@ -197,7 +195,7 @@ def test_a_later_height_is_signed_after_a_later_round(rules: SafetyRules) -> Non
     assert (rules.state.height, rules.state.round, rules.state.step) == (
         HEIGHT + 1,
         0,
-        STEP_PREVOTE,
+        Step.PREVOTE,
     )
 
 
@@ -590,10 +588,10 @@ SIGNINGS: dict[str, Callable[[SafetyRules], bytes]] = {
     "block precommit": lambda rules: rules.sign_precommit(HEIGHT, 0, HASH_B, evidence(0)),
 }
 STEP_OF = {
-    "proposal": STEP_PROPOSE,
-    "prevote": STEP_PREVOTE,
-    "nil precommit": STEP_PRECOMMIT,
-    "block precommit": STEP_PRECOMMIT,
+    "proposal": Step.PROPOSE,
+    "prevote": Step.PREVOTE,
+    "nil precommit": Step.PRECOMMIT,
+    "block precommit": Step.PRECOMMIT,
 }
 
 

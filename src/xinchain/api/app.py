@@ -21,7 +21,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from xinchain.api.checks import hex64
 from xinchain.api.stream import stream_routes
 from xinchain.appspec import UploadLimit
-from xinchain.errors import InvalidTransaction, MempoolFull, XinchainError
+from xinchain.errors import (
+    Busy,
+    InvalidTransaction,
+    MempoolFull,
+    NotFound,
+    ReplayedTransaction,
+    TooLarge,
+    Unauthorized,
+    XinchainError,
+)
 from xinchain.node.node import Node
 from xinchain.types import tx_bytes_max
 
@@ -108,6 +117,26 @@ class BodyLimit:
         await self.app(scope, counting_receive, send)
 
 
+# How each kind of refusal reaches a client; anything else refused is a 400. The first match in
+# the error's class order (most specific first) decides.
+HTTP_STATUS: dict[type[XinchainError], int] = {
+    NotFound: 404,
+    Unauthorized: 403,
+    ReplayedTransaction: 409,
+    TooLarge: 413,
+    Busy: 429,
+}
+
+
+def http_status(exc: XinchainError) -> int:
+    """The HTTP status of a refusal, by the API's table (the domain knows no HTTP)."""
+    for kind in type(exc).__mro__:
+        status = HTTP_STATUS.get(kind)
+        if status is not None:
+            return status
+    return 400
+
+
 def create_api(node: Node) -> FastAPI:
     api = FastAPI(
         title="xinchain node",
@@ -119,7 +148,7 @@ def create_api(node: Node) -> FastAPI:
     async def on_xinchain_error(request: Request, exc: XinchainError) -> JSONResponse:
         headers = {"Retry-After": str(retry_after_s)} if isinstance(exc, MempoolFull) else None
         return JSONResponse(
-            error_body(exc.code, exc.reason, exc.field), exc.http_status, headers=headers
+            error_body(exc.code, exc.reason, exc.field), http_status(exc), headers=headers
         )
 
     @api.exception_handler(RequestValidationError)

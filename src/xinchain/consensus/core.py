@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from xinchain.consensus.messages import (
     NO_ROUND,
@@ -25,6 +25,7 @@ from xinchain.consensus.messages import (
     CommitProof,
     Message,
     Proposal,
+    Step,
     Vote,
     proposal_signing_bytes,
     vote_signing_bytes,
@@ -42,7 +43,6 @@ from xinchain.types import (
 
 _log = logging.getLogger(__name__)
 
-STEP_NEW_HEIGHT, STEP_PROPOSE, STEP_PREVOTE, STEP_PRECOMMIT, STEP_DECIDED = range(5)
 # Messages for the next height are kept until we get there; more than this is a flood.
 future_messages_max = 1_000
 # Votes more than this many rounds ahead of ours are dropped: honest rounds advance one at a
@@ -72,7 +72,7 @@ class Timeouts:
 class TimeoutKey:
     height: int
     round: int
-    step: str  # "propose" | "prevote" | "precommit" | "new_height" | "gossip"
+    step: Step | Literal["gossip"]  # the step whose timeout this is, or the gossip timer
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class ConsensusCore:
 
     def _reset_height(self) -> None:
         self.round = 0
-        self.step = STEP_NEW_HEIGHT
+        self.step: Step = Step.NEW_HEIGHT
         self.valid_block: Block | None = None
         self.valid_hash: str | None = None
         self.valid_round = NO_ROUND
@@ -211,28 +211,28 @@ class ConsensusCore:
             return self._gossip(stalled=(key.height, key.round) == (self.height, self.round))
         if key.height != self.height:
             return []
-        if key.step == "new_height" and self.step == STEP_NEW_HEIGHT:
+        if key.step == Step.NEW_HEIGHT and self.step == Step.NEW_HEIGHT:
             return self._start_round(0) + self._evaluate()
         if key.round != self.round:
             return []
         actions: list[Action] = []
-        if key.step == "propose" and self.step == STEP_PROPOSE:  # line 57
+        if key.step == Step.PROPOSE and self.step == Step.PROPOSE:  # line 57
             actions = self._vote(PREVOTE, None)
-            self.step = STEP_PREVOTE
-        elif key.step == "prevote" and self.step == STEP_PREVOTE:  # line 61
+            self.step = Step.PREVOTE
+        elif key.step == Step.PREVOTE and self.step == Step.PREVOTE:  # line 61
             actions = self._vote(PRECOMMIT, None)
-            self.step = STEP_PRECOMMIT
-        elif key.step == "precommit" and self.step != STEP_DECIDED:  # line 65
+            self.step = Step.PRECOMMIT
+        elif key.step == Step.PRECOMMIT and self.step != Step.DECIDED:  # line 65
             actions = self._start_round(self.round + 1)
         return actions + self._evaluate()
 
     def on_committed(self, height: int, delay_ms: int) -> list[Action]:
         """The node applied the decided block of `height`; move on to the next height."""
-        ensure(height == self.height and self.step == STEP_DECIDED, "commit follows decide")
+        ensure(height == self.height and self.step == Step.DECIDED, "commit follows decide")
         self.height += 1
         self._reset_height()
         actions: list[Action] = [
-            ScheduleTimeout(TimeoutKey(self.height, 0, "new_height"), delay_ms)
+            ScheduleTimeout(TimeoutKey(self.height, 0, Step.NEW_HEIGHT), delay_ms)
         ]
         pending, self._future = self._future, []
         for sender, message in pending:
@@ -287,7 +287,7 @@ class ConsensusCore:
     def _on_commit_proof(self, proof: CommitProof) -> list[Action]:
         header = proof.block.header
         certificate = proof.certificate
-        if header.height != self.height or self.step == STEP_DECIDED:
+        if header.height != self.height or self.step == Step.DECIDED:
             return []
         block_hash = self.source.block_hash(header)
         if certificate.block_hash != block_hash or certificate.height != header.height:
@@ -298,7 +298,7 @@ class ConsensusCore:
             return []
         if not self.source.validate_block(proof.block, block_hash):
             return []
-        self.step = STEP_DECIDED
+        self.step = Step.DECIDED
         return [Decide(proof.block, block_hash, certificate)]
 
     # --- the rules of Algorithm 1 --------------------------------------------------------------
@@ -306,7 +306,7 @@ class ConsensusCore:
     def _evaluate(self) -> list[Action]:
         """Apply rules until none fires; each fires at most once per state change."""
         actions: list[Action] = []
-        while self.step != STEP_DECIDED:
+        while self.step != Step.DECIDED:
             fired = self._apply_one_rule()
             if fired is None:
                 break
@@ -343,7 +343,7 @@ class ConsensusCore:
             certificate = CommitCertificate(
                 self.height, round_number, proposal.block_hash, signatures
             )
-            self.step = STEP_DECIDED
+            self.step = Step.DECIDED
             return [Decide(proposal.block, proposal.block_hash, certificate)]
         return None
 
@@ -358,7 +358,7 @@ class ConsensusCore:
     def _rule_prevote_proposal(self) -> list[Action] | None:
         """Lines 22 and 28: prevote the round's proposal, if valid and SafetyRules agree."""
         proposal = self.proposals.get(self.round)
-        if self.step != STEP_PROPOSE or proposal is None:
+        if self.step != Step.PROPOSE or proposal is None:
             return None
         polka: list[Vote] = []
         if proposal.valid_round != NO_ROUND:
@@ -368,13 +368,13 @@ class ConsensusCore:
         target = None
         if self.source.validate_block(proposal.block, proposal.block_hash):
             target = proposal.block_hash
-        self.step = STEP_PREVOTE
+        self.step = Step.PREVOTE
         return self._vote(PREVOTE, target, polka)
 
     def _rule_polka_for_proposal(self) -> list[Action] | None:
         """Line 36: 2f+1 prevotes for the round's valid proposal: lock (precommit) and record."""
         proposal = self.proposals.get(self.round)
-        if proposal is None or self.step < STEP_PREVOTE or ("polka", self.round) in self._fired:
+        if proposal is None or self.step < Step.PREVOTE or ("polka", self.round) in self._fired:
             return None
         if len(self._votes_for(PREVOTE, self.round, proposal.block_hash)) < self.quorum:
             return None
@@ -382,11 +382,11 @@ class ConsensusCore:
             return None
         self._fired.add(("polka", self.round))
         actions: list[Action] = []
-        if self.step == STEP_PREVOTE:
+        if self.step == Step.PREVOTE:
             polka = self._votes_for(PREVOTE, self.round, proposal.block_hash)
             evidence = LockEvidence(proposal, tuple(polka))
             actions = self._vote(PRECOMMIT, proposal.block_hash, evidence=evidence)
-            self.step = STEP_PRECOMMIT
+            self.step = Step.PRECOMMIT
         self.valid_block, self.valid_hash, self.valid_round = (
             proposal.block,
             proposal.block_hash,
@@ -396,22 +396,22 @@ class ConsensusCore:
 
     def _rule_polka_for_nil(self) -> list[Action] | None:
         """Line 44: 2f+1 prevotes for nil: precommit nil."""
-        if self.step != STEP_PREVOTE:
+        if self.step != Step.PREVOTE:
             return None
         if len(self._votes_for(PREVOTE, self.round, None)) < self.quorum:
             return None
-        self.step = STEP_PRECOMMIT
+        self.step = Step.PRECOMMIT
         return self._vote(PRECOMMIT, None)
 
     def _rule_timeout_prevote(self) -> list[Action] | None:
         """Line 34: 2f+1 prevotes of any kind: start the prevote timeout, once."""
-        if self.step != STEP_PREVOTE or ("prevote_timer", self.round) in self._fired:
+        if self.step != Step.PREVOTE or ("prevote_timer", self.round) in self._fired:
             return None
         if len(self.votes.get((PREVOTE, self.round), {})) < self.quorum:
             return None
         self._fired.add(("prevote_timer", self.round))
         delay = self._grow(self.timeouts.prevote_ms, self.timeouts.prevote_delta_ms)
-        return [ScheduleTimeout(TimeoutKey(self.height, self.round, "prevote"), delay)]
+        return [ScheduleTimeout(TimeoutKey(self.height, self.round, Step.PREVOTE), delay)]
 
     def _rule_timeout_precommit(self) -> list[Action] | None:
         """Line 47: 2f+1 precommits of any kind: start the precommit timeout, once."""
@@ -421,17 +421,17 @@ class ConsensusCore:
             return None
         self._fired.add(("precommit_timer", self.round))
         delay = self._grow(self.timeouts.precommit_ms, self.timeouts.precommit_delta_ms)
-        return [ScheduleTimeout(TimeoutKey(self.height, self.round, "precommit"), delay)]
+        return [ScheduleTimeout(TimeoutKey(self.height, self.round, Step.PRECOMMIT), delay)]
 
     # --- helpers -------------------------------------------------------------------------------
 
     def _start_round(self, round_number: int) -> list[Action]:
         """Line 11: StartRound. The proposer re-proposes its valid block if it has one."""
         self.round = round_number
-        self.step = STEP_PROPOSE
+        self.step = Step.PROPOSE
         delay = self._grow(self.timeouts.propose_ms, self.timeouts.propose_delta_ms)
         actions: list[Action] = [
-            ScheduleTimeout(TimeoutKey(self.height, round_number, "propose"), delay)
+            ScheduleTimeout(TimeoutKey(self.height, round_number, Step.PROPOSE), delay)
         ]
         if (
             self.self_index is not None
@@ -450,7 +450,7 @@ class ConsensusCore:
         self.votes.setdefault((vote.kind, vote.round), {}).setdefault(vote.validator, {})[
             vote.block_hash
         ] = vote
-        self.step = STEP_PREVOTE if vote.kind == PREVOTE else STEP_PRECOMMIT
+        self.step = Step.PREVOTE if vote.kind == PREVOTE else Step.PRECOMMIT
         return [Broadcast(vote)]
 
     def _propose(self) -> list[Action]:
@@ -535,7 +535,7 @@ class ConsensusCore:
         actions: list[Action] = [
             ScheduleTimeout(TimeoutKey(self.height, self.round, "gossip"), self.timeouts.gossip_ms)
         ]
-        if self.step == STEP_DECIDED or not stalled:
+        if self.step == Step.DECIDED or not stalled:
             return actions
         proposal = self.proposals.get(self.round)
         if proposal is not None:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
 from xinchain import codec
@@ -28,9 +29,24 @@ from xinchain.types import (
 
 PROPOSAL_SIGNING_PREFIX = b"xinchain/proposal/v1\x00"
 PREVOTE_SIGNING_PREFIX = b"xinchain/prevote/v1\x00"
-PREVOTE = "prevote"
+PREVOTE = "prevote"  # a vote's kind, as the wire and the signing bytes name it
 PRECOMMIT = "precommit"
 NO_ROUND = -1
+
+
+class Step(IntEnum):
+    """Where a validator is in a height, in order: the core's state, what SafetyRules persist
+    (as this number, in safety.json) and which timer fired. The one encoding of a step."""
+
+    NEW_HEIGHT = 0
+    PROPOSE = 1
+    PREVOTE = 2
+    PRECOMMIT = 3
+    DECIDED = 4
+
+
+# The step a vote of each kind is signed in.
+VOTE_STEPS = {PREVOTE: Step.PREVOTE, PRECOMMIT: Step.PRECOMMIT}
 # Rounds beyond this are refused: at the slowest timeouts that is weeks of failed rounds, and it
 # keeps a Byzantine peer from making us allocate per-round state without bound.
 round_max = 1_000_000

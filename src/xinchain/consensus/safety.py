@@ -31,16 +31,15 @@ from xinchain.consensus.messages import (
     NO_ROUND,
     PRECOMMIT,
     PREVOTE,
+    VOTE_STEPS,
     Proposal,
+    Step,
     Vote,
     proposal_signing_bytes,
     vote_signing_bytes,
 )
 from xinchain.errors import XinchainError
 from xinchain.types import quorum_size
-
-STEP_PROPOSE, STEP_PREVOTE, STEP_PRECOMMIT = 1, 2, 3
-_STEPS = {PREVOTE: STEP_PREVOTE, PRECOMMIT: STEP_PRECOMMIT}
 
 
 class SafetyViolation(XinchainError):
@@ -53,7 +52,7 @@ class SafetyViolation(XinchainError):
 class SafetyState:
     height: int = 0
     round: int = NO_ROUND
-    step: int = 0
+    step: int = 0  # a Step, stored as its number
     block_hash: str | None = None  # what was signed at (height, round, step)
     signature: str = ""  # hex of that signature, returned again on an identical request
     signed_digest: str = ""  # SHA-256 of the exact bytes signed: "identical" means these
@@ -127,11 +126,11 @@ class SafetyRules:
     def sign_proposal(
         self, height: int, round_number: int, valid_round: int, block_hash: str
     ) -> bytes:
-        self._check_order(height, round_number, STEP_PROPOSE, block_hash)
+        self._check_order(height, round_number, Step.PROPOSE, block_hash)
         message = proposal_signing_bytes(
             self._chain_id, height, round_number, valid_round, block_hash
         )
-        return self._sign_and_persist(height, round_number, STEP_PROPOSE, block_hash, message)
+        return self._sign_and_persist(height, round_number, Step.PROPOSE, block_hash, message)
 
     def sign_prevote(
         self,
@@ -140,11 +139,11 @@ class SafetyRules:
         block_hash: str | None,
         polka: Sequence[Vote] = (),
     ) -> bytes:
-        self._check_order(height, round_number, STEP_PREVOTE, block_hash)
+        self._check_order(height, round_number, Step.PREVOTE, block_hash)
         if block_hash is not None:
             self._check_lock(height, block_hash, polka)
         message = vote_signing_bytes(self._chain_id, PREVOTE, height, round_number, block_hash)
-        return self._sign_and_persist(height, round_number, STEP_PREVOTE, block_hash, message)
+        return self._sign_and_persist(height, round_number, Step.PREVOTE, block_hash, message)
 
     def sign_precommit(
         self,
@@ -153,23 +152,23 @@ class SafetyRules:
         block_hash: str | None,
         evidence: LockEvidence | None = None,
     ) -> bytes:
-        self._check_order(height, round_number, STEP_PRECOMMIT, block_hash)
+        self._check_order(height, round_number, Step.PRECOMMIT, block_hash)
         if block_hash is not None:
             self._check_polka_for_precommit(height, round_number, block_hash, evidence)
         message = vote_signing_bytes(self._chain_id, PRECOMMIT, height, round_number, block_hash)
         return self._sign_and_persist(
-            height, round_number, STEP_PRECOMMIT, block_hash, message, evidence=evidence
+            height, round_number, Step.PRECOMMIT, block_hash, message, evidence=evidence
         )
 
     def last_vote(self, validator: int) -> Vote | None:
         """The last vote this validator signed, rebuilt from the persisted state: a restarted
         validator sends it again rather than stay silent in the round it was voting in."""
         state = self.state
-        kinds = {STEP_PREVOTE: PREVOTE, STEP_PRECOMMIT: PRECOMMIT}
-        if state.step not in kinds:
+        kind = next((kind for kind, step in VOTE_STEPS.items() if step == state.step), None)
+        if kind is None:
             return None
         return Vote(
-            kinds[state.step],
+            kind,
             state.height,
             state.round,
             state.block_hash,
@@ -286,7 +285,7 @@ class SafetyRules:
         )
         if height != last.height:
             new_state = replace(new_state, locked_round=NO_ROUND, locked_hash=None)
-        if step == STEP_PRECOMMIT and block_hash is not None:
+        if step == Step.PRECOMMIT and block_hash is not None:
             assert evidence is not None  # the fourth rule demanded it
             self._store.save_lock(evidence.encode())
             new_state = replace(new_state, locked_round=round_number, locked_hash=block_hash)

@@ -59,13 +59,28 @@ class CallContext:
 Handler = Callable[[CallContext, dict[str, Any]], dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class Setting:
+    """A setting of a contract that governance may change (`set_config`): what its value must
+    look like (in words and as a check), and its value until governance sets one. The contract
+    reads it at `config/<key>` in its own key space."""
+
+    expected: str
+    check: Callable[[Any], bool]
+    default: Any
+
+
 class Contract:
-    """A system contract: a name and the methods it answers."""
+    """A system contract: a name, the methods it answers and the settings governance may
+    change."""
 
     name: ClassVar[str]
 
     def methods(self) -> dict[str, Handler]:
         raise NotImplementedError
+
+    def settings(self) -> dict[str, Setting]:
+        return {}
 
     def call(self, context: CallContext, method: str, args: dict[str, Any]) -> dict[str, Any]:
         handler = self.methods().get(method)

@@ -10,7 +10,7 @@ counts. Actions:
 * ``set_roles``     {org, roles}
 * ``set_keys``      {org, keys}
 * ``set_param``     {name, value}
-* ``set_config``    {contract, key, value}   (a contract setting, e.g. provenance step_roles)
+* ``set_config``    {contract, key, value}   (a setting a contract declares, `Contract.settings`)
 
 State (key space ``governance/``): ``org/<id>`` → {name, roles, keys}; ``param/<name>`` → int;
 ``proposal/<n>`` → {action, proposer, approvals, executed}; ``next_proposal`` → int.
@@ -18,24 +18,27 @@ State (key space ``governance/``): ``org/<id>`` → {name, roles, keys}; ``param
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from xinchain import codec
-from xinchain.contracts.base import CallContext, Contract, Handler, require_args, state_key
+from xinchain.contracts.base import (
+    CallContext,
+    Contract,
+    Handler,
+    Setting,
+    require_args,
+    state_key,
+)
 from xinchain.errors import ContractError, XinchainError
 from xinchain.execution.state import StateReader
-from xinchain.genesis import DEFAULT_PARAMS, Genesis, check_public_key_hex
+from xinchain.genesis import DEFAULT_PARAMS, Genesis, check_public_key_hex, param_relations_broken
 from xinchain.types import check_identifier
 
 NAME = "governance"
 # Roles an org may hold, and keys one org may register: small, to keep the registry readable.
 roles_per_org_max = 16
 keys_per_org_max = 16
-
-
-def org_record(state: StateReader, org_id: str) -> dict[str, Any] | None:
-    raw = state.get(state_key(NAME, f"org/{org_id}"))
-    return None if raw is None else dict(codec.decode(raw))
 
 
 def member_ids(state: StateReader) -> list[str]:
@@ -71,14 +74,20 @@ def approvals_needed(member_count: int) -> int:
 
 
 class Governance(Contract):
+    """`settings`: every other contract's settings by (contract, key), which `set_config` may
+    change; the execution gathers them from the contracts it runs."""
+
     name = NAME
+
+    def __init__(self, settings: Mapping[tuple[str, str], Setting] | None = None) -> None:
+        self._settings = dict(settings or {})
 
     def methods(self) -> dict[str, Handler]:
         return {"propose": self.propose, "approve": self.approve}
 
     def propose(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
         require_args(args, {"action"})
-        action = _check_action(args["action"], context)
+        action = _check_action(args["action"], context, self._settings)
         number = context.read(NAME, "next_proposal") or 1
         context.write(NAME, "next_proposal", number + 1)
         proposal = {
@@ -122,7 +131,9 @@ class Governance(Contract):
         }
 
 
-def _check_action(value: object, context: CallContext) -> dict[str, Any]:
+def _check_action(
+    value: object, context: CallContext, settings: Mapping[tuple[str, str], Setting]
+) -> dict[str, Any]:
     if not isinstance(value, dict) or not isinstance(value.get("kind"), str):
         raise ContractError("expected a map with a 'kind'", field="args.action")
     fields = {
@@ -154,7 +165,7 @@ def _check_action(value: object, context: CallContext) -> dict[str, Any]:
         if kind == "add_member" and (not isinstance(value["name"], str) or not value["name"]):
             raise ContractError("expected a display name", field="action.name")
         if kind == "set_config":
-            _check_config(value["contract"], value["key"], value["value"])
+            _check_config(settings, value["contract"], value["key"], value["value"])
         if kind == "set_param":
             if not isinstance(value["name"], str) or value["name"] not in DEFAULT_PARAMS:
                 raise ContractError(
@@ -163,29 +174,34 @@ def _check_action(value: object, context: CallContext) -> dict[str, Any]:
             setting = value["value"]
             if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
                 raise ContractError("expected a positive integer", field="action.value")
+            _check_relations(context, value["name"], setting)
     except XinchainError as exc:
         raise ContractError(exc.reason, field=exc.field) from exc
     return value
 
 
-# Contract settings governance may change: (contract, key) → what the value must look like.
-_CONFIGS = {("provenance", "step_roles"): "a map of bizStep to a list of role names"}
-
-
-def _check_config(contract: object, key: object, value: object) -> None:
-    if not isinstance(contract, str) or not isinstance(key, str) or (contract, key) not in _CONFIGS:
-        raise ContractError(
-            f"no setting {contract!r}/{key!r}; known: {sorted(_CONFIGS)}", field="action.key"
-        )
-    ok = isinstance(value, dict) and all(
-        isinstance(step, str)
-        and isinstance(roles, list)
-        and all(isinstance(role, str) for role in roles)
-        for step, roles in value.items()
+def _check_config(
+    settings: Mapping[tuple[str, str], Setting], contract: object, key: object, value: object
+) -> None:
+    setting = (
+        settings.get((contract, key))
+        if isinstance(contract, str) and isinstance(key, str)
+        else None
     )
-    if not ok:
-        expected = _CONFIGS[(str(contract), str(key))]
-        raise ContractError(f"expected {expected}", field="action.value")
+    if setting is None:
+        raise ContractError(
+            f"no setting {contract!r}/{key!r}; known: {sorted(settings)}", field="action.key"
+        )
+    if not setting.check(value):
+        raise ContractError(f"expected {setting.expected}", field="action.value")
+
+
+def _check_relations(context: CallContext, name: str, value: int) -> None:
+    """The parameters as they would be with `name` set to `value` must work together."""
+    params = {known: param(context.state, known) for known in DEFAULT_PARAMS}
+    broken = param_relations_broken({**params, name: value})
+    if broken is not None:
+        raise ContractError(broken, field="action.value")
 
 
 def _check_list(value: object, most: int, where: str) -> None:
@@ -197,6 +213,7 @@ def _execute(context: CallContext, action: dict[str, Any]) -> None:
     kind = action["kind"]
     members = member_ids(context.state)
     if kind == "set_param":
+        _check_relations(context, action["name"], action["value"])  # others may have changed
         context.write(NAME, f"param/{action['name']}", action["value"])
         return
     if kind == "set_config":

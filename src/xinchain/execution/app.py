@@ -59,7 +59,12 @@ _log = logging.getLogger(__name__)
 
 def system_contracts(apps: Sequence[Contract]) -> dict[str, Contract]:
     """Governance, which the core owns, and the contracts of the apps the node was given."""
-    contracts: list[Contract] = [Governance(), *apps]
+    settings = {
+        (contract.name, key): setting
+        for contract in apps
+        for key, setting in contract.settings().items()
+    }
+    contracts: list[Contract] = [Governance(settings), *apps]
     named: dict[str, Contract] = {}
     for contract in contracts:
         if contract.name in named:

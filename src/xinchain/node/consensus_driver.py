@@ -22,7 +22,6 @@ from typing import Any
 
 from xinchain import codec
 from xinchain.consensus.core import (
-    STEP_NEW_HEIGHT,
     Action,
     Broadcast,
     ConsensusCore,
@@ -36,6 +35,7 @@ from xinchain.consensus.core import (
 from xinchain.consensus.messages import (
     CommitProof,
     Message,
+    Step,
     decode_message,
     encode_message,
 )
@@ -139,7 +139,7 @@ class ConsensusDriver:
             self._started = True
             self._execute(self.core.start())
         while not self._queue.empty():
-            if not len(self.mempool) and self.core.step == STEP_NEW_HEIGHT:
+            if not len(self.mempool) and self.core.step == Step.NEW_HEIGHT:
                 return
             event = self._queue.get_nowait()
             if event[0] == "timeout" and event[1].step == "gossip":
@@ -202,9 +202,9 @@ class ConsensusDriver:
         """A new transaction entered the mempool: cut an idle wait short (to no less than the
         busy interval after the last commit), and tell peers."""
         height, now = self.core.height, _now_ms()
-        wait_ms = self.pacer.on_transaction(height, self.core.step == STEP_NEW_HEIGHT, now)
+        wait_ms = self.pacer.on_transaction(height, self.core.step == Step.NEW_HEIGHT, now)
         if wait_ms is not None:
-            key = TimeoutKey(height, 0, "new_height")
+            key = TimeoutKey(height, 0, Step.NEW_HEIGHT)
             if wait_ms <= 0 or self._loop is None:
                 self._enqueue(("timeout", key))
             else:

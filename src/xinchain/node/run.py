@@ -15,10 +15,10 @@ import uvicorn
 from xinchain.api.app import create_api
 from xinchain.appspec import AppSpec
 from xinchain.crypto.tls import ca_common_name, tls_context
-from xinchain.errors import ConfigError
+from xinchain.errors import ConfigError, PeerRefused
 from xinchain.node.home import Home
 from xinchain.node.node import Node
-from xinchain.p2p.transport import PeerAddress, PeerRefused, Transport
+from xinchain.p2p.transport import PeerAddress, Transport
 
 _log = logging.getLogger(__name__)
 # How long to wait for the HTTP server to bind before giving up.

@@ -23,12 +23,11 @@ from typing import Any
 
 from xinchain import codec
 from xinchain.crypto.tls import peer_identity
-from xinchain.errors import DecodeError
+from xinchain.errors import DecodeError, PeerRefused
+from xinchain.types import frame_bytes_max
 
 _log = logging.getLogger(__name__)
 
-# A full block (16 MiB of transactions) with its header and framing fits.
-frame_bytes_max = 20 * 1024 * 1024
 # Frames waiting for one peer; beyond it new frames to that peer are dropped.
 send_queue_frames_max = 4096
 # Redial backoff, doubling from the first to the last value.
@@ -67,10 +66,6 @@ OnFrame = Callable[[str, bytes], None]
 # PeerRefused. Identities must not collide between orgs: a validator's is its genesis name
 # (checked against its org), any other node's is qualified by the org that issued it.
 AcceptPeer = Callable[[str, str], str]
-
-
-class PeerRefused(Exception):
-    pass
 
 
 class _Peer:

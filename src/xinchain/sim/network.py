@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xinchain.consensus.core import (
-    STEP_NEW_HEIGHT,
     Action,
     Broadcast,
     ConsensusCore,
@@ -53,6 +52,7 @@ from xinchain.consensus.messages import (
     CommitProof,
     Message,
     Proposal,
+    Step,
     Vote,
     proposal_signing_bytes,
     vote_signing_bytes,
@@ -421,9 +421,9 @@ class Simulation:
         if not admitted:
             return
         core = node.core
-        wait = node.pacer.on_transaction(core.height, core.step == STEP_NEW_HEIGHT, self.now)
+        wait = node.pacer.on_transaction(core.height, core.step == Step.NEW_HEIGHT, self.now)
         if wait is not None:
-            key = TimeoutKey(core.height, 0, "new_height")
+            key = TimeoutKey(core.height, 0, Step.NEW_HEIGHT)
             self._push(self.now + wait, ("timeout", node.index, node.epoch, key))
         if gossip:
             flush_at = node.gossip.add(raw, self.now)

@@ -59,7 +59,6 @@ _BEIJING = timezone(timedelta(hours=8))
 
 class EvidenceInvalid(XinchainError):
     code = "evidence_invalid"
-    http_status = 400
 
 
 @dataclass(frozen=True)

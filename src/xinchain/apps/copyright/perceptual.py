@@ -70,7 +70,6 @@ crop_hashes_count = crop_grid * crop_grid
 
 class ImageInvalid(XinchainError):
     code = "image_invalid"
-    http_status = 400
 
 
 @dataclass(frozen=True)

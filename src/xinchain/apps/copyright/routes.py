@@ -52,7 +52,7 @@ from xinchain.apps.copyright.view import (
     work_receipt,
 )
 from xinchain.client.member import CallRefused
-from xinchain.errors import NotFound, Unauthorized, XinchainError
+from xinchain.errors import Busy, NotFound, Unauthorized, XinchainError
 from xinchain.node.node import Node
 
 _T = TypeVar("_T")
@@ -65,11 +65,19 @@ hashing_queued_max = 16
 gateway_wait_s = 30.0
 # Blocks a gateway transaction stays valid for.
 gateway_validity_blocks = 100
+# Bounds of the query parameters. Searches: half the PDQ bits is as far as "similar" can mean
+# anything, and a page of matches. Evidence: a title, a URL, a file name and a note as long as
+# real ones get (the longest URLs browsers keep are about 2 KB).
+query_distance_max = 128
+matches_listed_max = 200
+title_chars_max = 200
+url_chars_max = 2048
+file_name_chars_max = 100
+note_chars_max = 500
 
 
-class HashingBusy(XinchainError):
+class HashingBusy(Busy):
     code = "busy"
-    http_status = 429
 
 
 class HashingPool:
@@ -145,8 +153,8 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
     @api.post(f"{IMAGE_ROUTES}search", tags=tags)
     async def search_image(
         request: Request,
-        distance_max: int = Query(match_distance_max, ge=0, le=128),
-        limit: int = Query(20, ge=1, le=200),
+        distance_max: int = Query(match_distance_max, ge=0, le=query_distance_max),
+        limit: int = Query(20, ge=1, le=matches_listed_max),
     ) -> dict[str, Any]:
         """Registered works within `distance_max` of the image or of its mirror images and
         rotations, nearest first; `exact` is the work with the same SHA-256, if any."""
@@ -169,8 +177,8 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
     @api.get("/v1/copyright/search", tags=tags)
     def search_hash(
         pdq: str,
-        distance_max: int = Query(match_distance_max, ge=0, le=128),
-        limit: int = Query(20, ge=1, le=200),
+        distance_max: int = Query(match_distance_max, ge=0, le=query_distance_max),
+        limit: int = Query(20, ge=1, le=matches_listed_max),
     ) -> dict[str, Any]:
         """Registered works within `distance_max` of a PDQ hash the client computed."""
         query = parse_pdq(pdq, "pdq")
@@ -255,7 +263,9 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
 
     @api.post(f"{IMAGE_ROUTES}register", tags=tags)
     async def gateway_register(
-        request: Request, title: str = Query(min_length=1, max_length=200), seller: str = ""
+        request: Request,
+        title: str = Query(min_length=1, max_length=title_chars_max),
+        seller: str = "",
     ) -> dict[str, Any]:
         """Register the image (the body) as a work of this node's org, or of `seller` when
         the org is a platform vouching for it; answers the work, its receipt and the works
@@ -290,10 +300,10 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
     async def gateway_evidence(
         request: Request,
         work_sha256: str = Query(alias="work"),
-        url: str = Query(min_length=1, max_length=2048),
-        name: str = Query("copy.jpg", min_length=1, max_length=100),
+        url: str = Query(min_length=1, max_length=url_chars_max),
+        name: str = Query("copy.jpg", min_length=1, max_length=file_name_chars_max),
         captured_ms: int | None = Query(None, ge=0),
-        note: str = Query("", max_length=500),
+        note: str = Query("", max_length=note_chars_max),
     ) -> dict[str, Any]:
         """Record the captured image (the body) as a suspected copy of work `work` found at
         `url`; the copy's PDQ hash in its best-matching orientation goes on chain with it."""

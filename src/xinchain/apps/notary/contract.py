@@ -76,20 +76,11 @@ class Notary(Contract):
         return {"root": root, "size": len(digests)}
 
 
-def anchored(context: CallContext, size: int) -> dict[str, Any]:
-    """What the index keeps of an anchoring transaction."""
-    return {
-        "tx_id": context.tx_id,
-        "sender": context.sender,
-        "size": size,
-        "time_ms": context.time_ms,
-    }
-
-
 def anchored_encoding(context: CallContext, size: int) -> bytes:
-    """`codec.encode(anchored(context, size))` written out, for single anchors' sake: a map of
-    four fields, keys in canonical order (shorter first). tests/unit/test_notary_contract.py
-    checks it against codec.encode."""
+    """What the index keeps of an anchoring transaction: the canonical encoding of
+    {tx_id, sender, size, time_ms}, written out for single anchors' sake (a map of four fields,
+    keys in canonical order, shorter first). tests/unit/test_notary_contract.py checks it
+    against codec.encode."""
     value, text = codec.encode_checked, codec.encode_text
     return b"".join(
         (

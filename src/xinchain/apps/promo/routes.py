@@ -20,6 +20,9 @@ from xinchain.node.node import Node
 from xinchain.receipt import build_receipts
 from xinchain.web.lang import language
 
+# Ranking entries one page of the ranking API lists, at most.
+ranking_listed_max = 1_000
+
 
 def promo_routes(api: FastAPI, node: Node) -> None:
     def public(entry: dict[str, Any], winners: int) -> dict[str, Any]:
@@ -39,7 +42,7 @@ def promo_routes(api: FastAPI, node: Node) -> None:
     def promo_ranking(
         promo_id: str,
         offset: int = Query(0, ge=0),
-        limit: int = Query(100, ge=1, le=1000),
+        limit: int = Query(100, ge=1, le=ranking_listed_max),
     ) -> dict[str, Any]:
         record = promotion(node.chain, promo_id)
         entries = ranking(node.chain, promo_id)

@@ -33,7 +33,7 @@ from xinchain.apps.provenance.epcis import (
     check_chain_event,
 )
 from xinchain.apps.provenance.gs1 import Sgtin, check_gtin14, is_sgtin
-from xinchain.contracts.base import CallContext, Contract, Handler, require_args
+from xinchain.contracts.base import CallContext, Contract, Handler, Setting, require_args
 from xinchain.errors import ContractError, XinchainError
 from xinchain.merkle import MerkleTree
 
@@ -98,6 +98,15 @@ def event_digest(context_hash: Any, event: dict[str, Any]) -> bytes:
     return bytes(context_hash(codec.encode(event)))
 
 
+def _step_roles_valid(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(step, str)
+        and isinstance(roles, list)
+        and all(isinstance(role, str) for role in roles)
+        for step, roles in value.items()
+    )
+
+
 class Provenance(Contract):
     name = NAME
 
@@ -106,6 +115,13 @@ class Provenance(Contract):
             "register_product": self.register_product,
             "record_events": self.record_events,
             "flag": self.flag,
+        }
+
+    def settings(self) -> dict[str, Setting]:
+        return {
+            "step_roles": Setting(
+                "a map of bizStep to a list of role names", _step_roles_valid, DEFAULT_STEP_ROLES
+            )
         }
 
     def register_product(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import segno
 
-from xinchain.errors import XinchainError, ensure
+from xinchain.errors import TooLarge, XinchainError, ensure
 
 # One sheet call is one print job for the labels of one lot. 500 codes are 25 A4 pages at 20 a
 # page, about 2 s of QR encoding, and at most about 50 MB of bitmap for the PNG sheet (one byte a
@@ -74,9 +74,8 @@ class QrError(XinchainError):
     code = "invalid_qr_request"
 
 
-class SheetTooLarge(QrError):
+class SheetTooLarge(QrError, TooLarge):
     code = "sheet_too_large"
-    http_status = 413
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,11 @@ def recorded_events(node: Node, tx_id: str) -> list[dict[str, Any]]:
     return list(body.args["events"])
 
 
+# QR codes one printable sheet holds, and a brand's items the console lists, at most.
+sheet_codes_max = 500
+brand_items_listed_max = 200
+
+
 def _scan_url(request: Request, gtin: str, serial: str) -> str:
     return str(request.base_url).rstrip("/") + digital_link_path(gtin, serial)
 
@@ -96,7 +101,7 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
 
     @api.get("/v1/provenance/products/{gtin}/sheet.{kind}", tags=["provenance"])
     def product_sheet(
-        gtin: str, kind: str, request: Request, limit: int = Query(100, ge=1, le=500)
+        gtin: str, kind: str, request: Request, limit: int = Query(100, ge=1, le=sheet_codes_max)
     ) -> Response:
         """A printable sheet of the QR codes of the product's commissioned items (SVG, PNG or
         PDF), in serial order, at most `limit`."""
@@ -114,7 +119,9 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
         raise XinchainError(f"expected svg, png or pdf, found {kind!r}", field="kind")
 
     @api.get("/v1/provenance/brands/{org}/items", tags=["provenance"])
-    def brand_items(org: str, limit: int = Query(50, ge=1, le=200)) -> dict[str, Any]:
+    def brand_items(
+        org: str, limit: int = Query(50, ge=1, le=brand_items_listed_max)
+    ) -> dict[str, Any]:
         """A brand's items and the last step of each, for the console."""
         listed: list[dict[str, Any]] = []
         for gtin in node.chain.read_state(NAME, f"brand/{org}") or []:
