@@ -286,7 +286,8 @@ def records_on_disk(history: History) -> dict[bytes, list[tuple[str, int]]]:
         app = Application(store, Home(node.home).genesis(), APP_CONTRACTS)
         found = {
             digest: [
-                (record["tx_id"], record["position"]) for record in anchor_records(app.chain, digest)[0]
+                (record["tx_id"], record["position"])
+                for record in anchor_records(app.chain, digest)[0]
             ]
             for batch in history.batches
             for digest in batch.digests

@@ -1,12 +1,16 @@
-"""The application boundary, shaped like ABCI (STYLE.md §4, DESIGN.md decision 5).
+"""The application boundary, shaped like ABCI (STYLE.md §4, DESIGN.md decision 5), in CometBFT's
+three connections:
 
-* `check_tx(raw)` — admission: decodes, checks chain, expiry, signature, membership and replay.
-  The mempool calls it; its signature check is the only one a transaction gets on this node.
+* admission — `check_tx(raw)` and its variants (`execution/admission.py`): decodes, checks
+  chain, expiry, signature, membership and replay. The mempool calls it; its signature check
+  is the only one a transaction gets on this node.
 * `execute_block(request)` — runs admitted transactions against the committed state through an
   overlay and returns results, writes and roots; it changes nothing on disk, so a proposer can
   execute speculatively and a validator can re-execute a proposal before voting.
 * `commit(request)` — writes block, results, certificate, indexes and state in one atomic,
-  fsynced batch.
+  fsynced batch. Execution and commit are the consensus connection.
+* the query side — `ChainStore` (`execution/chain.py`, `app.chain`): what the API and the
+  apps' read models read.
 
 Consensus drives these three calls and knows nothing of contracts.
 """
@@ -19,19 +23,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from xinchain import codec
-from xinchain.contracts.base import CallContext, Contract, state_key
-from xinchain.contracts.governance import Governance, genesis_writes, param
+from xinchain.contracts.base import CallContext, Contract
+from xinchain.contracts.governance import Governance, genesis_writes
 from xinchain.errors import (
     ConfigError,
     ContractError,
-    ExpiredTransaction,
-    InvalidTransaction,
     ReplayedTransaction,
     StorageCorrupted,
-    Unauthorized,
     XinchainError,
     ensure,
 )
+from xinchain.execution.admission import Admission
 from xinchain.execution.chain import ChainStore
 from xinchain.execution.state import Overlay, next_state_hash
 from xinchain.genesis import Genesis
@@ -52,8 +54,6 @@ from xinchain.types import (
 
 # 2: notary anchors moved from the state to the derived index (Table.INDEX).
 SCHEMA_VERSION = 2
-# Decoded governance records kept (by encoding); a handful in practice.
-decoded_cached_max = 1_024
 _log = logging.getLogger(__name__)
 
 
@@ -111,14 +111,10 @@ class Application:
         self.validators_hash = genesis.validators_hash_hex()
         self.contracts = system_contracts(contracts)
         self.state = _StoreState(store)
-        # Decoded governance records by their encoding: every transaction's admission and
-        # execution reads its org, the member list and a parameter, which rarely change.
-        self._orgs: dict[bytes, tuple[frozenset[str], frozenset[str]]] = {}
-        self._members: dict[bytes, frozenset[str]] = {}
-        self._params: dict[bytes, int] = {}
         self._tip: ChainTip | None = None
         self._init_chain()
         self.chain = ChainStore(store, genesis, self.tip)
+        self.admission = Admission(genesis, self.contracts, self.state, self.tip, self.chain)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -160,136 +156,28 @@ class Application:
         )
         return self._tip
 
-    # --- governance records, decoded once per version -------------------------------------------
-
-    def _org(self, state: Any, org_id: str) -> tuple[frozenset[str], frozenset[str]] | None:
-        """(roles, keys as hex) of a member org, or None."""
-        raw = state.get(state_key("governance", f"org/{org_id}"))
-        if raw is None:
-            return None
-        found = self._orgs.get(raw)
-        if found is None:
-            record = codec.decode(raw)
-            found = (frozenset(record.get("roles", ())), frozenset(record.get("keys", ())))
-            self._remember(self._orgs, raw, found)
-        return found
-
-    def _member_ids(self, state: Any) -> frozenset[str]:
-        raw = state.get(state_key("governance", "members"))
-        if raw is None:
-            return frozenset()
-        found = self._members.get(raw)
-        if found is None:
-            found = frozenset(codec.decode(raw))
-            self._remember(self._members, raw, found)
-        return found
-
-    def _param(self, state: Any, name: str) -> int:
-        raw = state.get(state_key("governance", f"param/{name}"))
-        if raw is None:
-            return param(state, name)
-        found = self._params.get(raw)
-        if found is None:
-            found = int(codec.decode(raw))
-            self._remember(self._params, raw, found)
-        return found
-
-    @staticmethod
-    def _remember(cache: dict[bytes, Any], raw: bytes, value: Any) -> None:
-        if len(cache) >= decoded_cached_max:
-            cache.clear()
-        cache[raw] = value
-
-    # --- check_tx ------------------------------------------------------------------------------
+    # --- admission: the Admission connection (execution/admission.py) ---------------------------
 
     def check_tx(self, raw: bytes) -> CheckedTx:
-        tx, tx_id = self.check_tx_unsigned(raw)
-        return self._verify_signature(tx, tx_id)
+        return self.admission.check_tx(raw)
 
     def check_tx_unsigned(self, raw: bytes, *, replay: bool = True) -> tuple[Transaction, str]:
-        """Admission without the signature check: for a caller that verifies signatures in
-        bulk (elsewhere), then makes each `CheckedTx` with `signature_checked`. With
-        `replay=False` the caller checks the replay guard itself (`committed_ids`)."""
-        tx = Transaction.decode(raw)
-        tx_id = self.tx_id(tx)
-        self._check_static(
-            tx, tx_id, self.tip().height + 1, self.state, replayed=None if replay else False
-        )
-        return tx, tx_id
+        return self.admission.check_tx_unsigned(raw, replay=replay)
 
     def committed_ids(self, tx_ids: list[str]) -> set[str]:
-        """Those of `tx_ids` already in a committed block (the replay guard), in one read."""
-        return set(self.tx_locations(tx_ids))
+        return self.admission.committed_ids(tx_ids)
 
     def signature_checked(self, tx: Transaction, tx_id: str, valid: bool) -> CheckedTx:
-        if not valid:
-            raise InvalidTransaction(
-                f"signature does not verify with the given {self.suite.name} public key",
-                field="signature",
-            )
-        return CheckedTx(tx, tx_id)
+        return self.admission.signature_checked(tx, tx_id, valid)
 
     def verify_tx(self, raw: bytes) -> CheckedTx:
-        """Decode and check the signature only: for transactions inside a proposed block, whose
-        state-dependent checks run (deterministically, as failed results) at execution."""
-        tx = Transaction.decode(raw)
-        return self._verify_signature(tx, self.tx_id(tx))
-
-    def _verify_signature(self, tx: Transaction, tx_id: str) -> CheckedTx:
-        if not self.suite.verify(tx.body.public_key, tx.body.signing_message(), tx.signature):
-            raise InvalidTransaction(
-                f"signature does not verify with the given {self.suite.name} public key",
-                field="signature",
-            )
-        return CheckedTx(tx, tx_id)
+        return self.admission.verify_tx(raw)
 
     def tx_id_of_raw(self, raw: bytes) -> str:
-        return self.tx_id(Transaction.decode(raw))
+        return self.admission.tx_id_of_raw(raw)
 
     def tx_id(self, tx: Transaction) -> str:
-        return self.suite.hash(tx.body.encode()).hex()
-
-    def _check_static(
-        self, tx: Transaction, tx_id: str, height: int, state: Any, replayed: bool | None = None
-    ) -> None:
-        """Checks that depend on chain state but not on signatures; rerun at execution.
-        `replayed`: whether the tx is committed already, when the caller looked it up in bulk
-        (None: look it up here)."""
-        body = tx.body
-        if body.chain_id != self.genesis.chain_id:
-            raise InvalidTransaction(
-                f"expected chain {self.genesis.chain_id!r}, found {body.chain_id!r}",
-                field="chain_id",
-            )
-        if body.contract not in self.contracts:
-            raise InvalidTransaction(
-                f"no contract {body.contract!r}; expected one of {sorted(self.contracts)}",
-                field="contract",
-            )
-        if body.valid_until < height:
-            raise ExpiredTransaction(
-                f"valid until height {body.valid_until}, and the next block is {height}",
-                field="valid_until",
-            )
-        window = self._param(state, "tx_validity_blocks_max")
-        if body.valid_until > height + window:
-            raise ExpiredTransaction(
-                f"valid until height {body.valid_until}, more than {window} blocks past the next "
-                f"block {height}",
-                field="valid_until",
-            )
-        org = self._org(state, body.sender)
-        if org is None or body.sender not in self._member_ids(state):
-            raise Unauthorized(f"org {body.sender!r} is not a member of this chain", field="sender")
-        if body.public_key.hex() not in org[1]:
-            raise Unauthorized(
-                f"key {body.public_key.hex()[:16]}… is not registered for org {body.sender!r}",
-                field="public_key",
-            )
-        if replayed is None:
-            replayed = self.store.get(Table.TX_INDEX, bytes.fromhex(tx_id)) is not None
-        if replayed:
-            raise ReplayedTransaction(f"transaction {tx_id} was already accepted", field="tx_id")
+        return self.admission.tx_id(tx)
 
     # --- execute_block -------------------------------------------------------------------------
 
@@ -334,7 +222,7 @@ class Application:
         try:
             if checked.tx_id in seen:
                 raise ReplayedTransaction(f"transaction {checked.tx_id} appears twice in a block")
-            self._check_static(
+            self.admission.check_static(
                 checked.tx,
                 checked.tx_id,
                 request.height,
@@ -357,7 +245,7 @@ class Application:
         self, checked: CheckedTx, index: int, request: ExecuteBlockRequest, tx_state: Overlay
     ) -> CallContext:
         sender = checked.tx.body.sender
-        org = self._org(tx_state, sender)
+        org = self.admission.org(tx_state, sender)
         return CallContext(
             suite=self.suite,
             chain_id=self.genesis.chain_id,
