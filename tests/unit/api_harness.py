@@ -2,7 +2,7 @@
 
 Shared by test_api.py and test_receipt_spec.py. The block producer task does not run under
 TestClient, so a test commits what is pending by calling `commit()` (the node's
-`drive_until_idle`) itself: nothing here depends on timing.
+`drive_until_idle`, below) itself: nothing here depends on timing.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ import httpx
 from xinchain.api.app import create_api
 from xinchain.apps.registry import APPS
 from xinchain.client.sdk import sign_transaction
+from xinchain.consensus.messages import Step
 from xinchain.crypto import PrivateKey, Suite
 from xinchain.genesis import Genesis
 from xinchain.mempool import Mempool
+from xinchain.node.consensus_driver import ConsensusDriver
 from xinchain.node.home import Home, create_demo_home
 from xinchain.node.node import Node
 from xinchain.types import Transaction
@@ -112,7 +114,7 @@ class Harness:
 
     def commit(self) -> None:
         """Commit every pending transaction in one block (what the producer task would do)."""
-        self.node.driver.drive_until_idle()
+        drive_until_idle(self.node.driver)
 
     def anchor(self, documents: list[bytes]) -> str:
         """Anchor `documents` in a block of their own; returns the transaction id."""
@@ -166,3 +168,20 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     assert isinstance(error.get("reason"), str) and error["reason"], body
     assert set(error) <= {"code", "reason", "field"}, body
     return dict(error)
+
+
+def drive_until_idle(driver: ConsensusDriver) -> None:
+    """Drive a single validator's consensus without an event loop: start it if need be, then
+    handle its queued events until no transaction is pending and the core waits for the next
+    height. Without a loop the driver queues timers at once and gossip has no peer, so nothing
+    here depends on time."""
+    if not driver._started:
+        driver._started = True
+        driver._execute(driver.core.start())
+    while not driver._queue.empty():
+        if not len(driver.mempool) and driver.core.step == Step.NEW_HEIGHT:
+            return
+        event = driver._queue.get_nowait()
+        if event[0] == "timeout" and event[1].step == "gossip":
+            continue
+        driver._execute(driver._handle(event))

@@ -131,21 +131,6 @@ class ConsensusDriver:
         finally:
             announcer.cancel()
 
-    def drive_until_idle(self) -> None:
-        """Without an event loop (tests of a single validator): start if need be, then handle
-        queued events until no transaction is pending and the core waits for the next height.
-        Timers fire at once and gossip is skipped, so nothing here depends on time."""
-        if not self._started:
-            self._started = True
-            self._execute(self.core.start())
-        while not self._queue.empty():
-            if not len(self.mempool) and self.core.step == Step.NEW_HEIGHT:
-                return
-            event = self._queue.get_nowait()
-            if event[0] == "timeout" and event[1].step == "gossip":
-                continue
-            self._execute(self._handle(event))
-
     def _enqueue(self, event: tuple[Any, ...]) -> None:
         try:
             self._queue.put_nowait(event)
