@@ -69,9 +69,16 @@ class ReplayedTransaction(XinchainError):
 
 
 class ExpiredTransaction(XinchainError):
-    """A transaction whose `valid_until` height has passed, or lies too far ahead."""
+    """A transaction whose `valid_until` height has passed."""
 
     code = "expired_transaction"
+
+
+class ValidTooFarAhead(XinchainError):
+    """A transaction whose `valid_until` lies beyond the chain's validity window: not expired,
+    but it would stay replayable for too long; sign it again with a nearer height."""
+
+    code = "valid_until_too_far"
 
 
 class ContractError(XinchainError):

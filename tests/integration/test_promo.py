@@ -157,6 +157,13 @@ class Chain:
         assert refusal.value.code == "refused", refusal.value
         return str(refusal.value)
 
+    def forbidden(self, org: str, method: str, args: dict[str, Any]) -> str:
+        """The node's reason for refusing the call at admission: 403, never in a block."""
+        with pytest.raises(ApiError) as refusal:
+            self.call(org, method, args)
+        assert (refusal.value.status, refusal.value.code) == (403, "unauthorized"), refusal.value
+        return str(refusal.value)
+
     def open(
         self, promo: str, *, starts_ms: int, ends_ms: int, winners: int = 3, org: str = MERCHANT
     ) -> None:
@@ -623,7 +630,7 @@ def test_a_close_before_the_window_ends_is_refused(chain: Chain) -> None:
 
 def test_orders_anchored_by_an_org_without_the_payment_role_are_refused(chain: Chain) -> None:
     promo = open_now(chain, "no-payer", before_ms=60_000)
-    reason = chain.refused(
+    reason = chain.forbidden(
         MERCHANT, "order", {"promo": promo, "orders": [paid_order("N0001", now_ms(), "n1")]}
     )
     assert f"org {MERCHANT!r} has roles ['brand', 'merchant']" in reason, reason
@@ -642,7 +649,7 @@ def test_a_promotion_opened_by_an_org_without_the_merchant_role_is_refused(chain
         "ends_ms": now + 60_000,
         "winners": 1,
     }
-    reason = chain.refused("forwarder", "open", args)
+    reason = chain.forbidden("forwarder", "open", args)
     assert "org 'forwarder' has roles ['logistics']" in reason, reason
     assert "needs one of ['merchant']" in reason, reason
     assert httpx.get(f"{chain.node.api}/v1/promos/{promo}", timeout=30).status_code == 404

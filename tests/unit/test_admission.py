@@ -13,7 +13,7 @@ accepted
 refused, each with its typed error, the field at fault and a message naming the problem
 - replay: a transaction committed before -> ReplayedTransaction (tx_id)
 - expired: valid_until below the next height -> ExpiredTransaction (valid_until)
-- too far ahead: valid_until beyond tx_validity_blocks_max -> ExpiredTransaction (valid_until)
+- too far ahead: valid_until beyond tx_validity_blocks_max -> ValidTooFarAhead (valid_until)
 - forged signature: a flipped signature byte; another key's signature over a member's public
   key; the member's signature over another body; a signature without the domain prefix
   -> InvalidTransaction (signature)
@@ -44,6 +44,7 @@ from xinchain.errors import (
     InvalidTransaction,
     ReplayedTransaction,
     Unauthorized,
+    ValidTooFarAhead,
 )
 from xinchain.genesis import DEFAULT_PARAMS
 from xinchain.types import Transaction, tx_bytes_max
@@ -170,11 +171,11 @@ def test_valid_until_below_the_next_height_is_refused_as_expired(chain: Chain) -
     assert "next block is 3" in refused.value.reason
 
 
-def test_valid_until_beyond_the_window_is_refused_as_expired(chain: Chain) -> None:
+def test_valid_until_beyond_the_window_is_refused_as_too_far_ahead(chain: Chain) -> None:
     too_far = chain.next_height() + WINDOW + 1
     tx = anchor(chain, valid_until=too_far)
 
-    with pytest.raises(ExpiredTransaction) as refused:
+    with pytest.raises(ValidTooFarAhead) as refused:
         chain.app.check_tx(tx.encode())
 
     assert refused.value.field == "valid_until"
@@ -287,6 +288,50 @@ def test_transaction_to_an_unknown_contract_is_refused(chain: Chain) -> None:
     assert refused.value.field == "contract"
     assert "'lottery'" in refused.value.reason
     assert "notary" in refused.value.reason
+
+
+def test_transaction_to_an_unknown_method_is_refused(chain: Chain) -> None:
+    tx = chain.sign("org1", "governance", "add_org", {"org": "org9"})
+
+    with pytest.raises(InvalidTransaction) as refused:
+        chain.app.check_tx(tx.encode())
+
+    assert refused.value.field == "method"
+    assert "'add_org'" in refused.value.reason and "'propose'" in refused.value.reason
+
+
+@pytest.mark.parametrize(
+    ("contract", "method", "needed"),
+    [
+        ("promo", "order", "['payment']"),
+        ("promo", "open", "['merchant']"),
+        ("provenance", "register_product", "['brand']"),
+        ("provenance", "flag", "['platform', 'regulator']"),
+    ],
+)
+def test_a_call_the_senders_roles_forbid_is_refused_before_any_block(
+    chain: Chain, contract: str, method: str, needed: str
+) -> None:
+    tx = chain.sign("org1", contract, method, {})  # org1 holds the role "member" only
+
+    with pytest.raises(Unauthorized) as refused:
+        chain.app.check_tx(tx.encode())
+
+    assert refused.value.field == "sender"
+    assert f"needs one of {needed}" in refused.value.reason
+
+
+def test_a_call_forbidden_since_admission_fails_in_its_block(chain: Chain) -> None:
+    # Execution checks the roles again: a block holding a forbidden call (from a proposer
+    # that skipped admission) records it as failed and writes nothing.
+    tx = chain.sign("org1", "promo", "order", {"promo": "p", "orders": []})
+    checked = chain.app.verify_tx(tx.encode())
+
+    execution = chain.execute([checked])
+
+    assert not execution.results[0].ok
+    assert "needs one of ['payment']" in execution.results[0].error
+    assert execution.writes == {}
 
 
 def test_transaction_over_the_size_limit_is_refused(chain: Chain) -> None:

@@ -16,8 +16,9 @@ Scenarios:
     transaction in a non-canonical encoding, a transaction followed by extra bytes → 400
   - the transaction: forged signature, signed by another key (400, field signature),
     non-member sender (403, field sender), member with an unregistered key (403, field
-    public_key), expired or valid too far ahead (400 expired_transaction), another chain,
-    unknown contract (400), replay of a committed transaction (409)
+    public_key), expired (400 expired_transaction) or valid too far ahead (400
+    valid_until_too_far), another chain, unknown contract or method (400), a method the
+    sender's roles forbid (403), replay of a committed transaction (409)
   - a full mempool → 429 with Retry-After
 * GET /v1/transactions/{id}: malformed id (short, long, non-hex, uppercase) → 400 tx_id;
   unknown → 404 without waiting; wait_ms negative, too large, non-integer → 422 naming wait_ms;
@@ -298,15 +299,37 @@ def test_member_with_an_unregistered_key_is_refused_with_403(ed_harness: Harness
     assert_error(ed_harness.post_tx(tx), 403, "unauthorized", field="public_key")
 
 
+@pytest.mark.parametrize(
+    ("sender", "contract", "method"),
+    [
+        ("brand", "promo", "order"),
+        ("customs", "promo", "open"),
+        ("forwarder", "provenance", "flag"),
+    ],
+)
+def test_a_call_the_senders_roles_forbid_is_refused_with_403_and_never_pending(
+    ed_harness: Harness, sender: str, contract: str, method: str
+) -> None:
+    tx = ed_harness.sign(contract, method, {}, sender=sender)
+    assert_error(ed_harness.post_tx(tx), 403, "unauthorized", field="sender")
+    status = ed_harness.client.get(f"/v1/transactions/{ed_harness.tx_id(tx)}")
+    assert status.status_code == 404  # neither pending nor in a block
+
+
+def test_an_unknown_method_is_refused_with_400(ed_harness: Harness) -> None:
+    tx = ed_harness.sign("governance", "add_org", {"org": "x"}, sender="brand")
+    assert_error(ed_harness.post_tx(tx), 400, "invalid_transaction", field="method")
+
+
 def test_expired_transaction_is_refused(harness: Harness) -> None:
     tx = harness.anchor_tx([b"invoice 1"], valid_until=0)  # the next block is 1
     assert_error(harness.post_tx(tx), 400, "expired_transaction", field="valid_until")
 
 
-def test_transaction_valid_too_far_ahead_is_refused_as_expired(ed_harness: Harness) -> None:
+def test_transaction_valid_too_far_ahead_is_refused_with_its_own_code(ed_harness: Harness) -> None:
     window = ed_harness.genesis.params["tx_validity_blocks_max"]
     tx = ed_harness.anchor_tx([b"invoice 1"], valid_until=1 + window + 1)
-    assert_error(ed_harness.post_tx(tx), 400, "expired_transaction", field="valid_until")
+    assert_error(ed_harness.post_tx(tx), 400, "valid_until_too_far", field="valid_until")
 
 
 def test_transaction_for_another_chain_is_refused(ed_harness: Harness) -> None:

@@ -50,7 +50,7 @@ from chain_helpers import SUITE_NAMES, Chain, make_consortium, org_ids
 
 from xinchain.contracts.governance import approvals_needed, roles_per_org_max
 from xinchain.crypto import PrivateKey
-from xinchain.errors import ExpiredTransaction, Unauthorized
+from xinchain.errors import Unauthorized, ValidTooFarAhead
 from xinchain.types import Transaction, TxResult
 
 MEMBERS = org_ids(6)
@@ -489,7 +489,7 @@ def test_set_param_of_the_validity_window_moves_the_admission_limit(chain: Chain
     at_limit = chain.admit(
         chain.sign("org1", "notary", "anchor", {"hash": b"\x01" * 32}, valid_until=height + 50)
     )
-    with pytest.raises(ExpiredTransaction) as refused:
+    with pytest.raises(ValidTooFarAhead) as refused:
         chain.admit(
             chain.sign("org1", "notary", "anchor", {"hash": b"\x01" * 32}, valid_until=height + 51)
         )

@@ -82,12 +82,20 @@ class Contract:
     def settings(self) -> dict[str, Setting]:
         return {}
 
+    def roles(self) -> dict[str, frozenset[str]]:
+        """Methods only orgs holding one of the given roles may call. Admission refuses anyone
+        else before a block holds the call; `call` checks again when it executes."""
+        return {}
+
     def call(self, context: CallContext, method: str, args: dict[str, Any]) -> dict[str, Any]:
         handler = self.methods().get(method)
         if handler is None:
             raise ContractError(
                 f"contract {self.name!r} has no method {method!r}; it has {sorted(self.methods())}"
             )
+        allowed = self.roles().get(method)
+        if allowed is not None:
+            context.require_role(*sorted(allowed))
         return handler(context, args)
 
 

@@ -1,8 +1,10 @@
 """The admission connection of the application (CometBFT's mempool connection): is a
 transaction one this chain may accept, before any block holds it?
 
-`check_tx` decodes a transaction and checks its chain, contract, expiry window, sender's
-membership and key, replay and signature. The mempool, the API and gossip call it; the
+`check_tx` decodes a transaction and checks its chain, contract and method, expiry window,
+sender's membership and key, the sender's roles against the method's (`Contract.roles`), replay
+and signature: whatever can be decided before a block holds the transaction, so a member
+cannot fill blocks with calls bound to fail. The mempool, the API and gossip call it; the
 signature check is the only one a transaction gets on this node (a proposal's transactions the
 mempool already admitted are not checked again). Execution reruns `check_static` at the
 height it executes at, so a transaction that expired or lost its sender's membership while it
@@ -25,6 +27,7 @@ from xinchain.errors import (
     InvalidTransaction,
     ReplayedTransaction,
     Unauthorized,
+    ValidTooFarAhead,
 )
 from xinchain.execution.chain import ChainStore
 from xinchain.genesis import Genesis
@@ -49,6 +52,10 @@ class Admission:
         self.state = state  # the committed state, with governance records cached
         self._tip = tip
         self._chain = chain
+        # What admission decides from a contract alone: its method names and which roles may
+        # call which method (Contract.roles).
+        self._methods = {name: frozenset(c.methods()) for name, c in contracts.items()}
+        self._roles = {name: c.roles() for name, c in contracts.items()}
         self._orgs: dict[bytes, tuple[frozenset[str], frozenset[str]]] = {}
         self._members: dict[bytes, frozenset[str]] = {}
         self._params: dict[bytes, int] = {}
@@ -166,7 +173,7 @@ class Admission:
             )
         window = self.param(state, "tx_validity_blocks_max")
         if body.valid_until > height + window:
-            raise ExpiredTransaction(
+            raise ValidTooFarAhead(
                 f"valid until height {body.valid_until}, more than {window} blocks past the next "
                 f"block {height}",
                 field="valid_until",
@@ -178,6 +185,20 @@ class Admission:
             raise Unauthorized(
                 f"key {body.public_key.hex()[:16]}… is not registered for org {body.sender!r}",
                 field="public_key",
+            )
+        methods = self._methods[body.contract]
+        if body.method not in methods:
+            raise InvalidTransaction(
+                f"contract {body.contract!r} has no method {body.method!r}; it has "
+                f"{sorted(methods)}",
+                field="method",
+            )
+        allowed = self._roles[body.contract].get(body.method)
+        if allowed is not None and not allowed & org[0]:
+            raise Unauthorized(
+                f"org {body.sender!r} has roles {sorted(org[0])}; {body.contract}.{body.method} "
+                f"needs one of {sorted(allowed)}",
+                field="sender",
             )
         if replayed is None:
             replayed = self._chain.tx_location(tx_id) is not None

@@ -77,9 +77,11 @@ class Promo(Contract):
     def methods(self) -> dict[str, Handler]:
         return {"open": self.open, "order": self.order, "close": self.close}
 
+    def roles(self) -> dict[str, frozenset[str]]:
+        return {"open": frozenset({"merchant"}), "order": frozenset({"payment"})}
+
     def open(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
         require_args(args, {"promo", "title", "gift", "starts_ms", "ends_ms", "winners"})
-        context.require_role("merchant")
         promo = _identifier(args["promo"])
         if context.read(NAME, promo) is not None:
             raise ContractError(f"promotion {promo!r} already exists", field="args.promo")
@@ -110,7 +112,6 @@ class Promo(Contract):
 
     def order(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
         require_args(args, {"promo", "orders"})
-        context.require_role("payment")
         promo = self._promotion(context, args["promo"])
         if context.sender == promo["merchant"]:
             raise ContractError(

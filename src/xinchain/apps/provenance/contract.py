@@ -124,9 +124,14 @@ class Provenance(Contract):
             )
         }
 
+    def roles(self) -> dict[str, frozenset[str]]:
+        return {
+            "register_product": frozenset({"brand"}),
+            "flag": frozenset({"platform", "regulator"}),
+        }
+
     def register_product(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
         require_args(args, {"gtin", "name", "origin", "company_prefix_digits"})
-        context.require_role("brand")
         gtin = _checked(check_gtin14, args["gtin"], "args.gtin")
         for field in ("name", "origin"):
             if not isinstance(args[field], str) or not 1 <= len(args[field]) <= 200:
@@ -178,7 +183,6 @@ class Provenance(Contract):
     def flag(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
         """Anchor a suspected copy: an item scanned too often or in too many places."""
         require_args(args, {"epc", "scans", "places"})
-        context.require_role("platform", "regulator")
         epc = args["epc"]
         if not isinstance(epc, str) or context.read(NAME, f"item/{epc}") is None:
             raise ContractError("expected a commissioned item's EPC", field="args.epc")
