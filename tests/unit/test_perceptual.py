@@ -58,9 +58,13 @@ def test_hashes_have_the_documented_shape(picture: Image.Image) -> None:
 
 
 def test_transparency_is_laid_on_white(picture: Image.Image) -> None:
+    # The left half fully transparent: it hashes as the picture with a white left half.
     rgba = picture.convert("RGBA")
-    rgba.putalpha(Image.new("L", picture.size, 0).point(lambda _: 0))
-    on_white = Image.new("RGB", picture.size, (255, 255, 255))
+    alpha = Image.new("L", picture.size, 255)
+    alpha.paste(0, (0, 0, picture.width // 2, picture.height))
+    rgba.putalpha(alpha)
+    on_white = picture.copy()
+    on_white.paste((255, 255, 255), (0, 0, picture.width // 2, picture.height))
     assert perceptual.hash_image(encoded(rgba)).pdq == perceptual.hash_image(encoded(on_white)).pdq
 
 
@@ -103,6 +107,29 @@ def test_unusable_images_are_refused_naming_the_image(data: bytes, reason: str) 
         perceptual.hash_image(data)
     assert raised.value.field == "image"
     assert reason in raised.value.reason
+
+
+def test_an_image_cut_short_is_refused_though_its_rows_decode(picture: Image.Image) -> None:
+    whole = encoded(picture.resize((600, 600)))
+    for cut in (len(whole) - 12, len(whole) // 2):  # no IEND chunk; half the data
+        with pytest.raises(perceptual.ImageInvalid, match="not a whole one"):
+            perceptual.hash_image(whole[:cut])
+    perceptual.hash_image(whole)
+
+
+@pytest.mark.parametrize("colour", [(0, 0, 0), (255, 255, 255), (10, 200, 30)])
+def test_a_flat_picture_has_no_hash_to_register_or_search(colour: tuple[int, int, int]) -> None:
+    flat = encoded(Image.new("RGB", (790, 790), colour))
+    with pytest.raises(perceptual.ImageInvalid, match="no detail to hash"):
+        perceptual.hash_image(flat)
+    with pytest.raises(perceptual.ImageInvalid, match="no detail to hash"):
+        perceptual.work_hashes(flat)
+
+
+@pytest.mark.parametrize("text", ["00" * 32, "ff" * 32, "01" * 32, "fe" * 32])
+def test_a_degenerate_hash_is_refused_for_search(text: str) -> None:
+    with pytest.raises(XinchainError, match="degenerate PDQ hash"):
+        perceptual.parse_pdq(text, "pdq")
 
 
 @pytest.mark.parametrize("text", ["", "ab" * 31, "AB" * 32, "zz" * 32, "ab" * 33, 7])

@@ -37,6 +37,9 @@ from xinchain.errors import XinchainError
 match_distance_max = 31
 # Below this PDQ quality a hash is unreliable (ThreatExchange's guidance is 50).
 quality_min = 50
+# A hash with fewer bits set than this (or more than 256 less this) is degenerate: no real
+# picture's PDQ hash is that far from half its bits.
+degenerate_ones_min = 64
 # Largest image file accepted for hashing, and the most pixels decoded from one.
 image_bytes_max = 32 * 1024 * 1024
 image_pixels_max = 64_000_000
@@ -98,6 +101,9 @@ def load_rgb(data: bytes) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # The file's own structure first (a PNG's chunks and checksums through IEND): a
+            # file cut short must not pass for an image because its first rows decode.
+            Image.open(io.BytesIO(data)).verify()
             image: Image.Image = Image.open(io.BytesIO(data))
             if image.width * image.height > image_pixels_max:
                 raise ImageInvalid(
@@ -112,10 +118,12 @@ def load_rgb(data: bytes) -> np.ndarray:
         Image.DecompressionBombWarning,
         Image.DecompressionBombError,
         OSError,
+        SyntaxError,  # Pillow's verify() for a broken chunk
         ValueError,
     ) as exc:
         raise ImageInvalid(
-            f"not a readable image ({exc}); expected a JPEG, PNG, WebP, GIF or BMP file",
+            f"not a readable image, or not a whole one ({exc}); expected a JPEG, PNG, WebP, "
+            "GIF or BMP file",
             field="image",
         ) from exc
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
@@ -137,7 +145,21 @@ def hash_pixels(rgb: np.ndarray) -> PdqHashes:
     vectors, quality = pdqhash.compute_dihedral(np.ascontiguousarray(rgb))
     mirrored, _quality = pdqhash.compute(np.ascontiguousarray(rgb[:, ::-1]))
     hashes = tuple(_packed(vector) for vector in [*vectors, mirrored])
+    if int(quality) == 0 or degenerate(hashes[0]):
+        raise ImageInvalid(
+            "the image has no detail to hash (a flat or blank picture, PDQ quality "
+            f"{int(quality)}): its hash would match every other such image",
+            field="image",
+        )
     return PdqHashes(hashes=hashes, quality=int(quality))
+
+
+def degenerate(pdq: bytes) -> bool:
+    """A hash no real picture has. PDQ sets a bit where the image's frequency component is
+    above their median, so a hash of a picture has about half its 256 bits set; a flat image
+    gives (nearly) none, and a made-up hash may give (nearly) all."""
+    ones = int.from_bytes(pdq, "big").bit_count()
+    return not degenerate_ones_min <= ones <= HASH_BYTES * 8 - degenerate_ones_min
 
 
 def _packed(vector: object) -> bytes:
@@ -182,15 +204,22 @@ def work_hashes(data: bytes) -> WorkHashes:
 
 
 def parse_pdq(value: object, field: str) -> bytes:
-    """A PDQ hash given as 64 lowercase hex digits."""
+    """A PDQ hash given as 64 lowercase hex digits, not a degenerate one."""
     if not isinstance(value, str) or len(value) != 2 * HASH_BYTES:
         raise XinchainError("expected a PDQ hash: 64 lowercase hex digits", field=field)
     try:
         if value != value.lower():
             raise ValueError
-        return bytes.fromhex(value)
+        parsed = bytes.fromhex(value)
     except ValueError as exc:
         raise XinchainError("expected a PDQ hash: 64 lowercase hex digits", field=field) from exc
+    if degenerate(parsed):
+        raise XinchainError(
+            f"a degenerate PDQ hash ({int.from_bytes(parsed, 'big').bit_count()} of 256 bits "
+            "set; a picture's hash has about half): it would match nothing or everything",
+            field=field,
+        )
+    return parsed
 
 
 def distance(a: bytes, b: bytes) -> int:
