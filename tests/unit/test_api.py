@@ -33,7 +33,7 @@ Scenarios:
   negative record → 422; a single anchor's and each batch member's receipt verify with
   xinchain.receipt.verify_receipt; record 1 proves the second anchoring
 * GET /v1/status, /v1/genesis, / (console): tip, genesis, HTML; unknown route → 404 JSON;
-  wrong method → 405 JSON
+  wrong method → 405 JSON with an Allow header
 * GET /openapi.json lists every route
 * fuzz (hypothesis): random path parameters on every route, random JSON bodies and random CBOR
   values as "tx" → always < 500, and every status >= 400 has error.code and error.reason
@@ -650,8 +650,13 @@ def test_unknown_route_is_404_json(ed_harness: Harness) -> None:
     assert_error(ed_harness.get("/v1/nothing-here"), 404, "http_error")
 
 
-def test_wrong_method_is_405_json(ed_harness: Harness) -> None:
-    assert_error(ed_harness.client.delete("/v1/status"), 405, "http_error")
+def test_wrong_method_is_405_json_naming_the_allowed_methods(ed_harness: Harness) -> None:
+    response = ed_harness.client.delete("/v1/status")
+    assert_error(response, 405, "http_error")
+    assert response.headers["allow"] == "GET"
+    response = ed_harness.client.get("/v1/transactions")
+    assert_error(response, 405, "http_error")
+    assert response.headers["allow"] == "POST"
 
 
 def test_openapi_lists_every_route(ed_harness: Harness) -> None:

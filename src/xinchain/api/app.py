@@ -163,7 +163,8 @@ def create_api(node: Node) -> FastAPI:
     @api.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = "request_too_large" if exc.status_code == 413 else "http_error"
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)
+        # The exception's own headers go with it: a 405's Allow, a 401's WWW-Authenticate.
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
 
     api.add_middleware(
         BodyLimit,
