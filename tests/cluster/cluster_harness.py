@@ -143,10 +143,11 @@ class Cluster:
             assert time.monotonic() < deadline, f"{name} still answers after SIGKILL"
             time.sleep(poll_interval_s / 4)
 
-    def restart(self, name: str) -> None:
-        """`xinchain node` for `name` on its home and port; returns once its API answers."""
+    def restart(self, name: str, prefix: tuple[str, ...] = ()) -> None:
+        """`xinchain node` for `name` on its home and port; returns once its API answers.
+        `prefix` runs it under another command (e.g. faketime, for a skewed clock)."""
         assert self.height(name) is None, f"restart of {name}, which is running"
-        command = [str(XINCHAIN), "node", "--home", str(self.home), "--name", name]
+        command = [*prefix, str(XINCHAIN), "node", "--home", str(self.home), "--name", name]
         command += ["--port", str(self.ports[name])]
         with (self.node_dir(name) / "node.log").open("ab") as log:
             process = subprocess.Popen(

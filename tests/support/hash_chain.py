@@ -63,7 +63,7 @@ class HashChainSource:
     def block_hash(self, header: BlockHeader) -> str:
         return _h(header.encode())
 
-    def validate_block(self, block: Block, block_hash: str) -> bool:
+    def validate_block(self, block: Block, block_hash: str, certified: bool = False) -> bool:
         known = self._valid.get(block_hash)
         if known is None:
             header = block.header

@@ -748,6 +748,7 @@ def test_random_json_bodies_never_cause_a_server_error(ed_harness: Harness, body
     assert_no_server_error(response)
 
 
+@pytest.mark.slow  # hundreds of generated transactions
 @pytest.mark.timeout(60)
 @fuzz_settings
 @given(value=cbor_values | transaction_values)

@@ -121,6 +121,7 @@ def planted_work(
     fresh_rows=st.sampled_from([1, 3, 16, fresh_rows_max]),
     bulk=st.booleans(),
 )
+@pytest.mark.slow  # a brute-force search over a large index
 def test_search_agrees_with_brute_force(
     seed: int, distance_max: int, works: int, query_count: int, fresh_rows: int, bulk: bool
 ) -> None:

@@ -351,6 +351,7 @@ def test_more_than_the_limit_is_refused_before_any_encoding(make: Callable[..., 
     assert raised.value.code == "sheet_too_large"
 
 
+@pytest.mark.slow  # a sheet of the most codes, rendered
 def test_exactly_the_limit_is_accepted() -> None:
     sheet = [(f"{index}", f"https://h/01/10614141073464/21/{index}") for index in range(500)]
     assert qr.sheet_codes_max == 500

@@ -220,6 +220,7 @@ def unpinned_pdf(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Rend
     return RenderedPdf(report, pdf, _pdf_text(pdf, tmp_path_factory.mktemp("pdf")))
 
 
+@pytest.mark.slow  # renders a PDF with the CJK font: about a second each
 def test_pdf_holds_the_chinese_title_and_the_block_height(unpinned_pdf: RenderedPdf) -> None:
     verified = unpinned_pdf.report.verification.verified
     assert verified is not None
@@ -232,10 +233,12 @@ def test_pdf_holds_the_chinese_title_and_the_block_height(unpinned_pdf: Rendered
     assert 1 <= _pages(text) <= 2
 
 
+@pytest.mark.slow  # renders a PDF with the CJK font: about a second each
 def test_same_input_gives_the_same_pdf(unpinned_pdf: RenderedPdf) -> None:
     assert render_pdf(unpinned_pdf.report) == unpinned_pdf.pdf
 
 
+@pytest.mark.slow  # renders a PDF with the CJK font: about a second each
 def test_pdf_creation_date_is_the_generation_time(unpinned_pdf: RenderedPdf) -> None:
     assert b"/CreationDate (D:20261110160000Z" in unpinned_pdf.pdf
 
@@ -311,6 +314,7 @@ def four_validator_receipt(suite_name: str, document: bytes) -> tuple[dict[str, 
     return load_receipt_json(json.dumps(receipt)), genesis.hash_hex()
 
 
+@pytest.mark.slow  # renders a PDF with the CJK font: about a second each
 @pytest.mark.parametrize("suite_name", SUITE_NAMES)
 def test_four_validators_are_listed_and_fit_two_pages(suite_name: str, tmp_path: Path) -> None:
     receipt, genesis_hash = four_validator_receipt(suite_name, DOCUMENT)
@@ -330,6 +334,7 @@ def test_four_validators_are_listed_and_fit_two_pages(suite_name: str, tmp_path:
 # --- invalid receipts ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # renders a PDF with the CJK font: about a second each
 def test_flipped_byte_renders_invalid_with_the_reason(chain: Chain, tmp_path: Path) -> None:
     tampered = DOCUMENT[:-1] + bytes([DOCUMENT[-1] ^ 0x01])
     verification = _verify(chain.file_receipt, tampered, pinned=None)
@@ -344,6 +349,7 @@ def test_flipped_byte_renders_invalid_with_the_reason(chain: Chain, tmp_path: Pa
     assert "INVALID" in text and "hash mismatch" in text
 
 
+@pytest.mark.slow  # renders a PDF with the CJK font: about a second each
 def test_a_receipt_that_is_no_receipt_renders_invalid(tmp_path: Path) -> None:
     verification = inspect_receipt({"format": "something else"}, None)
     assert verification.verified is None
@@ -370,6 +376,7 @@ def test_html_loads_nothing_from_elsewhere(chain: Chain) -> None:
     assert "content-security-policy" in page and "default-src 'none'" in page
 
 
+@pytest.mark.slow  # renders a PDF with the CJK font: about a second each
 def test_long_record_text_is_cut_and_stays_within_two_pages(tmp_path: Path) -> None:
     # Four validators' receipt made to carry the longest evidence a report meets: the renderer
     # takes what inspect_receipt found, so the record need not be one the chain wrote.

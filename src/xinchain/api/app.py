@@ -186,6 +186,9 @@ def create_api(node: Node) -> FastAPI:
             "state_hash": tip.state_hash,
             "time_ms": tip.time_ms,
             "mempool_txs": len(node.mempool),
+            # This node's clock less the time of the last block it committed (a little above 0
+            # normally; far off either way: a bad clock, also logged).
+            "clock_offset_ms": node.driver.source.clock_offset_ms,
         }
 
     @api.get("/v1/genesis")

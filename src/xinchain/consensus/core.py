@@ -113,7 +113,11 @@ class BlockSource(Protocol):
 
     def propose_block(self, height: int, round_number: int, proposer: int) -> Block: ...
 
-    def validate_block(self, block: Block, block_hash: str) -> bool: ...
+    def validate_block(self, block: Block, block_hash: str, certified: bool = False) -> bool:
+        """Whether the block may be voted for (`certified` False) or followed: `certified`
+        means 2f+1 validators precommitted it, so only the deterministic rules apply (not,
+        e.g., how its time compares with this node's clock)."""
+        ...
 
     def block_hash(self, header: BlockHeader) -> str: ...
 
@@ -296,7 +300,7 @@ class ConsensusCore:
             check_certificate(certificate, self.chain_id, self._labels, self.verify)
         except CertificateInvalid:
             return []
-        if not self.source.validate_block(proof.block, block_hash):
+        if not self.source.validate_block(proof.block, block_hash, certified=True):
             return []
         self.step = Step.DECIDED
         return [Decide(proof.block, block_hash, certificate)]
@@ -334,7 +338,7 @@ class ConsensusCore:
             precommits = self._votes_for(PRECOMMIT, round_number, proposal.block_hash)
             if len(precommits) < self.quorum:
                 continue
-            if not self.source.validate_block(proposal.block, proposal.block_hash):
+            if not self.source.validate_block(proposal.block, proposal.block_hash, certified=True):
                 continue
             signatures = tuple(
                 ValidatorSignature(vote.validator, vote.signature.hex())

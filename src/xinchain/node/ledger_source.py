@@ -9,6 +9,7 @@ is remembered as invalid and prevoted nil.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +33,8 @@ _log = logging.getLogger(__name__)
 # machines are NTP-synchronised to well under a second; 30 s tolerates a bad one without
 # letting a proposer date blocks far into the future.
 clock_drift_ms_max = 30_000
+# A clock found off by more than clock_drift_ms_max is logged at most this often.
+clock_warning_interval_s = 60.0
 # Prepared blocks kept per height: a few rounds' proposals, plus an equivocator's extras.
 prepared_blocks_max = 64
 
@@ -50,6 +53,8 @@ class LedgerSource:
         self.clock_ms = clock_ms
         self._prepared: dict[str, PreparedBlock] = {}
         self._invalid: set[str] = set()
+        self.clock_offset_ms = 0  # this node's clock less the last committed block's time
+        self._clock_warned_at = -clock_warning_interval_s
 
     def block_hash(self, header: BlockHeader) -> str:
         return self.app.block_hash(header)
@@ -70,7 +75,12 @@ class LedgerSource:
         self._remember(self.block_hash(header), block, execution, txs)
         return block
 
-    def validate_block(self, block: Block, block_hash: str) -> bool:
+    def validate_block(self, block: Block, block_hash: str, certified: bool = False) -> bool:
+        """Deterministic rules (cached by block hash), and, to vote for it, a time no further
+        ahead of this node's clock than `clock_drift_ms_max`. A certified block (2f+1
+        precommits) is followed whatever this node's clock says."""
+        if not certified and not self._timely(block.header, block_hash):
+            return False
         if block_hash in self._prepared:
             return True
         if block_hash in self._invalid:
@@ -81,6 +91,23 @@ class LedgerSource:
             self._invalid.add(block_hash)
             return False
         return True
+
+    def _timely(self, header: BlockHeader, block_hash: str) -> bool:
+        ahead = header.time_ms - self.clock_ms()
+        if ahead <= clock_drift_ms_max:
+            return True
+        self._warn_clock(
+            f"block {block_hash[:16]} is dated {ahead} ms ahead of this node's clock (more than "
+            f"{clock_drift_ms_max} ms): not voting for it; certified blocks are still followed. "
+            "Check this machine's clock (NTP)"
+        )
+        return False
+
+    def _warn_clock(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._clock_warned_at >= clock_warning_interval_s:
+            self._clock_warned_at = now
+            _log.warning("%s", message)
 
     def prepared(self, block_hash: str) -> PreparedBlock | None:
         return self._prepared.get(block_hash)
@@ -104,6 +131,14 @@ class LedgerSource:
         )
         self.mempool.remove(list(prepared.tx_ids))
         self.forget()
+        # How far this node's clock is from the time its peers agreed for the block: a little
+        # ahead normally (the block was decided a moment ago); far off either way, a bad clock.
+        self.clock_offset_ms = self.clock_ms() - block.header.time_ms
+        if abs(self.clock_offset_ms) > clock_drift_ms_max:
+            self._warn_clock(
+                f"this node's clock is {self.clock_offset_ms} ms off the time of block "
+                f"{block.header.height} that the validators certified: check the clock (NTP)"
+            )
         return prepared
 
     def forget(self) -> None:
@@ -127,8 +162,6 @@ class LedgerSource:
                 return f"{name} is {getattr(header, name)!r}, expected {value!r}"
         if header.time_ms < tip.time_ms:
             return f"time {header.time_ms} is before the parent's {tip.time_ms}"
-        if header.time_ms > self.clock_ms() + clock_drift_ms_max:
-            return f"time {header.time_ms} is more than {clock_drift_ms_max} ms ahead of ours"
         if len(block.txs) > param(self.app.state, "block_txs_max"):
             return f"{len(block.txs)} transactions, more than block_txs_max"
         if sum(len(raw) for raw in block.txs) > param(self.app.state, "block_bytes_max"):
