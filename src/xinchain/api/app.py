@@ -141,7 +141,7 @@ def create_api(node: Node) -> FastAPI:
     api = FastAPI(
         title="xinchain node",
         version="1",
-        description="Submit transactions, read blocks, anchor and prove documents.",
+        description="Submit transactions, read blocks and their proofs; each app adds its routes.",
     )
 
     @api.exception_handler(XinchainError)
