@@ -12,7 +12,8 @@ Scenarios:
   the block; its "download receipt" link downloads a receipt that `verify_receipt` accepts
   offline and that proves that same work.
 * Registering a half-size copy of a registered photo lists the original among the similar works.
-* Registering a flat colour shows the low-quality warning.
+* Registering a picture with little detail shows the low-quality warning; a flat colour is
+  refused, the page saying why (in Chinese and English).
 * Searching with a half-size mirrored copy (desktop and phone) lists the work with the distance
   and orientation an independent hashing gives; a photo of noise shows "no match".
 * From "my works", recording evidence for a work (desktop and phone) with a captured copy, a URL
@@ -227,7 +228,23 @@ def test_registering_a_copy_lists_the_original_as_similar(
     expect(similar).to_contain_text(hashlib.sha256(original).hexdigest())
 
 
-def test_registering_a_flat_colour_warns_of_low_quality(
+def test_registering_a_picture_with_little_detail_warns_of_low_quality(
+    open_console: Callable[[Viewport], Page],
+    console_node: ConsoleNode,
+    token: str,
+    tmp_path: Path,
+) -> None:
+    pixels = np.full((240, 320, 3), (212, 96, 40), np.uint8)
+    pixels[100:124, 140:164] = (250, 250, 250)  # one small square: PDQ quality about 12
+    sparse = png(pixels)
+    page = open_copyright(open_console, console_node, DESKTOP, f"#token={token}")
+    register_on_page(page, write(tmp_path, "sparse.png", sparse), "Orange, one square 几乎纯色")
+    result = page.locator("#register-result")
+    expect(result.locator(".notice.warn")).to_contain_text("图片质量低")
+    assert f"{work_hashes(sparse).pdq.quality} / 100 · 质量低 low" in result.inner_text()
+
+
+def test_registering_a_flat_colour_is_refused_saying_why(
     open_console: Callable[[Viewport], Page],
     console_node: ConsoleNode,
     token: str,
@@ -236,9 +253,9 @@ def test_registering_a_flat_colour_warns_of_low_quality(
     flat = png(np.full((240, 320, 3), (212, 96, 40), np.uint8))
     page = open_copyright(open_console, console_node, DESKTOP, f"#token={token}")
     register_on_page(page, write(tmp_path, "flat.png", flat), "Flat orange 纯色")
-    result = page.locator("#register-result")
-    expect(result.locator(".notice.warn")).to_contain_text("图片质量低")
-    assert f"{work_hashes(flat).pdq.quality} / 100 · 质量低 low" in result.inner_text()
+    refusal = page.locator("#register-result .notice.bad")
+    expect(refusal).to_contain_text("图片无法使用")
+    expect(refusal).to_contain_text("no detail to hash")
 
 
 # --- search ------------------------------------------------------------------------------------

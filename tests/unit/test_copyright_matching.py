@@ -25,7 +25,8 @@ Scenarios:
 * The report gives a recall for each of the six transforms.
 * The index finds exactly the matches a brute-force comparison of every query hash with every
   stored hash finds, and the brute force agrees with `perceptual.distance`.
-* A flat colour has a PDQ quality below `quality_min`.
+* A flat colour is refused (no detail to hash); a picture with little detail hashes with a
+  PDQ quality below `quality_min`.
 """
 
 from __future__ import annotations
@@ -316,8 +317,17 @@ def test_brute_force_agrees_with_pairwise_distance(corpus: Corpus, distances: np
 
 
 @pytest.mark.parametrize("color", [(255, 255, 255), (0, 0, 0), (200, 30, 40), (128, 128, 128)])
-def test_flat_colour_has_quality_below_minimum(color: tuple[int, int, int]) -> None:
+def test_a_flat_colour_is_refused_as_having_no_detail(color: tuple[int, int, int]) -> None:
     output = io.BytesIO()
     Image.new("RGB", (400, 300), color).save(output, "JPEG", quality=92)
+    with pytest.raises(perceptual.ImageInvalid, match="no detail to hash"):
+        perceptual.hash_image(output.getvalue())
+
+
+def test_a_picture_with_little_detail_hashes_with_quality_below_minimum() -> None:
+    image = Image.new("RGB", (400, 300), (200, 30, 40))
+    image.paste((250, 250, 250), (180, 130, 210, 160))
+    output = io.BytesIO()
+    image.save(output, "PNG")
     hashes = perceptual.hash_image(output.getvalue())
-    assert hashes.quality < perceptual.quality_min
+    assert 0 < hashes.quality < perceptual.quality_min
