@@ -138,6 +138,10 @@ class StorageCorrupted(XinchainException):
     """What is on disk contradicts itself: stop rather than serve wrong data."""
 
 
+class DiskFull(XinchainException):
+    """Too little disk space to write safely: the node stops cleanly, nothing half-written."""
+
+
 class InvariantBroken(XinchainException, AssertionError):
     """One of our own invariants does not hold: this is a bug."""
 

@@ -66,8 +66,9 @@ def tail(path: Path, lines: int = log_lines_reported_max) -> str:
 class Cluster:
     """`xinchain up --validators 4` on one home, plus nodes the tests restarted by hand."""
 
-    def __init__(self, home: Path, base_port: int) -> None:
+    def __init__(self, home: Path, base_port: int, *, restart: bool = False) -> None:
         self.home = home
+        self.restart_exited = restart  # the supervisor starts exited nodes again
         self.base_port = base_port
         self.ports = {name: base_port + index for index, name in enumerate(NODES)}
         self.supervisor: subprocess.Popen[str] | None = None
@@ -81,6 +82,8 @@ class Cluster:
     def start(self) -> None:
         command = [str(XINCHAIN), "up", "--home", str(self.home), "--port", str(self.base_port)]
         command += ["--validators", str(len(VALIDATORS))]
+        # Most tests kill and restart nodes themselves (under faketime, a low ulimit, ...).
+        command += ["--restart" if self.restart_exited else "--no-restart"]
         self.supervisor = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,

@@ -23,7 +23,7 @@ Scenarios:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -54,6 +54,14 @@ class SafetyRulesWithoutLock(SafetyRules):
         return
 
 
+@pytest.fixture(autouse=True)
+def quiet_logs() -> Iterator[None]:
+    """Refusals the cores log are expected under attack: silenced here, restored after."""
+    logging.disable(logging.WARNING)
+    yield
+    logging.disable(logging.NOTSET)
+
+
 BROKEN = {
     "": SimConfig,
     "safety": lambda: SimConfig(safety_factory=SafetyRulesWithoutLock),
@@ -62,7 +70,8 @@ BROKEN = {
 
 
 def _failures(seeds: range, broken: str, caught: str) -> list[tuple[int, str]]:
-    """The seeds' violations; with `caught`, stop at the first whose reason starts with it."""
+    """The seeds' violations; with `caught`, stop at the first whose reason starts with it.
+    Runs in worker processes, whose logs are silenced like the tests'."""
     logging.disable(logging.WARNING)
     failures = []
     for seed in seeds:
@@ -121,7 +130,6 @@ def test_seeds_cover_every_strategy_and_fault() -> None:
 
 
 def test_a_seed_replays_exactly() -> None:
-    logging.disable(logging.WARNING)
     first, second = Simulation(7), Simulation(7)
     first.run()
     second.run()
@@ -132,7 +140,6 @@ def test_a_seed_replays_exactly() -> None:
 
 
 def test_a_crashing_seed_restarts_nodes_and_still_agrees() -> None:
-    logging.disable(logging.WARNING)
     crashing = next(seed for seed in range(100) if any("crash" in line for line in _trace_of(seed)))
     assert any("restart" in line for line in _trace_of(crashing))
 
@@ -160,7 +167,6 @@ def test_sync_serving_the_wrong_height_is_caught() -> None:
 
 
 def test_validators_execute_client_transactions_through_the_application() -> None:
-    logging.disable(logging.WARNING)
     simulation = Simulation(3)
     simulation.run()
     honest = [node for node in simulation.nodes if not node.byzantine]

@@ -189,6 +189,12 @@ def create_api(node: Node) -> FastAPI:
             # This node's clock less the time of the last block it committed (a little above 0
             # normally; far off either way: a bad clock, also logged).
             "clock_offset_ms": node.driver.source.clock_offset_ms,
+            # Connections on the API and P2P ports against their caps, with refusals,
+            # evictions and read-deadline closures counted since start (null: no port served).
+            "connections": node.connections.status() if node.connections else None,
+            # Free space under the ledger; "low" once below the warning mark (the node stops
+            # cleanly below the stop mark).
+            "disk": node.disk_status(),
         }
 
     @api.get("/v1/genesis")

@@ -7,6 +7,7 @@ refused); 2 the command was used wrongly or its inputs are missing or malformed.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import sys
 import threading
@@ -30,7 +31,7 @@ from xinchain.cli.common import (
 )
 from xinchain.client.sdk import Client
 from xinchain.crypto import DEFAULT_SUITE
-from xinchain.errors import XinchainError
+from xinchain.errors import DiskFull, XinchainError
 from xinchain.node.home import Home, assemble_genesis, create_demo_home, init_member, set_peers
 from xinchain.node.node import Node
 from xinchain.node.run import run_node
@@ -69,6 +70,13 @@ def up(
             help="a new chain of several validators gets the regulator's observer node",
         ),
     ] = True,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart/--no-restart",
+            help="start a node that exits again, after a backoff (1 s doubling to 30 s)",
+        ),
+    ] = True,
 ) -> None:
     """Run a local consortium in the foreground (created on first run, resumed after)."""
     consortium = Home(home)
@@ -94,7 +102,7 @@ def up(
     except XinchainError as exc:
         raise fail(str(exc), 2) from exc
     if len(genesis.validators) > 1:
-        _run_consortium(consortium, port, genesis.chain_id)
+        _run_consortium(consortium, port, genesis.chain_id, restart)
         return
 
     def ready(node: Node) -> None:
@@ -135,7 +143,7 @@ def _announce_demo(home: Home, port: int) -> None:
     threading.Thread(target=seed, name="demo", daemon=True).start()
 
 
-def _run_consortium(consortium: Home, port: int, chain_id: str) -> None:
+def _run_consortium(consortium: Home, port: int, chain_id: str, restart: bool) -> None:
     def ready(nodes: list[tuple[str, int]]) -> None:
         listing = ", ".join(f"{name} http://127.0.0.1:{api}" for name, api in nodes)
         console.print(f"ready: chain {chain_id}, {len(nodes)} nodes: {listing}")
@@ -143,7 +151,7 @@ def _run_consortium(consortium: Home, port: int, chain_id: str) -> None:
         _announce_demo(consortium, port)
 
     try:
-        asyncio.run(run_consortium(consortium, port, ready))
+        asyncio.run(run_consortium(consortium, port, ready, restart=restart))
     except XinchainError as exc:
         raise fail(str(exc), 2) from exc
 
@@ -168,8 +176,15 @@ def _run(home: Home, name: str, port: int, ready: object) -> None:
         asyncio.run(run_node(home, name, port, APPS, on_ready=ready))  # type: ignore[arg-type]
     except XinchainError as exc:
         raise fail(str(exc), 2) from exc
+    except DiskFull as exc:
+        raise fail(f"node {name} stopped: {exc}", 3) from exc
     except OSError as exc:
-        raise fail(f"cannot serve on 127.0.0.1:{port}: {exc}", 2) from exc
+        hint = {
+            errno.EADDRINUSE: f"port {port} (or its P2P port) is taken by another process",
+            errno.EMFILE: "too many open files: raise the limit (ulimit -n, LimitNOFILE=)",
+            errno.EACCES: f"no permission to listen on port {port}",
+        }.get(exc.errno or 0, "an operating-system error")
+        raise fail(f"node {name} stopped: {hint}: {exc}", 2) from exc
 
 
 @app.command()

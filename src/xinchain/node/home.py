@@ -7,7 +7,8 @@ HOME/orgs/<org>/ca.pem, ca.key     the org's TLS CA (its certificate is also in 
 HOME/nodes/<name>/validator.pem    the node's validator key (validators only)
 HOME/nodes/<name>/tls.pem, tls.key the node's TLS certificate (issued by its org's CA) and key
 HOME/nodes/<name>/node.json        ports and peers: {api_port, p2p_host, p2p_port, peers:
-                                   [{name, host, port}]}
+                                   [{name, host, port}], limits (optional: connection caps
+                                   and read deadlines, xinchain.node.limits)}
 HOME/nodes/<name>/safety.json      SafetyRules state (validators only)
 HOME/nodes/<name>/gateway.token    the token the console presents to the node's gateway
 HOME/nodes/<name>/data/            LMDB: blocks, results, certificates, indexes, state
@@ -20,7 +21,7 @@ import json
 import os
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from xinchain.crypto import PrivateKey, Suite, suite_named
 from xinchain.crypto.tls import CertifiedKey, make_node_certificate, make_org_ca
 from xinchain.errors import ConfigError
 from xinchain.genesis import DEFAULT_PARAMS, Genesis, OrgSpec, ValidatorSpec
+from xinchain.node.limits import NodeLimits
 
 # The demo consortium of `xinchain up`: who does what in a cross-border supply chain.
 DEMO_ORGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -54,14 +56,18 @@ class NodeConfig:
     p2p_port: int
     peers: tuple[tuple[str, str, int], ...]  # (name, host, port)
     p2p_host: str = "127.0.0.1"  # address the P2P listener binds
+    limits: NodeLimits = field(default_factory=NodeLimits)
 
     def to_value(self) -> dict[str, Any]:
-        return {
+        value: dict[str, Any] = {
             "api_port": self.api_port,
             "p2p_host": self.p2p_host,
             "p2p_port": self.p2p_port,
             "peers": [{"name": n, "host": h, "port": p} for n, h, p in self.peers],
         }
+        if self.limits != NodeLimits():
+            value["limits"] = self.limits.to_value()
+        return value
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,7 @@ class Home:
                 int(value["p2p_port"]),
                 peers,
                 str(value.get("p2p_host", "127.0.0.1")),
+                NodeLimits.from_value(value.get("limits")),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path} is malformed: {exc}") from exc
@@ -138,9 +145,11 @@ class Home:
                 for other in names
                 if other != name
             )
-            self.save_node_config(
-                name, NodeConfig(ports[name], ports[name] + p2p_port_offset, peers)
-            )
+            config = self.node_config(name)
+            fresh = NodeConfig(ports[name], ports[name] + p2p_port_offset, peers)
+            if config is not None:
+                fresh = replace(fresh, limits=config.limits)
+            self.save_node_config(name, fresh)
         return [(name, ports[name]) for name in names]
 
 
@@ -312,6 +321,6 @@ def set_peers(home: Home, node: str, member_paths: list[Path]) -> NodeConfig:
         for member in (_load_member(path) for path in member_paths)
         if member["node"]["name"] != node
     )
-    updated = NodeConfig(config.api_port, config.p2p_port, peers, config.p2p_host)
+    updated = replace(config, peers=peers)
     home.save_node_config(node, updated)
     return updated

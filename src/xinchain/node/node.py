@@ -29,6 +29,7 @@ from xinchain.mempool import Mempool
 from xinchain.merkle import MerkleTree
 from xinchain.node.consensus_driver import ConsensusDriver
 from xinchain.node.home import Home
+from xinchain.node.limits import ConnectionBudget
 from xinchain.receipt import TxProof
 from xinchain.storage import LmdbStore, Store
 from xinchain.storage.safety import FileSafetyStore
@@ -106,6 +107,13 @@ class Node:
         self.block_listeners: list[
             Callable[[int, tuple[str, ...], tuple[TxResult, ...]], None]
         ] = []
+        # The caps on the node's ports and their counters, set by run_node (None in tests
+        # that serve no port); /v1/status shows them.
+        self.connections: ConnectionBudget | None = None
+
+    def disk_status(self) -> dict[str, Any] | None:
+        """Free space under the ledger against the node's marks (None: not on disk)."""
+        return self.store.space.status() if isinstance(self.store, LmdbStore) else None
 
     def _validator_index(self, home: Home, name: str) -> int | None:
         """This node's place in the validator set, or None for an observer (no key)."""

@@ -15,10 +15,18 @@ import uvicorn
 from xinchain.api.app import create_api
 from xinchain.appspec import AppSpec
 from xinchain.crypto.tls import ca_common_name, tls_context
-from xinchain.errors import ConfigError, PeerRefused
+from xinchain.errors import ConfigError, DiskFull, PeerRefused
 from xinchain.node.home import Home
+from xinchain.node.limits import (
+    ConnectionBudget,
+    GuardedConfig,
+    NodeLimits,
+    connection_budget,
+    raise_open_file_limit,
+)
 from xinchain.node.node import Node
 from xinchain.p2p.transport import PeerAddress, Transport
+from xinchain.storage import LmdbStore
 
 _log = logging.getLogger(__name__)
 # How long to wait for the HTTP server to bind before giving up.
@@ -41,10 +49,21 @@ async def run_node(
     *,
     on_ready: Callable[[Node], None] | None = None,
 ) -> None:
+    node_config = home.node_config(name)
+    limits = node_config.limits if node_config is not None else NodeLimits()
+    budget = connection_budget(limits, raise_open_file_limit())
     node = Node(home, name, apps)
+    node.connections = budget
+    if isinstance(node.store, LmdbStore):
+        node.store.space.warn_below_bytes = limits.disk_warn_below_bytes
+        node.store.space.stop_below_bytes = limits.disk_stop_below_bytes
+        node.store.space.check()  # a node does not start on a disk it would have to stop on
     pid_path = home.node_dir(name) / "node.pid"
-    config = uvicorn.Config(
+    config = GuardedConfig(
         create_api(node),
+        guard=budget.api,
+        limits=limits,
+        backlog=budget.api_backlog,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -59,7 +78,7 @@ async def run_node(
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, stop.set)
-    transport = _transport(home, name, node)
+    transport = _transport(home, name, node, budget)
     if transport is not None:
         node.driver.transport = transport
         await transport.start()
@@ -84,10 +103,15 @@ async def run_node(
         if on_ready is not None:
             on_ready(node)
         stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait({producer, serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (producer, serving):
-            if task.done() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+        watched = {producer, serving, stopped, *app_tasks}
+        while True:
+            done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            if done & {producer, serving, stopped}:
+                break
+            watched -= done  # an app's task that ended: the node goes on
     finally:
         server.should_exit = True
         producer.cancel()
@@ -108,13 +132,13 @@ async def run_node(
 async def _logged(work: Awaitable[None], app: str) -> None:
     try:
         await work
-    except asyncio.CancelledError:
-        raise
+    except (asyncio.CancelledError, DiskFull):
+        raise  # a full disk stops the node, whoever met it
     except Exception:
         _log.exception("a background task of app %s stopped", app)
 
 
-def _transport(home: Home, name: str, node: Node) -> Transport | None:
+def _transport(home: Home, name: str, node: Node, budget: ConnectionBudget) -> Transport | None:
     """Mutual-TLS transport to the peers in node.json, or None for a node without peers."""
     config = home.node_config(name)
     if config is None or not config.peers:
@@ -158,4 +182,6 @@ def _transport(home: Home, name: str, node: Node) -> Transport | None:
         accept_peer=accept_peer,
         on_frame=node.driver.on_frame,
         on_connect=node.driver.on_connect,
+        guard=budget.p2p,
+        backlog=budget.p2p_backlog,
     )

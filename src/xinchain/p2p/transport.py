@@ -6,6 +6,8 @@
   certificate must come from its own org's CA. Anything else is refused during the handshake.
 * Between a pair of nodes there is one connection: the node whose name sorts first dials, the
   other accepts. A lost connection is redialled with capped backoff.
+* Inbound connections are admitted by a `ConnectionGuard` (per address and in total) before
+  any TLS work, so idle or garbage connections cannot use up the node's file descriptors.
 * Each peer has a bounded send queue; when it is full new frames to that peer are dropped —
   consensus re-gossips what matters, and a slow peer must not stall the node.
 """
@@ -17,6 +19,7 @@ import contextlib
 import logging
 import ssl
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +27,7 @@ from typing import Any
 from xinchain import codec
 from xinchain.crypto.tls import peer_identity
 from xinchain.errors import DecodeError, PeerRefused
+from xinchain.p2p.guard import ConnectionGuard
 from xinchain.types import frame_bytes_max
 
 _log = logging.getLogger(__name__)
@@ -35,6 +39,8 @@ redial_delay_s_first = 0.2
 redial_delay_s_max = 5.0
 # A handshake (TLS plus hello) that takes longer than this is abandoned.
 handshake_timeout_s = 10.0
+# Failed inbound TLS handshakes are logged at most this often (with their count).
+tls_failure_log_every_s = 60.0
 _LENGTH = struct.Struct(">I")
 
 
@@ -96,6 +102,8 @@ class Transport:
         on_frame: OnFrame,
         on_connect: Callable[[str], None],
         listen_host: str = "127.0.0.1",
+        guard: ConnectionGuard | None = None,
+        backlog: int = 64,
     ) -> None:
         self.name = name
         self.listen_host = listen_host
@@ -111,14 +119,15 @@ class Transport:
         self._tasks: list[asyncio.Task[None]] = []
         self._connection_tasks: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
+        self.guard = guard or ConnectionGuard("p2p", per_address=32, total=256)
+        self.backlog = backlog  # also how many connections asyncio accepts in one go
+        self._tls_failures = 0
+        self._tls_failure_logged_at = 0.0
 
     async def start(self) -> None:
+        # Plain TCP: the guard admits a connection before its TLS handshake starts.
         self._server = await asyncio.start_server(
-            self._accepted,
-            self.listen_host,
-            self.listen_port,
-            ssl=self._server_context,
-            ssl_handshake_timeout=handshake_timeout_s,
+            self._accepted, self.listen_host, self.listen_port, backlog=self.backlog
         )
         for peer in self.peers:
             if self.name < peer.name:
@@ -173,18 +182,51 @@ class Transport:
             delay = min(delay * 2, redial_delay_s_max)
 
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        address = str(peername[0]) if peername else "unknown"
+        slot = self.guard.admit(address, writer.transport.abort)
+        if slot is None:
+            writer.transport.abort()
+            return
         task = asyncio.current_task()
         if task is not None:
             self._connection_tasks.add(task)
         try:
+            try:
+                await writer.start_tls(
+                    self._server_context, ssl_handshake_timeout=handshake_timeout_s
+                )
+            except (OSError, TimeoutError, ssl.SSLError, AttributeError) as exc:
+                # AttributeError: Python 3.11's start_tls when the connection is lost (or
+                # evicted by the guard) during the handshake.
+                self._tls_failed(address, exc)
+                writer.transport.abort()
+                return
+            slot.busy()  # an authenticated TLS peer: not evicted for an idle newcomer
             await self._run_connection(reader, writer, expected=None)
         except asyncio.CancelledError:
             # Shutting down. asyncio's server callback would log a cancelled handler task as
             # an error; this is the top of the connection's task, so end it quietly.
             return
         finally:
+            slot.release()
             if task is not None:
                 self._connection_tasks.discard(task)
+
+    def _tls_failed(self, address: str, exc: BaseException) -> None:
+        """An inbound TLS handshake failed: an outsider, a misconfigured member, or a scan.
+        Logged at most once a minute, with the count since the last line."""
+        self._tls_failures += 1
+        now = time.monotonic()
+        if now - self._tls_failure_logged_at >= tls_failure_log_every_s:
+            _log.warning(
+                "P2P port: %d TLS handshake(s) failed since the last such line; latest from %s: %s",
+                self._tls_failures,
+                address,
+                exc or type(exc).__name__,
+            )
+            self._tls_failures = 0
+            self._tls_failure_logged_at = now
 
     async def _run_connection(
         self,

@@ -15,6 +15,7 @@ from typing import Any
 import lmdb
 
 from xinchain.storage.interface import Table
+from xinchain.storage.space import DiskSpace, is_out_of_space
 
 # Address space reserved for the map, not disk used: the file grows as data arrives. 1 TiB
 # holds billions of notary records before the node would need restarting with a larger map.
@@ -37,8 +38,10 @@ class LmdbBatch:
 
 
 class LmdbStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, space: DiskSpace | None = None) -> None:
         path.mkdir(parents=True, exist_ok=True)
+        # Checked before every write batch; the node sets its marks from node.json.
+        self.space = space or DiskSpace(path)
         self._env = lmdb.open(
             str(path),
             map_size=map_bytes_max,
@@ -62,8 +65,17 @@ class LmdbStore:
 
     @contextmanager
     def atomic_batch(self) -> Iterator[LmdbBatch]:
-        with self._env.begin(write=True) as txn:
-            yield LmdbBatch(txn, self._databases)
+        self.space.check()
+        try:
+            with self._env.begin(write=True) as txn:
+                yield LmdbBatch(txn, self._databases)
+        except lmdb.Error as exc:
+            # The transaction was aborted whole. LMDB reports a disk that filled up as
+            # ENOSPC, or as EIO when the kernel refused to extend the file.
+            low = self.space.free_bytes() < self.space.stop_below_bytes
+            if is_out_of_space(exc) or ("Input/output error" in str(exc) and low):
+                raise self.space.full() from exc
+            raise
 
     def scan_prefix(self, table: Table, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         with self._env.begin(db=self._databases[table]) as txn:

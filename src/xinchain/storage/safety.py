@@ -14,6 +14,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from xinchain.errors import DiskFull
+from xinchain.storage.space import is_out_of_space
+
 
 class FileSafetyStore:
     def __init__(self, path: Path) -> None:
@@ -59,6 +62,19 @@ def _read(path: Path) -> bytes | None:
 
 
 def _replace_durably(path: Path, data: bytes) -> None:
+    try:
+        _write_then_rename(path, data)
+    except OSError as exc:
+        if is_out_of_space(exc):
+            # The old file is intact (only the temporary one was being written).
+            raise DiskFull(
+                f"cannot save {path}: the disk is full ({exc.strerror}); the node stops "
+                "before signing anything it could not remember. Free space, then start it again"
+            ) from exc
+        raise
+
+
+def _write_then_rename(path: Path, data: bytes) -> None:
     temporary = path.with_name(path.name + ".tmp")
     with temporary.open("wb") as handle:
         handle.write(data)
