@@ -92,6 +92,19 @@ class ValidatorSpec:
 
 
 @dataclass(frozen=True)
+class NodeSpec:
+    """A node registered to take part in P2P: its name (its certificate's common name), the
+    org whose CA certifies it, and the key pin of its TLS certificate (crypto.tls.key_pin)."""
+
+    name: str
+    org: str
+    tls_key: str  # 64 hex digits
+
+    def to_value(self) -> dict[str, Any]:
+        return {"name": self.name, "org": self.org, "tls_key": self.tls_key}
+
+
+@dataclass(frozen=True)
 class Genesis:
     chain_id: str
     suite_name: str
@@ -99,13 +112,16 @@ class Genesis:
     orgs: tuple[OrgSpec, ...]
     validators: tuple[ValidatorSpec, ...]
     params: dict[str, int]
+    # The nodes allowed on the P2P network, validators included. Empty (a chain from before
+    # registration): any node certified by a member org's CA is accepted, as it was then.
+    nodes: tuple[NodeSpec, ...] = ()
 
     @property
     def suite(self) -> Suite:
         return suite_named(self.suite_name)
 
     def to_value(self) -> dict[str, Any]:
-        return {
+        value = {
             "chain_id": self.chain_id,
             "suite": self.suite_name,
             "time_ms": self.time_ms,
@@ -113,6 +129,9 @@ class Genesis:
             "validators": [validator.to_value() for validator in self.validators],
             "params": dict(self.params),
         }
+        if self.nodes:  # absent, not empty: a genesis from before registration keeps its hash
+            value["nodes"] = [node.to_value() for node in self.nodes]
+        return value
 
     def hash_hex(self) -> str:
         return self.suite.hash(codec.encode(self.to_value())).hex()
@@ -152,9 +171,10 @@ def validators_hash(suite: Suite, validators: list[dict[str, Any]]) -> str:
 
 
 def _parse_genesis(value: object) -> Genesis:
-    top = check_map_keys(
-        value, {"chain_id", "suite", "time_ms", "orgs", "validators", "params"}, "genesis"
-    )
+    names = {"chain_id", "suite", "time_ms", "orgs", "validators", "params"}
+    if isinstance(value, dict) and "nodes" in value:
+        names.add("nodes")
+    top = check_map_keys(value, names, "genesis")
     codec.encode(top)  # inside the canonical data model (no floats, ...)
     suite = suite_named(str(top["suite"]))
     orgs = tuple(_parse_org(item, index, suite) for index, item in enumerate(_list(top, "orgs")))
@@ -181,6 +201,24 @@ def _parse_genesis(value: object) -> Genesis:
         if name not in DEFAULT_PARAMS:
             raise DecodeError(f"unknown parameter; known: {sorted(DEFAULT_PARAMS)}", field=name)
         check_uint(setting, f"params.{name}")
+    nodes: tuple[NodeSpec, ...] = ()
+    if "nodes" in top:
+        certifying = {org.id for org in orgs if org.tls_ca}
+        nodes = tuple(
+            _parse_node(item, index, certifying) for index, item in enumerate(_list(top, "nodes"))
+        )
+        if not nodes:
+            raise DecodeError("expected at least one node (or no nodes field)", field="nodes")
+        if len({node.name for node in nodes}) != len(nodes):
+            raise DecodeError("node names must be unique", field="nodes")
+        registered = {node.name: node.org for node in nodes}
+        for index, validator in enumerate(validators):
+            if registered.get(validator.name) != validator.org:
+                raise DecodeError(
+                    f"validator {validator.name!r} of {validator.org!r} has no node registered "
+                    "for its org: every validator is a registered node",
+                    field=f"validators[{index}]",
+                )
     return Genesis(
         chain_id=check_identifier(top["chain_id"], "chain_id"),
         suite_name=suite.name,
@@ -188,6 +226,35 @@ def _parse_genesis(value: object) -> Genesis:
         orgs=orgs,
         validators=validators,
         params={**DEFAULT_PARAMS, **params},
+        nodes=nodes,
+    )
+
+
+_PIN = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_tls_key(value: object, where: str) -> str:
+    if not isinstance(value, str) or not _PIN.fullmatch(value):
+        raise DecodeError(
+            "expected a TLS key pin: the SHA-256 of the certificate's SubjectPublicKeyInfo as "
+            f"64 lowercase hex digits (docs/deploy.md shows how to compute it), found {value!r}",
+            field=where,
+        )
+    return value
+
+
+def _parse_node(value: object, index: int, certifying_orgs: set[str]) -> NodeSpec:
+    where = f"nodes[{index}]"
+    node = check_map_keys(value, {"name", "org", "tls_key"}, where)
+    org = check_identifier(node["org"], f"{where}.org")
+    if org not in certifying_orgs:
+        raise DecodeError(
+            f"names org {org!r}, which genesis does not list with a TLS CA", field=f"{where}.org"
+        )
+    return NodeSpec(
+        name=check_identifier(node["name"], f"{where}.name"),
+        org=org,
+        tls_key=check_tls_key(node["tls_key"], f"{where}.tls_key"),
     )
 
 

@@ -1,4 +1,5 @@
-"""Only the members genesis names, with the right org's certificate, get onto the P2P network.
+"""Only the nodes genesis (or governance) registers, with the right org's certificate and the
+registered key, get onto the P2P network.
 
 Each test opens its own mutual-TLS connection to validator-0's P2P port of a running
 4-validator consortium (our side does not check the node's certificate) and reads what
@@ -7,15 +8,20 @@ accepted peer is sent validator-0's hello frame first.
 
 Scenarios:
 
-* Control: a certificate issued by the org that runs validator-3 (per genesis), for
-  validator-3, is sent validator-0's hello (its name, chain id and genesis hash): the probe
-  does see frames when the node accepts.
+* Control: validator-3's own certificate (its org's CA, its registered key) is sent
+  validator-0's hello (its name, chain id and genesis hash): the probe does see frames when
+  the node accepts.
 * A certificate from a rogue CA outside genesis, named "validator-1" and with the same CA
   name as the genuine org CA, is refused: the handshake fails or the connection is closed
   before a single byte arrives.
 * A certificate issued by a genuine member CA (the org of validator-3) but naming
   validator-0, which genesis assigns to another org, is refused the same way, and
   validator-0's log names the reason.
+* A genuine member CA's certificate for a name nobody registered is refused, and so is one
+  for that org's own validator on a key other than the registered one (a re-minted
+  certificate); the log says why.
+* Once governance registers the extra name with its key (add_node, approved by 2/3 of the
+  member orgs), the same certificate is sent the hello.
 * After those attempts validator-0 goes on committing with its peers.
 """
 
@@ -34,9 +40,12 @@ import pytest
 from cluster_harness import NODES, Cluster
 
 from xinchain import codec
-from xinchain.crypto.tls import CertifiedKey, make_node_certificate, make_org_ca
+from xinchain.client.member import Member
+from xinchain.client.sdk import Client
+from xinchain.crypto.tls import CertifiedKey, key_pin, make_node_certificate, make_org_ca
+from xinchain.node.home import Home
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 TARGET = "validator-0"
 # The node abandons a handshake after 10 s (p2p/transport.py); a refusal must come before.
@@ -144,8 +153,9 @@ def test_a_member_certificate_for_its_own_validator_is_sent_the_hello(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     own_validator = other_validator(cluster, TARGET)
-    certified = make_node_certificate(
-        member_ca(cluster, org_of(cluster, own_validator)), own_validator
+    directory = cluster.node_dir(own_validator)
+    certified = CertifiedKey(
+        (directory / "tls.pem").read_bytes(), (directory / "tls.key").read_bytes()
     )
 
     result = probe(p2p_port(cluster, TARGET), certified, tmp_path)
@@ -190,8 +200,66 @@ def test_a_member_ca_certificate_for_another_orgs_validator_is_refused(
     wait_for_log(
         cluster,
         TARGET,
-        [f"refusing peer '{TARGET}'", f"belongs to '{target_org}', not '{issuing_org}'"],
+        [f"refusing peer '{TARGET}'", f"registered to '{target_org}', not '{issuing_org}'"],
     )
+
+
+def test_a_member_ca_certificate_for_an_unregistered_name_is_refused(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    org = org_of(cluster, other_validator(cluster, TARGET))
+    certified = make_node_certificate(member_ca(cluster, org), "extra-node")
+
+    result = probe(p2p_port(cluster, TARGET), certified, tmp_path)
+
+    assert result.closed and result.received == b"", f"an unregistered name was served: {result}"
+    wait_for_log(cluster, TARGET, ["refusing peer 'extra-node'", "is not registered"])
+
+
+def test_a_reminted_certificate_for_a_registered_validator_is_refused(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    own_validator = other_validator(cluster, TARGET)
+    certified = make_node_certificate(
+        member_ca(cluster, org_of(cluster, own_validator)), own_validator
+    )
+
+    result = probe(p2p_port(cluster, TARGET), certified, tmp_path)
+
+    assert result.closed and result.received == b"", f"a re-minted key was served: {result}"
+    wait_for_log(cluster, TARGET, [f"refusing peer '{own_validator}'", "not the registered"])
+
+
+def test_a_node_registered_by_governance_is_accepted(cluster: Cluster, tmp_path: Path) -> None:
+    org = org_of(cluster, other_validator(cluster, TARGET))
+    certified = make_node_certificate(member_ca(cluster, org), "branch-office")
+    assert probe(p2p_port(cluster, TARGET), certified, tmp_path / "before").received == b""
+
+    home = Home(cluster.home)
+    chain = home.genesis()
+    action = {
+        "kind": "add_node",
+        "org": org,
+        "name": "branch-office",
+        "tls_key": key_pin(certified.certificate_pem),
+    }
+    orgs = [spec.id for spec in chain.orgs]
+    with Client(cluster.api(TARGET)) as client:
+
+        def call(sender: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
+            member = Member(chain, sender, home.org_key(chain.suite, sender))
+            return client.member_call(member, "governance", method, args)
+
+        proposed = call(orgs[0], "propose", {"action": action})
+        for sender in orgs[1:]:
+            if proposed["executed"]:
+                break
+            proposed = call(sender, "approve", {"proposal": proposed["proposal"]})
+    assert proposed["executed"], proposed
+
+    result = probe(p2p_port(cluster, TARGET), certified, tmp_path / "after")
+    assert result.handshake_error is None, result
+    assert result.first_frame()["name"] == TARGET
 
 
 def test_validator_0_keeps_committing_after_refusing_peers(cluster: Cluster) -> None:

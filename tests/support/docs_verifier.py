@@ -736,7 +736,8 @@ def _check_key(suite: str, v: Any) -> bool:
 
 
 def _step2(g: Any) -> tuple[str, Callable[[bytes], bytes]]:
-    g = _exact(2, "genesis", g, {"chain_id", "suite", "time_ms", "orgs", "validators", "params"})
+    top = {"chain_id", "suite", "time_ms", "orgs", "validators", "params"}
+    g = _exact(2, "genesis", g, top | {"nodes"} if isinstance(g, dict) and "nodes" in g else top)
     if not _is_org_id(g["chain_id"]):
         _fail(2, "genesis.chain_id is not of org id syntax")
     suite = g["suite"]
@@ -802,8 +803,31 @@ def _step2(g: Any) -> tuple[str, Callable[[bytes], bytes]]:
     for name, value in params.items():
         if not _is_uint(value):
             _fail(2, f"genesis.params.{name} is not a uint")
+    if "nodes" in g:
+        _nodes(g["nodes"], {o["id"] for o in orgs if "tls_ca" in o}, vals)
     h = _sha256 if suite == "ed25519-sha256" else _sm3
     return suite, h
+
+
+def _nodes(nodes: Any, certifying: set[str], validators: list[Any]) -> None:
+    """genesis.nodes, when present: the registered P2P nodes, validators among them."""
+    if type(nodes) is not list or not nodes:
+        _fail(2, "genesis.nodes is not a non-empty array")
+    registered: dict[str, str] = {}
+    for i, n in enumerate(nodes):
+        n = _exact(2, f"genesis.nodes[{i}]", n, {"name", "org", "tls_key"})
+        if not _is_org_id(n["name"]):
+            _fail(2, f"genesis.nodes[{i}].name is not of org id syntax")
+        if n["name"] in registered:
+            _fail(2, f"genesis: duplicate node name {n['name']}")
+        if type(n["org"]) is not str or n["org"] not in certifying:
+            _fail(2, f"genesis.nodes[{i}].org is not an org of the genesis with a tls_ca")
+        if not _is_hex64(n["tls_key"]):
+            _fail(2, f"genesis.nodes[{i}].tls_key is not hex 64")
+        registered[n["name"]] = n["org"]
+    for v in validators:
+        if registered.get(v["name"]) != v["org"]:
+            _fail(2, f"genesis: validator {v['name']} has no node of its org in genesis.nodes")
 
 
 def _proof(

@@ -11,9 +11,15 @@ counts. Actions:
 * ``set_keys``      {org, keys}
 * ``set_param``     {name, value}
 * ``set_config``    {contract, key, value}   (a setting a contract declares, `Contract.settings`)
+* ``add_node``      {org, name, tls_key}     (a node allowed on the P2P network)
+* ``set_node_key``  {name, tls_key}          (its certificate's key changed)
+* ``remove_node``   {name}                   (not a validator)
 
 State (key space ``governance/``): ``org/<id>`` → {name, roles, keys}; ``param/<name>`` → int;
-``proposal/<n>`` → {action, proposer, approvals, executed}; ``next_proposal`` → int.
+``proposal/<n>`` → {action, proposer, approvals, executed}; ``next_proposal`` → int;
+``node/<name>`` → {org, tls_key, validator}; ``nodes`` → [names] (absent on a chain whose
+genesis registers no nodes and that has registered none since: peers are then accepted on
+their org's certificate alone).
 """
 
 from __future__ import annotations
@@ -32,7 +38,13 @@ from xinchain.contracts.base import (
 )
 from xinchain.errors import ContractError, XinchainError
 from xinchain.execution.state import StateReader
-from xinchain.genesis import DEFAULT_PARAMS, Genesis, check_public_key_hex, param_relations_broken
+from xinchain.genesis import (
+    DEFAULT_PARAMS,
+    Genesis,
+    check_public_key_hex,
+    check_tls_key,
+    param_relations_broken,
+)
 from xinchain.types import check_identifier
 
 NAME = "governance"
@@ -51,6 +63,16 @@ def param(state: StateReader, name: str) -> int:
     return DEFAULT_PARAMS[name] if raw is None else int(codec.decode(raw))
 
 
+def node_registry_in_use(state: StateReader) -> bool:
+    return state.get(state_key(NAME, "nodes")) is not None
+
+
+def registered_node(state: StateReader, name: str) -> dict[str, Any] | None:
+    """{org, tls_key, validator} of a registered node, or None."""
+    raw = state.get(state_key(NAME, f"node/{name}"))
+    return None if raw is None else dict(codec.decode(raw))
+
+
 def genesis_writes(genesis: Genesis) -> dict[bytes, bytes]:
     """The state every node starts from, derived from genesis alone."""
     writes = {
@@ -65,6 +87,17 @@ def genesis_writes(genesis: Genesis) -> dict[bytes, bytes]:
     )
     for name, setting in genesis.params.items():
         writes[state_key(NAME, f"param/{name}")] = codec.encode(setting)
+    if genesis.nodes:
+        validator_names = {validator.name for validator in genesis.validators}
+        for node in genesis.nodes:
+            writes[state_key(NAME, f"node/{node.name}")] = codec.encode(
+                {
+                    "org": node.org,
+                    "tls_key": node.tls_key,
+                    "validator": node.name in validator_names,
+                }
+            )
+        writes[state_key(NAME, "nodes")] = codec.encode([node.name for node in genesis.nodes])
     return writes
 
 
@@ -143,6 +176,9 @@ def _check_action(
         "set_keys": {"kind", "org", "keys"},
         "set_param": {"kind", "name", "value"},
         "set_config": {"kind", "contract", "key", "value"},
+        "add_node": {"kind", "org", "name", "tls_key"},
+        "set_node_key": {"kind", "name", "tls_key"},
+        "remove_node": {"kind", "name"},
     }
     kind = value["kind"]
     if kind not in fields:
@@ -164,6 +200,10 @@ def _check_action(
                 check_public_key_hex(key, context.suite, "action.keys")
         if kind == "add_member" and (not isinstance(value["name"], str) or not value["name"]):
             raise ContractError("expected a display name", field="action.name")
+        if kind in ("add_node", "set_node_key", "remove_node"):
+            check_identifier(value["name"], "action.name")
+        if "tls_key" in value:
+            check_tls_key(value["tls_key"], "action.tls_key")
         if kind == "set_config":
             _check_config(settings, value["contract"], value["key"], value["value"])
         if kind == "set_param":
@@ -219,6 +259,9 @@ def _execute(context: CallContext, action: dict[str, Any]) -> None:
     if kind == "set_config":
         context.write(action["contract"], f"config/{action['key']}", action["value"])
         return
+    if kind in ("add_node", "set_node_key", "remove_node"):
+        _execute_node(context, action, members)
+        return
     org = action["org"]
     record = context.read(NAME, f"org/{org}")
     if kind == "add_member":
@@ -242,3 +285,30 @@ def _execute(context: CallContext, action: dict[str, Any]) -> None:
         context.write(NAME, f"org/{org}", {**record, "roles": action["roles"]})
     elif kind == "set_keys":
         context.write(NAME, f"org/{org}", {**record, "keys": action["keys"]})
+
+
+def _execute_node(context: CallContext, action: dict[str, Any], members: list[str]) -> None:
+    kind, name = action["kind"], action["name"]
+    names: list[str] = context.read(NAME, "nodes") or []
+    record = context.read(NAME, f"node/{name}")
+    if kind == "add_node":
+        if action["org"] not in members:
+            raise ContractError(f"org {action['org']!r} is not a member")
+        if record is not None:
+            raise ContractError(f"node {name!r} is already registered (to {record['org']!r})")
+        context.write(
+            NAME,
+            f"node/{name}",
+            {"org": action["org"], "tls_key": action["tls_key"], "validator": False},
+        )
+        context.write(NAME, "nodes", [*names, name])
+        return
+    if record is None:
+        raise ContractError(f"node {name!r} is not registered")
+    if kind == "set_node_key":
+        context.write(NAME, f"node/{name}", {**record, "tls_key": action["tls_key"]})
+    else:
+        if record["validator"]:
+            raise ContractError(f"node {name!r} is a validator; change the validator set first")
+        context.remove(NAME, f"node/{name}")
+        context.write(NAME, "nodes", [other for other in names if other != name])

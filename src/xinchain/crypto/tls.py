@@ -118,12 +118,35 @@ def tls_context(
     return context
 
 
-def peer_identity(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> tuple[str, str] | None:
-    """(node name, issuing CA common name) of a verified peer certificate."""
+def key_pin(certificate_pem_or_der: bytes) -> str:
+    """The certificate's key pin: SHA-256 of its SubjectPublicKeyInfo (DER), as hex. Genesis
+    and governance register each node's pin; a renewed certificate on the same key keeps it."""
+    if certificate_pem_or_der.startswith(b"-----BEGIN"):
+        certificate = x509.load_pem_x509_certificate(certificate_pem_or_der)
+    else:
+        certificate = x509.load_der_x509_certificate(certificate_pem_or_der)
+    spki = certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(spki)
+    return digest.finalize().hex()
+
+
+@dataclass(frozen=True)
+class PeerIdentity:
+    name: str  # the certificate's common name: the node's name
+    issuer: str  # the issuing CA's common name: its org's CA
+    key_pin: str  # key_pin() of the certificate
+
+
+def peer_identity(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> PeerIdentity | None:
+    """Who a verified peer certificate names, who issued it, and its key pin."""
     if ssl_object is None:
         return None
     certificate = ssl_object.getpeercert()
-    if not certificate:
+    der = ssl_object.getpeercert(binary_form=True)
+    if not certificate or not der:
         return None
 
     def common_name(field: str) -> str:
@@ -133,4 +156,4 @@ def peer_identity(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> tuple[str
                     return str(pair[1])
         return ""
 
-    return common_name("subject"), common_name("issuer")
+    return PeerIdentity(common_name("subject"), common_name("issuer"), key_pin(der))

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from xinchain.crypto import PrivateKey, Suite, suite_named
-from xinchain.crypto.tls import CertifiedKey, make_node_certificate, make_org_ca
+from xinchain.crypto.tls import CertifiedKey, key_pin, make_node_certificate, make_org_ca
 from xinchain.errors import ConfigError
-from xinchain.genesis import DEFAULT_PARAMS, Genesis, OrgSpec, ValidatorSpec
+from xinchain.genesis import DEFAULT_PARAMS, Genesis, NodeSpec, OrgSpec, ValidatorSpec
 from xinchain.node.limits import NodeLimits
 
 # The demo consortium of `xinchain up`: who does what in a cross-border supply chain.
@@ -206,6 +206,7 @@ def create_demo_home(
     if validators > 1 and observer:
         node_orgs[OBSERVER_NAME] = OBSERVER_ORG
     orgs = []
+    nodes: list[NodeSpec] = []
     for org_id, name, roles in DEMO_ORGS:
         key = suite.generate_key()
         write_key(home.org_key_path(org_id), key)
@@ -216,7 +217,9 @@ def create_demo_home(
         )
         for node_name, node_org in node_orgs.items():
             if node_org == org_id:
-                write_tls(home.node_dir(node_name), make_node_certificate(ca, node_name), "tls")
+                certified = make_node_certificate(ca, node_name)
+                write_tls(home.node_dir(node_name), certified, "tls")
+                nodes.append(NodeSpec(node_name, org_id, key_pin(certified.certificate_pem)))
     validator_specs = []
     for index, org in enumerate(validator_orgs):
         name = f"validator-{index}"
@@ -230,6 +233,7 @@ def create_demo_home(
         orgs=tuple(orgs),
         validators=tuple(validator_specs),
         params=dict(DEFAULT_PARAMS),
+        nodes=tuple(sorted(nodes, key=lambda node: list(node_orgs).index(node.name))),
     )
     home.path.mkdir(parents=True, exist_ok=True)
     genesis.save(home.genesis_path)
@@ -260,7 +264,8 @@ def init_member(
     write_key(home.org_key_path(org), key)
     ca = make_org_ca(org)
     write_tls(home.path / "orgs" / org, ca, "ca")
-    write_tls(home.node_dir(node), make_node_certificate(ca, node), "tls")
+    certified = make_node_certificate(ca, node)
+    write_tls(home.node_dir(node), certified, "tls")
     validators = []
     if validator:
         validator_key = suite.generate_key()
@@ -275,7 +280,12 @@ def init_member(
             org, org_name, roles, (key.public_bytes().hex(),), ca.certificate_pem.decode()
         ).to_value(),
         "validators": validators,
-        "node": {"name": node, "host": p2p_host, "port": p2p_port},
+        "node": {
+            "name": node,
+            "host": p2p_host,
+            "port": p2p_port,
+            "tls_key": key_pin(certified.certificate_pem),
+        },
     }
     member_path = home.path / f"member-{org}.json"
     member_path.write_text(json.dumps(member, indent=2) + "\n")
@@ -307,6 +317,14 @@ def assemble_genesis(chain_id: str, member_paths: list[Path]) -> Genesis:
         "orgs": [member["org"] for member in members],
         "validators": [v for member in members for v in member["validators"]],
         "params": dict(DEFAULT_PARAMS),
+        "nodes": [
+            {
+                "name": member["node"].get("name"),
+                "org": member["org"].get("id"),
+                "tls_key": member["node"].get("tls_key"),
+            }
+            for member in members
+        ],
     }
     return Genesis.from_value(value)
 

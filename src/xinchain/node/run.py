@@ -14,7 +14,8 @@ import uvicorn
 
 from xinchain.api.app import create_api
 from xinchain.appspec import AppSpec
-from xinchain.crypto.tls import ca_common_name, tls_context
+from xinchain.contracts.governance import node_registry_in_use, registered_node
+from xinchain.crypto.tls import PeerIdentity, ca_common_name, tls_context
 from xinchain.errors import ConfigError, DiskFull, PeerRefused
 from xinchain.node.home import Home
 from xinchain.node.limits import (
@@ -150,18 +151,38 @@ def _transport(home: Home, name: str, node: Node, budget: ConnectionBudget) -> T
         raise ConfigError("genesis lists no org TLS CA, so no node can connect")
     validator_orgs = {validator.name: validator.org for validator in genesis.validators}
     org_by_issuer = {ca_common_name(org.id): org.id for org in genesis.orgs if org.tls_ca}
+    if not node_registry_in_use(node.app.state):
+        _log.warning(
+            "this chain registers no nodes (its genesis predates registration): any node a "
+            "member org's CA certifies is accepted as a peer; register nodes by governance "
+            "(add_node) to refuse the others"
+        )
 
-    def accept_peer(peer: str, issuer: str) -> str:
-        org = org_by_issuer.get(issuer)
+    def accept_peer(peer: PeerIdentity) -> str:
+        org = org_by_issuer.get(peer.issuer)
         if org is None:
-            raise PeerRefused(f"issuer {issuer!r} is no member org's CA")
-        if peer in validator_orgs:
-            if validator_orgs[peer] != org:
+            raise PeerRefused(f"issuer {peer.issuer!r} is no member org's CA")
+        state = node.app.state  # committed state: registrations take effect once committed
+        if node_registry_in_use(state):
+            record = registered_node(state, peer.name)
+            if record is None:
+                raise PeerRefused(f"node {peer.name!r} of {org!r} is not registered")
+            if record["org"] != org:
                 raise PeerRefused(
-                    f"validator {peer!r} belongs to {validator_orgs[peer]!r}, not {org!r}"
+                    f"node {peer.name!r} is registered to {record['org']!r}, not {org!r}"
                 )
-            return peer
-        return f"{peer}@{org}"  # a member's other node: known by its org as well as its name
+            if record["tls_key"] != peer.key_pin:
+                raise PeerRefused(
+                    f"node {peer.name!r} presents TLS key {peer.key_pin[:16]}..., not the "
+                    f"registered {record['tls_key'][:16]}..."
+                )
+        if peer.name in validator_orgs:
+            if validator_orgs[peer.name] != org:
+                raise PeerRefused(
+                    f"validator {peer.name!r} belongs to {validator_orgs[peer.name]!r}, not {org!r}"
+                )
+            return peer.name
+        return f"{peer.name}@{org}"  # a member's other node: known by its org and its name
 
     def context(server: bool) -> ssl.SSLContext:
         return tls_context(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xinchain import codec
-from xinchain.crypto.tls import peer_identity
+from xinchain.crypto.tls import PeerIdentity, peer_identity
 from xinchain.errors import DecodeError, PeerRefused
 from xinchain.p2p.guard import ConnectionGuard
 from xinchain.types import frame_bytes_max
@@ -68,10 +68,11 @@ def frame(data: bytes) -> bytes:
 
 
 OnFrame = Callable[[str, bytes], None]
-# (node name, issuer CN) → the peer's identity, under which its connection is kept; raises
-# PeerRefused. Identities must not collide between orgs: a validator's is its genesis name
-# (checked against its org), any other node's is qualified by the org that issued it.
-AcceptPeer = Callable[[str, str], str]
+# The verified certificate's (name, issuer CN, key pin) → the peer's identity, under which its
+# connection is kept; raises PeerRefused. Identities must not collide between orgs: a
+# validator's is its genesis name (checked against its org), any other node's is qualified by
+# the org that issued it.
+AcceptPeer = Callable[[PeerIdentity], str]
 
 
 class _Peer:
@@ -123,6 +124,7 @@ class Transport:
         self.backlog = backlog  # also how many connections asyncio accepts in one go
         self._tls_failures = 0
         self._tls_failure_logged_at = 0.0
+        self._refusals: dict[tuple[str, str], tuple[int, float]] = {}
 
     async def start(self) -> None:
         # Plain TCP: the guard admits a connection before its TLS handshake starts.
@@ -213,6 +215,26 @@ class Transport:
             if task is not None:
                 self._connection_tasks.discard(task)
 
+    def _refused(self, identity: PeerIdentity, why: str) -> None:
+        """A certified peer refused: logged at once the first time for its (name, issuer),
+        then at most once a minute with a count, so a flood of refusals stays readable."""
+        key = (identity.name, identity.issuer)
+        now = time.monotonic()
+        count, logged_at = self._refusals.get(key, (0, -tls_failure_log_every_s))
+        count += 1
+        if now - logged_at >= tls_failure_log_every_s:
+            _log.warning(
+                "refusing peer %r certified by %r (%d time(s) since the last such line): %s",
+                identity.name,
+                identity.issuer,
+                count,
+                why,
+            )
+            count, logged_at = 0, now
+        self._refusals[key] = (count, logged_at)
+        if len(self._refusals) > 4096:  # names an attacker mints: forget the oldest
+            self._refusals.pop(next(iter(self._refusals)))
+
     def _tls_failed(self, address: str, exc: BaseException) -> None:
         """An inbound TLS handshake failed: an outsider, a misconfigured member, or a scan.
         Logged at most once a minute, with the count since the last line."""
@@ -265,14 +287,13 @@ class Transport:
         identity = peer_identity(writer.get_extra_info("ssl_object"))
         if identity is None:
             return None
-        name, issuer = identity
         try:
-            peer_id = self._accept_peer(name, issuer)
+            peer_id = self._accept_peer(identity)
         except PeerRefused as exc:
-            _log.warning("refusing peer %r issued by %r: %s", name, issuer, exc)
+            self._refused(identity, str(exc))
             return None
-        if expected is not None and name != expected:
-            _log.warning("refusing peer %r: dialled %r", name, expected)
+        if expected is not None and identity.name != expected:
+            self._refused(identity, f"dialled {expected!r}")
             return None
         writer.write(frame(codec.encode(self._hello)))
         await writer.drain()
@@ -280,6 +301,6 @@ class Transport:
         mine = {key: self._hello[key] for key in ("chain_id", "genesis_hash")}
         theirs = {key: hello.get(key) for key in mine} if isinstance(hello, dict) else {}
         if theirs != mine:
-            _log.warning("refusing peer %r on another chain: %s", name, theirs)
+            self._refused(identity, f"it is on another chain: {theirs}")
             return None
         return peer_id
