@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from xinchain.api.checks import hex64
+from xinchain.api.checks import HEX64_PATTERN, described, hex64
 from xinchain.api.stream import stream_routes
 from xinchain.appspec import UploadLimit
 from xinchain.errors import (
@@ -49,7 +49,42 @@ _HEIGHT_MAX = 2**63 - 1
 
 
 class SubmitRequest(BaseModel):
-    tx: str = Field(description="the signed transaction, canonical CBOR, as lowercase hex")
+    tx: str = Field(
+        description="the signed transaction, canonical CBOR, as lowercase hex",
+        json_schema_extra={"pattern": "^(?:[0-9a-f]{2})+$"},
+    )
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="what kind of refusal, e.g. invalid_transaction, not_found")
+    reason: str = Field(description="what was wrong and what was expected, for a person")
+    field: str | None = Field(None, description="the request field at fault, when there is one")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def _refusal(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# Every operation may answer these (the routes of an app included): a generated client knows
+# their body. 405 (with Allow) is the answer to a method no route has.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _refusal("refused: malformed or invalid input (the body names the field)"),
+    403: _refusal("refused: the sender's roles or the gateway token do not allow it"),
+    404: _refusal("no such record"),
+    409: _refusal("refused: a transaction already committed (a replay)"),
+    413: _refusal("refused: the request body is too large"),
+    422: _refusal("refused: a parameter or body field of the wrong type or range"),
+    429: {
+        **_refusal("busy: the mempool is full; retry after Retry-After seconds"),
+        "headers": {
+            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+        },
+    },
+}
 
 
 def error_body(code: str, reason: str, field: str | None = None) -> dict[str, Any]:
@@ -142,6 +177,7 @@ def create_api(node: Node) -> FastAPI:
         title="xinchain node",
         version="1",
         description="Submit transactions, read blocks and their proofs; each app adds its routes.",
+        responses=ERROR_RESPONSES,
     )
 
     @api.exception_handler(XinchainError)
@@ -213,7 +249,8 @@ def create_api(node: Node) -> FastAPI:
 
     @api.get("/v1/transactions/{tx_id}")
     async def transaction(
-        tx_id: str, wait_ms: int = Query(0, ge=0, le=wait_ms_max)
+        tx_id: str = described("the transaction id", HEX64_PATTERN),
+        wait_ms: int = Query(0, ge=0, le=wait_ms_max),
     ) -> dict[str, Any]:
         hex64(tx_id, "tx_id")
         status = await node.wait_committed(tx_id, wait_ms / 1000)
@@ -225,7 +262,9 @@ def create_api(node: Node) -> FastAPI:
         return answer
 
     @api.get("/v1/transactions/{tx_id}/proof")
-    def transaction_proof(tx_id: str) -> dict[str, Any]:
+    def transaction_proof(
+        tx_id: str = described("the transaction id", HEX64_PATTERN),
+    ) -> dict[str, Any]:
         return node.tx_proof(hex64(tx_id, "tx_id")).to_value()
 
     @api.get("/", include_in_schema=False)
@@ -242,7 +281,9 @@ def create_api(node: Node) -> FastAPI:
         return {"height": tip, "blocks": listed}
 
     @api.get("/v1/blocks/{height}")
-    def block(height: int) -> dict[str, Any]:
+    def block(
+        height: int = described("a block height", minimum=1, maximum=_HEIGHT_MAX),
+    ) -> dict[str, Any]:
         if not 1 <= height <= _HEIGHT_MAX:
             raise XinchainError(f"expected a height from 1 to {_HEIGHT_MAX}", field="height")
         found, block_hash, certificate = node.block_with_hash(height)
@@ -257,4 +298,26 @@ def create_api(node: Node) -> FastAPI:
         if spec.routes is not None:
             spec.routes(api, node)
     stream_routes(api, node)
+    _errors_are_json(api)
     return api
+
+
+def _errors_are_json(api: FastAPI) -> None:
+    """A route that answers HTML (a page) or a file still refuses in JSON: its error responses
+    are described as application/json, whatever FastAPI derived from the route's class."""
+    build = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is not None:
+            return api.openapi_schema
+        schema = build()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status.startswith("4") and "application/json" not in content:
+                        body: dict[str, Any] = next(iter(content.values()), {})
+                        response["content"] = {"application/json": body}
+        return schema
+
+    api.openapi = openapi  # type: ignore[method-assign]

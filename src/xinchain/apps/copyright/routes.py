@@ -28,7 +28,14 @@ from typing import Any, TypeVar
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from xinchain.api.checks import hex64
+from xinchain.api.checks import (
+    HEX64_PATTERN,
+    IDENTIFIER_PATTERN,
+    binary_answer,
+    described,
+    hex64,
+    identifier,
+)
 from xinchain.apps.copyright.contract import NAME
 from xinchain.apps.copyright.evidence import build_package
 from xinchain.apps.copyright.perceptual import (
@@ -128,6 +135,12 @@ def _hashes_view(hashes: WorkHashes) -> dict[str, Any]:
     }
 
 
+WORK = described("the work's SHA-256, as registered", HEX64_PATTERN)
+EVIDENCE = described("the evidence id", HEX64_PATTERN)
+TX_ID = described("the transaction id", HEX64_PATTERN)
+ORG = described("the org id", IDENTIFIER_PATTERN)
+
+
 def copyright_routes(api: FastAPI, node: Node) -> None:
     view = CopyrightView(node.chain)
     hashing = HashingPool()
@@ -176,7 +189,9 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
 
     @api.get("/v1/copyright/search", tags=tags)
     def search_hash(
-        pdq: str,
+        pdq: str = Query(
+            description="the PDQ hash to search by", json_schema_extra={"pattern": HEX64_PATTERN}
+        ),
         distance_max: int = Query(match_distance_max, ge=0, le=query_distance_max),
         limit: int = Query(20, ge=1, le=matches_listed_max),
     ) -> dict[str, Any]:
@@ -185,30 +200,35 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         return {"distance_max": distance_max, "matches": matches([query], distance_max, limit)}
 
     @api.get("/v1/copyright/works/{sha256}", tags=tags)
-    def work_route(sha256: str) -> dict[str, Any]:
+    def work_route(sha256: str = WORK) -> dict[str, Any]:
         hex64(sha256, "sha256")
         return {"work": work(node.chain, sha256), "evidence": evidence_of_work(node.chain, sha256)}
 
     @api.get("/v1/copyright/works/{sha256}/receipt", tags=tags)
-    def work_receipt_route(sha256: str) -> dict[str, Any]:
+    def work_receipt_route(sha256: str = WORK) -> dict[str, Any]:
         return work_receipt(node.chain, node.tx_proof, hex64(sha256, "sha256"))
 
     @api.get("/v1/copyright/evidence/{evidence_id}", tags=tags)
-    def evidence_route(evidence_id: str) -> dict[str, Any]:
+    def evidence_route(evidence_id: str = EVIDENCE) -> dict[str, Any]:
         stored = stored_evidence(node.chain, hex64(evidence_id, "evidence"))
         return {"id": evidence_id, **stored["record"]}
 
     @api.get("/v1/copyright/transactions/{tx_id}/evidence", tags=tags)
-    def evidence_of_tx(tx_id: str) -> dict[str, Any]:
+    def evidence_of_tx(tx_id: str = TX_ID) -> dict[str, Any]:
         """The id of the evidence a committed transaction recorded."""
         return {"id": _evidence_id_of(node, hex64(tx_id, "tx_id"))}
 
     @api.get("/v1/copyright/evidence/{evidence_id}/receipt", tags=tags)
-    def evidence_receipt_route(evidence_id: str) -> dict[str, Any]:
+    def evidence_receipt_route(evidence_id: str = EVIDENCE) -> dict[str, Any]:
         return evidence_receipt(node.chain, node.tx_proof, hex64(evidence_id, "evidence"))
 
-    @api.get("/v1/copyright/evidence/{evidence_id}/package", tags=tags)
-    def evidence_package(evidence_id: str) -> Response:
+    @api.get(
+        "/v1/copyright/evidence/{evidence_id}/package",
+        tags=tags,
+        response_class=Response,
+        responses=binary_answer("the evidence package", "application/zip"),
+    )
+    def evidence_package(evidence_id: str = EVIDENCE) -> Response:
         """The evidence package (zip) with both receipts and the report; the captured files
         stay with whoever captured them (`xinchain copyright export` adds them)."""
         record = stored_evidence(node.chain, hex64(evidence_id, "evidence"))["record"]
@@ -222,12 +242,13 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         )
 
     @api.get("/v1/copyright/orgs/{org}/works", tags=tags)
-    def org_works_route(org: str, seller: str | None = None) -> dict[str, Any]:
+    def org_works_route(org: str = ORG, seller: str | None = None) -> dict[str, Any]:
+        identifier(org, "org")
         return {"org": org, "seller": seller, "works": org_works(node.chain, org, seller)}
 
     @api.get("/v1/copyright/orgs/{org}/evidence", tags=tags)
-    def org_evidence_route(org: str) -> dict[str, Any]:
-        return {"org": org, "evidence": org_evidence(node.chain, org)}
+    def org_evidence_route(org: str = ORG) -> dict[str, Any]:
+        return {"org": org, "evidence": org_evidence(node.chain, identifier(org, "org"))}
 
     @api.get("/v1/copyright/gateway", tags=tags)
     def gateway_info() -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Query
 
-from xinchain.api.checks import hex64
+from xinchain.api.checks import HEX64_PATTERN, described, hex64
 from xinchain.apps.notary.contract import NAME, anchor_records
 from xinchain.errors import NotFound
 from xinchain.node.node import Node
@@ -21,6 +21,9 @@ def anchored_digests(node: Node, tx_id: str) -> list[bytes]:
     return [body.args["hash"]] if body.method == "anchor" else list(body.args["hashes"])
 
 
+DOCUMENT_HASH = described("the document's hash, as anchored", HEX64_PATTERN)
+
+
 def notary_routes(api: FastAPI, node: Node) -> None:
     def notary_records(document_hash: str) -> tuple[list[dict[str, Any]], bool]:
         digest = bytes.fromhex(hex64(document_hash, "hash"))
@@ -30,12 +33,14 @@ def notary_routes(api: FastAPI, node: Node) -> None:
         return records, more
 
     @api.get("/v1/notary/{document_hash}", tags=["notary"])
-    def notary_lookup(document_hash: str) -> dict[str, Any]:
+    def notary_lookup(document_hash: str = DOCUMENT_HASH) -> dict[str, Any]:
         records, more = notary_records(document_hash)
         return {"hash": document_hash, "records": records, "more": more}
 
     @api.get("/v1/notary/{document_hash}/receipt", tags=["notary"])
-    def notary_receipt(document_hash: str, record: int = Query(0, ge=0)) -> dict[str, Any]:
+    def notary_receipt(
+        document_hash: str = DOCUMENT_HASH, record: int = Query(0, ge=0)
+    ) -> dict[str, Any]:
         records, _ = notary_records(document_hash)
         if record >= len(records):
             raise NotFound(f"hash has {len(records)} records", field="record")

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 
+from xinchain.api.checks import described
 from xinchain.apps.promo.page import ranking_page_rows_max, render_ranking
 from xinchain.apps.promo.view import (
     committed_ranking,
@@ -24,6 +25,12 @@ from xinchain.web.lang import language
 ranking_listed_max = 1_000
 
 
+# The contract's syntax for promotion ids and order numbers, stated in the API description.
+_ID_PATTERN = "^[0-9A-Za-z_-]{1,64}$"
+PROMO_ID = described("the promotion's id", _ID_PATTERN)
+ORDER_NO = described("the order number", _ID_PATTERN)
+
+
 def promo_routes(api: FastAPI, node: Node) -> None:
     def public(entry: dict[str, Any], winners: int) -> dict[str, Any]:
         return {
@@ -35,12 +42,12 @@ def promo_routes(api: FastAPI, node: Node) -> None:
         }
 
     @api.get("/v1/promos/{promo_id}", tags=["promo"])
-    def promo(promo_id: str) -> dict[str, Any]:
+    def promo(promo_id: str = PROMO_ID) -> dict[str, Any]:
         return promotion(node.chain, promo_id)
 
     @api.get("/v1/promos/{promo_id}/ranking", tags=["promo"])
     def promo_ranking(
-        promo_id: str,
+        promo_id: str = PROMO_ID,
         offset: int = Query(0, ge=0),
         limit: int = Query(100, ge=1, le=ranking_listed_max),
     ) -> dict[str, Any]:
@@ -56,7 +63,7 @@ def promo_routes(api: FastAPI, node: Node) -> None:
         }
 
     @api.get("/v1/promos/{promo_id}/rank/{order_no}", tags=["promo"])
-    def promo_rank(promo_id: str, order_no: str) -> dict[str, Any]:
+    def promo_rank(promo_id: str = PROMO_ID, order_no: str = ORDER_NO) -> dict[str, Any]:
         record = promotion(node.chain, promo_id)
         entries = ranking(node.chain, promo_id)
         position = rank_positions(node.chain, promo_id).get(order_no)
@@ -70,7 +77,7 @@ def promo_routes(api: FastAPI, node: Node) -> None:
         }
 
     @api.get("/v1/promos/{promo_id}/rank/{order_no}/receipt", tags=["promo"])
-    def promo_rank_receipt(promo_id: str, order_no: str) -> dict[str, Any]:
+    def promo_rank_receipt(promo_id: str = PROMO_ID, order_no: str = ORDER_NO) -> dict[str, Any]:
         record = promotion(node.chain, promo_id)
         if not record["closed"]:
             raise NotFound("the ranking is committed when the promotion closes", field="promo")
@@ -89,7 +96,7 @@ def promo_routes(api: FastAPI, node: Node) -> None:
         )[0]
 
     @api.get("/promo/{promo_id}", response_class=HTMLResponse, tags=["promo"])
-    def promo_page(promo_id: str, request: Request, lang: str | None = None) -> str:
+    def promo_page(request: Request, promo_id: str = PROMO_ID, lang: str | None = None) -> str:
         """The public ranking page, with a "check my rank" form."""
         record = promotion(node.chain, promo_id)
         entries = ranking(node.chain, promo_id)[:ranking_page_rows_max]

@@ -9,7 +9,14 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from xinchain import codec
-from xinchain.api.checks import hex64
+from xinchain.api.checks import (
+    HEX64_PATTERN,
+    IDENTIFIER_PATTERN,
+    binary_answer,
+    described,
+    hex64,
+    identifier,
+)
 from xinchain.apps.provenance.contract import NAME
 from xinchain.apps.provenance.epcis import export_document, from_chain_event
 from xinchain.apps.provenance.gs1 import check_gtin14, check_serial, digital_link_path
@@ -40,9 +47,21 @@ def _scan_url(request: Request, gtin: str, serial: str) -> str:
     return str(request.base_url).rstrip("/") + digital_link_path(gtin, serial)
 
 
+# GS1's syntax for a GTIN-14 and a serial (AI 21: 1-20 characters of CSET 82), as the API
+# description states it; the check digit is checked by the route.
+GTIN = described("the GTIN-14 (14 digits, check digit last)", "^[0-9]{14}$")
+SERIAL = described("the serial number (GS1 AI 21)", '^[!"%-?A-Z_a-z]{1,20}$')
+ORG = described("the brand's org id", IDENTIFIER_PATTERN)
+DIGEST = described("the event's hash", HEX64_PATTERN)
+QR_KIND = described("the image format", enum=["png", "svg"])
+SHEET_KIND = described("the sheet's format", enum=["svg", "png", "pdf"])
+
+
 def provenance_routes(api: FastAPI, node: Node) -> None:
     @api.get("/01/{gtin}/21/{serial}", response_class=HTMLResponse, tags=["provenance"])
-    def scan_page(gtin: str, serial: str, request: Request, lang: str | None = None) -> str:
+    def scan_page(
+        request: Request, gtin: str = GTIN, serial: str = SERIAL, lang: str | None = None
+    ) -> str:
         """The public page a shopper reaches by scanning an item's QR code."""
         view = item_view(node.chain, check_gtin14(gtin), check_serial(serial))
         if view.registered:
@@ -52,7 +71,7 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
         return render(view, language(request.headers.get("accept-language", ""), lang))
 
     @api.get("/v1/provenance/items/{gtin}/{serial}", tags=["provenance"])
-    def item(gtin: str, serial: str) -> dict[str, Any]:
+    def item(gtin: str = GTIN, serial: str = SERIAL) -> dict[str, Any]:
         view = item_view(node.chain, check_gtin14(gtin), check_serial(serial))
         if not view.registered:
             raise NotFound(f"{view.epc} was never commissioned", field="serial")
@@ -77,8 +96,15 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
             "flag": view.flag,
         }
 
-    @api.get("/v1/provenance/items/{gtin}/{serial}/epcis", tags=["provenance"])
-    def item_epcis(gtin: str, serial: str) -> Response:
+    @api.get(
+        "/v1/provenance/items/{gtin}/{serial}/epcis",
+        tags=["provenance"],
+        response_class=Response,
+        responses=binary_answer(
+            "the item's events as an EPCIS 2.0 document", "application/ld+json"
+        ),
+    )
+    def item_epcis(gtin: str = GTIN, serial: str = SERIAL) -> Response:
         """The item's journey as an EPCIS 2.0 JSON-LD document."""
         view = item_view(node.chain, check_gtin14(gtin), check_serial(serial))
         if not view.registered:
@@ -89,8 +115,15 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
         )
         return Response(document, media_type="application/ld+json")
 
-    @api.get("/v1/provenance/items/{gtin}/{serial}/qr.{kind}", tags=["provenance"])
-    def item_qr(gtin: str, serial: str, kind: str, request: Request) -> Response:
+    @api.get(
+        "/v1/provenance/items/{gtin}/{serial}/qr.{kind}",
+        tags=["provenance"],
+        response_class=Response,
+        responses=binary_answer("the QR code", "image/png", "image/svg+xml"),
+    )
+    def item_qr(
+        request: Request, gtin: str = GTIN, serial: str = SERIAL, kind: str = QR_KIND
+    ) -> Response:
         """The item's QR code: its GS1 Digital Link URL on this node, as PNG or SVG."""
         url = _scan_url(request, check_gtin14(gtin), check_serial(serial))
         if kind == "png":
@@ -99,9 +132,17 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
             return Response(item_qr_svg(url), media_type="image/svg+xml")
         raise XinchainError(f"expected png or svg, found {kind!r}", field="kind")
 
-    @api.get("/v1/provenance/products/{gtin}/sheet.{kind}", tags=["provenance"])
+    @api.get(
+        "/v1/provenance/products/{gtin}/sheet.{kind}",
+        tags=["provenance"],
+        response_class=Response,
+        responses=binary_answer("the sheet", "image/svg+xml", "image/png", "application/pdf"),
+    )
     def product_sheet(
-        gtin: str, kind: str, request: Request, limit: int = Query(100, ge=1, le=sheet_codes_max)
+        request: Request,
+        gtin: str = GTIN,
+        kind: str = SHEET_KIND,
+        limit: int = Query(100, ge=1, le=sheet_codes_max),
     ) -> Response:
         """A printable sheet of the QR codes of the product's commissioned items (SVG, PNG or
         PDF), in serial order, at most `limit`."""
@@ -120,9 +161,10 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
 
     @api.get("/v1/provenance/brands/{org}/items", tags=["provenance"])
     def brand_items(
-        org: str, limit: int = Query(50, ge=1, le=brand_items_listed_max)
+        org: str = ORG, limit: int = Query(50, ge=1, le=brand_items_listed_max)
     ) -> dict[str, Any]:
         """A brand's items and the last step of each, for the console."""
+        identifier(org, "org")
         listed: list[dict[str, Any]] = []
         for gtin in node.chain.read_state(NAME, f"brand/{org}") or []:
             for serial in commissioned_serials(node.chain, gtin, limit - len(listed)):
@@ -143,7 +185,7 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
         return {"org": org, "items": listed}
 
     @api.get("/v1/provenance/products/{gtin}", tags=["provenance"])
-    def product(gtin: str) -> dict[str, Any]:
+    def product(gtin: str = GTIN) -> dict[str, Any]:
         found = node.chain.read_state(NAME, f"product/{check_gtin14(gtin)}")
         if found is None:
             raise NotFound(f"GTIN {gtin} is not registered", field="gtin")
@@ -156,11 +198,11 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
         return dict(record)
 
     @api.get("/v1/provenance/events/{digest}", tags=["provenance"])
-    def event(digest: str) -> dict[str, Any]:
+    def event(digest: str = DIGEST) -> dict[str, Any]:
         return event_record(digest)
 
     @api.get("/v1/provenance/events/{digest}/receipt", tags=["provenance"])
-    def event_receipt(digest: str) -> dict[str, Any]:
+    def event_receipt(digest: str = DIGEST) -> dict[str, Any]:
         record = event_record(digest)
         events = recorded_events(node, record["tx_id"])
         digests = [node.suite.hash(codec.encode(value)) for value in events]
