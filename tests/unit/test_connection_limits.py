@@ -108,3 +108,30 @@ def test_limits_read_back_as_written() -> None:
     limits = NodeLimits.from_value({"head_timeout_s": 2.5, "api_per_address": 16})
     assert limits.head_timeout_s == 2.5 and limits.api_per_address == 16
     assert NodeLimits.from_value(limits.to_value()) == limits
+
+
+def test_failed_accepts_are_logged_once_a_minute_without_a_traceback() -> None:
+    import logging
+
+    from xinchain.node.limits import AcceptErrorsOncePerMinute
+
+    accept_filter = AcceptErrorsOncePerMinute()
+    kept = []
+    for second in range(0, 130, 1):
+        record = logging.LogRecord(
+            "asyncio",
+            logging.ERROR,
+            __file__,
+            1,
+            "socket.accept() out of system resource",
+            None,
+            (OSError, OSError(24, "Too many open files"), None),
+        )
+        record.created = 1000.0 + second
+        if accept_filter.filter(record):
+            kept.append(record)
+    assert len(kept) == 3  # seconds 0, 60 and 120
+    assert kept[1].getMessage().startswith("accept() failed 60 time(s)")
+    assert all(record.exc_info is None for record in kept)
+    other = logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "something else", None, None)
+    assert accept_filter.filter(other)

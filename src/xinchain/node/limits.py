@@ -143,6 +143,43 @@ def connection_budget(limits: NodeLimits, open_files: int) -> ConnectionBudget:
     )
 
 
+class AcceptErrorsOncePerMinute(logging.Filter):
+    """asyncio logs each failed accept() (EMFILE, ENFILE, ENOBUFS) with a traceback and retries
+    a second later; the node survives it, but a flood would bury the log. One line a minute,
+    with the count since the last, and no traceback."""
+
+    every_s = 60.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._count = 0
+        self._logged_at = -self.every_s
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "socket.accept() out of system resource" not in record.getMessage():
+            return True
+        self._count += 1
+        now = record.created
+        if now - self._logged_at < self.every_s:
+            return False
+        record.msg = (
+            f"accept() failed {self._count} time(s) since the last such line for want of "
+            "descriptors or buffers; retrying each second (raise the open-file limit?)"
+        )
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+        self._count = 0
+        self._logged_at = now
+        return True
+
+
+def quiet_accept_errors() -> None:
+    logger = logging.getLogger("asyncio")
+    if not any(isinstance(f, AcceptErrorsOncePerMinute) for f in logger.filters):
+        logger.addFilter(AcceptErrorsOncePerMinute())
+
+
 # --- the REST API's server ------------------------------------------------------------------
 
 

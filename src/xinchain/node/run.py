@@ -23,6 +23,7 @@ from xinchain.node.limits import (
     GuardedConfig,
     NodeLimits,
     connection_budget,
+    quiet_accept_errors,
     raise_open_file_limit,
 )
 from xinchain.node.node import Node
@@ -53,6 +54,7 @@ async def run_node(
     node_config = home.node_config(name)
     limits = node_config.limits if node_config is not None else NodeLimits()
     budget = connection_budget(limits, raise_open_file_limit())
+    quiet_accept_errors()
     node = Node(home, name, apps)
     node.connections = budget
     if isinstance(node.store, LmdbStore):
