@@ -1,6 +1,6 @@
 """A thousand kill -9s: a random validator of 4, at a random moment, under load; nothing lost.
 
-    .venv/bin/python long/kill9.py [--kills 1000] [--seed 1]
+    .venv/bin/python long/kill9.py [--kills 1000] [--seed 1] [--delay-max 3]
 
 Runs `xinchain up --validators 4 --no-restart` (with the regulator's observer) through the
 cluster tests' harness. Client threads sign and submit notary anchors to random live nodes
@@ -117,7 +117,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--delay-max", type=float, default=kill_delay_s_max, help="seconds before a kill, at most"
+    )
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the consortium is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(143))
     chooser = random.Random(args.seed)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="xinchain-kill9-") as workdir:
@@ -130,7 +135,7 @@ def main() -> int:
             recorder.start()
             for round_number in range(1, args.kills + 1):
                 victim = chooser.choice(VALIDATORS)
-                time.sleep(chooser.uniform(0, kill_delay_s_max))
+                time.sleep(chooser.uniform(0, args.delay_max))
                 pid = cluster.pid(victim)
                 assert pid is not None, f"{victim} is not running"
                 height = cluster.height(victim)
