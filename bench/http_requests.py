@@ -3,7 +3,7 @@
     .venv/bin/python bench/http_requests.py [--requests 4000] [--clients 8]
     PYTHONPATH=<worktree>/src .venv/bin/python bench/http_requests.py   # another commit's node
 
-Starts `xinchain up` with one validator and measures GET /v1/status from `--clients`
+Starts `xinchain up` with one validator and measures GET `--path` (block 1) from `--clients`
 concurrent clients: once over kept-alive connections, once with a new connection per request
 (each one admitted by the connection guard, read deadlines armed and disarmed). Prints the
 rates and a JSON summary. The baseline is the same run against the commit before a change
@@ -44,12 +44,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--path", default="/v1/blocks/1", help="the route to request")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="xinchain-http-") as workdir:
         consortium = Consortium(Path(workdir) / "home", 1, observer=False)
         consortium.start()
         try:
-            url = consortium.validator_apis[0] + "/v1/status"
+            url = consortium.validator_apis[0] + args.path
             kept = asyncio.run(rate(url, args.requests, args.clients, keep_alive=True))
             fresh = asyncio.run(rate(url, args.requests, args.clients, keep_alive=False))
         finally:
@@ -58,6 +59,7 @@ def main() -> int:
     print(f"a new connection each:  {fresh:.0f} requests/s")
     summary = {
         "bench": "http_requests",
+        "path": args.path,
         "kept_alive_per_s": round(kept),
         "new_connection_per_s": round(fresh),
     }
