@@ -37,7 +37,8 @@ frame_bytes_max = 20 * 1024 * 1024
 block_framing_bytes_max = 1024 * 1024
 # Identifiers (chain, org, contract, method) are short names, never free text.
 identifier_chars_max = 64
-_IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+IDENTIFIER_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"  # also stated in the API description
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 _HEX32 = re.compile(r"^[0-9a-f]{64}$")
 _UINT64_MAX = 2**64 - 1
 

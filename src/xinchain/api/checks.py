@@ -14,22 +14,19 @@ from typing import Any
 from fastapi import Path
 
 from xinchain.errors import XinchainError
+from xinchain.types import IDENTIFIER_PATTERN as IDENTIFIER_PATTERN  # for the routes
+from xinchain.types import check_identifier
 
 HEX64_PATTERN = "^[0-9a-f]{64}$"
-IDENTIFIER_PATTERN = "^[a-z0-9][a-z0-9_.-]{0,63}$"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 
 def identifier(value: str, field: str) -> str:
     """`value` if it is an id (an org's, a node's); else a 400 naming `field`."""
-    if not _IDENTIFIER.fullmatch(value):
-        raise XinchainError(
-            "expected 1-64 characters of a-z 0-9 _ . - starting with a letter or digit, "
-            f"found {value[:80]!r}",
-            field=field,
-        )
-    return value
+    try:
+        return check_identifier(value, field)
+    except XinchainError as exc:
+        raise XinchainError(exc.reason, field=field) from None
 
 
 def described(description: str, pattern: str | None = None, **schema: Any) -> Any:
