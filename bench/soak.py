@@ -55,11 +55,17 @@ def node_pids(home: Path) -> dict[str, int]:
     return pids
 
 
-def rss_bytes(pid: int) -> int:
+def memory_mb(pid: int) -> dict[str, float]:
+    """A process's resident memory in MiB: `rss` in all, `anon` (its heap: Python objects,
+    buffers) and `file` (mapped file pages, mostly the LMDB ledger; they grow with the ledger
+    and the kernel reclaims them under pressure, so only `anon` can show a leak)."""
+    fields = {"VmRSS:": "rss", "RssAnon:": "anon", "RssFile:": "file"}
+    found = {name: 0.0 for name in fields.values()}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
+        name = fields.get(line.split(":", 1)[0] + ":")
+        if name:
+            found[name] = round(int(line.split()[1]) / 1024, 1)
+    return found
 
 
 def open_files(pid: int) -> int:
@@ -135,6 +141,14 @@ class Load:
         stream.submit(tx.encode(), self.genesis.suite.hash(tx.body.encode()), future)
 
 
+def memory_sample(pids: dict[str, int]) -> dict[str, dict[str, float]]:
+    memory = {name: memory_mb(pid) for name, pid in pids.items()}
+    return {
+        f"{kind}_mb": {name: figures[kind] for name, figures in memory.items()}
+        for kind in ("rss", "anon", "file")
+    }
+
+
 async def sample_forever(
     consortium: Consortium, load: Load, samples: list[dict[str, Any]], out: Any
 ) -> None:
@@ -150,7 +164,7 @@ async def sample_forever(
             "committed": load.committed,
             "failed": load.failed,
             "height": load.height,
-            "rss_mb": {name: round(rss_bytes(pid) / 2**20, 1) for name, pid in pids.items()},
+            **memory_sample(pids),
             "open_files": {name: open_files(pid) for name, pid in pids.items()},
             "disk_bytes_per_tx": round(data / max(load.committed, 1), 1),
             "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
@@ -182,6 +196,9 @@ def summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
     def max_rss(row: dict[str, Any]) -> float:
         return max(row["rss_mb"].values())
 
+    def max_anon(row: dict[str, Any]) -> float | None:
+        return max(row["anon_mb"].values()) if row.get("anon_mb") else None
+
     def max_files(row: dict[str, Any]) -> float:
         return max(row["open_files"].values())
 
@@ -192,6 +209,8 @@ def summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "failed": samples[-1]["failed"] if samples else 0,
         "rss_mb_late": round(mean(late, max_rss), 1),
         "rss_ratio_late_to_early": ratio(max_rss),
+        "anon_mb_late": round(mean(late, max_anon), 1),
+        "anon_ratio_late_to_early": ratio(max_anon),
         "open_files_late": round(mean(late, max_files), 1),
         "open_files_ratio_late_to_early": ratio(max_files),
         "p99_ms_late": round(mean(late, lambda row: row["p99_ms"]), 1),
@@ -210,9 +229,15 @@ def plot(samples: list[dict[str, Any]], path: Path) -> None:
     minutes = [row["minute"] for row in samples]
     figure, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
     for name in samples[0]["rss_mb"]:
-        axes[0][0].plot(minutes, [row["rss_mb"].get(name) for row in samples], label=name)
+        if any(row.get("anon_mb") for row in samples):
+            anon = [(row.get("anon_mb") or {}).get(name) for row in samples]
+            file = [(row.get("file_mb") or {}).get(name) for row in samples]
+            axes[0][0].plot(minutes, anon, label=f"{name} heap")
+            axes[0][0].plot(minutes, file, linestyle="--", label=f"{name} mapped ledger")
+        else:
+            axes[0][0].plot(minutes, [row["rss_mb"].get(name) for row in samples], label=name)
         axes[0][1].plot(minutes, [row["open_files"].get(name) for row in samples], label=name)
-    axes[0][0].set_title("RSS (MiB)")
+    axes[0][0].set_title("resident memory (MiB)")
     axes[0][1].set_title("open files")
     axes[1][0].plot(minutes, [row["p99_ms"] for row in samples], label="p99")
     axes[1][0].plot(minutes, [row["p50_ms"] for row in samples], label="p50")
@@ -253,12 +278,55 @@ async def soak(minutes: float, rate: int, validators: int) -> int:
     return 0
 
 
+def watch(home: Path, out: Path, minutes: float) -> int:
+    """Sample the memory of the nodes of a consortium that is already running under `home`
+    every minute into `out` (JSON lines), for a soak started before a figure was sampled."""
+    started = time.monotonic()
+    with out.open("a") as sink:
+        while time.monotonic() - started < minutes * 60:
+            time.sleep(sample_every_s)
+            pids = node_pids(home)
+            if not pids:
+                break
+            with contextlib.suppress(OSError):
+                row = {"at": time.time(), **memory_sample(pids)}
+                sink.write(json.dumps(row) + "\n")
+                sink.flush()
+    return 0
+
+
+def replot(result: Path, memory: Path | None) -> int:
+    """Summarise and plot a soak's results again, taking the heap and mapped-file figures from
+    a `--watch` file (by sample order from the end) when the run did not sample them."""
+    samples = [json.loads(line) for line in result.read_text().splitlines()]
+    samples = [row for row in samples if "minute" in row]
+    if memory is not None:
+        watched = [json.loads(line) for line in memory.read_text().splitlines() if line.strip()]
+        offset = len(samples) - len(watched)
+        for index, row in enumerate(watched):
+            if 0 <= index + offset < len(samples):
+                target = samples[index + offset]
+                target["anon_mb"], target["file_mb"] = row["anon_mb"], row["file_mb"]
+    result_summary = summary(samples)
+    plot(samples, result.with_suffix(".png"))
+    print(json.dumps(result_summary), flush=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=120)
     parser.add_argument("--rate", type=int, default=1800)
     parser.add_argument("--validators", type=int, default=4)
+    parser.add_argument("--watch", type=Path, metavar="HOME", help="sample a running soak's memory")
+    parser.add_argument("--out", type=Path, help="with --watch: the JSON-lines file to append to")
+    parser.add_argument("--replot", type=Path, metavar="RESULT", help="summarise and plot again")
+    parser.add_argument("--memory", type=Path, help="with --replot: a --watch file to merge")
     args = parser.parse_args()
+    if args.watch:
+        return watch(args.watch, args.out or Path("soak-memory.jsonl"), args.minutes)
+    if args.replot:
+        return replot(args.replot, args.memory)
     return asyncio.run(soak(args.minutes, args.rate, args.validators))
 
 
