@@ -80,6 +80,13 @@ ROUTES = {
     "/v1/provenance/items/{gtin}/{serial}/qr.{kind}": {"get"},
     "/v1/provenance/products/{gtin}/sheet.{kind}": {"get"},
     "/v1/provenance/brands/{org}/items": {"get"},
+    "/v1/provenance/keys": {"get"},
+    "/v1/provenance/keys/epcis": {"get"},
+    "/01/{gtin}/10/{lot}": {"get"},
+    **{
+        f"/{ai}/{{value}}": {"get"}
+        for ai in ("00", "8003", "8004", "8018", "8017", "414", "417", "253", "255", "401", "402")
+    },
     "/v1/promos/{promo_id}": {"get"},
     "/v1/promos/{promo_id}/ranking": {"get"},
     "/v1/promos/{promo_id}/rank/{order_no}": {"get"},

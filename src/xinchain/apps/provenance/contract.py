@@ -2,24 +2,37 @@
 
 Model (GS1 EPCIS 2.0 / CBV 2.0):
 
+* every identifier is read by its one canonical key (keys.py): an EPC URI and a GS1 Digital Link
+  URI of the same item, case, lot or location are one thing on chain;
 * a **product** is a GTIN registered by the brand org that owns it (name, origin, GS1 company
   prefix length, so that its SGTIN URIs can be derived);
-* an **item** is an SGTIN, created by a `commissioning` ObjectEvent (action ADD) recorded by the
-  product's brand; no other event may name an SGTIN that was never commissioned;
+* an **item** is an SGTIN, created by a commissioning event recorded by the product's brand:
+  an ObjectEvent ADD (its epcList), a TransformationEvent (its outputs), an AggregationEvent or
+  AssociationEvent ADD (parent and children); no other event may name an SGTIN that was never
+  commissioned, and none is commissioned twice. Other keys (SSCC, GRAI, GIAI, lots, …) need no
+  commissioning;
 * an **event** is stored in its canonical on-chain form (epcis.py `to_chain_event`): the fields
-  the chain indexes and checks, and the whole original event as canonical JSON text;
+  the chain indexes and checks, and the whole original event as canonical JSON text. The very
+  same event recorded again is kept once;
+* an **error declaration** (the event repeated with `errorDeclaration`) retracts the events of
+  its sender under that eventID; a retracted commissioning event's items may be commissioned
+  again by the corrective event;
 * an **AggregationEvent** (ADD or OBSERVE) puts child EPCs inside a parent (a case, a pallet,
-  an SSCC); DELETE takes them out. An event on a container applies to what is inside it when
-  the history of an item is read (`history_of`).
+  an SSCC); DELETE takes them out (all of them when it names none). An event on a container
+  applies to what is inside it when the journey of an item is read (view.py `journey`).
 
 Who may write which event is configuration, not code: `config/step_roles` maps a bizStep to the
 roles allowed to record it, set by governance (`set_config`), with `DEFAULT_STEP_ROLES` until
-then. Each transaction records a batch of events; the result's data is the RFC 9162 root over
-the events' digests, so each event gets its own receipt exactly like a notarized document.
+then: every CBV 2.0 step, and under `EXTENSION_STEPS` the steps outside CBV. Each transaction
+records a batch of events; the result's data is the RFC 9162 root over the events' digests, so
+each event gets its own receipt exactly like a notarized document.
 
-State (key space ``provenance/``): ``product/<gtin>``, ``item/<sgtin>``, ``event/<digest>``,
-``epc/<epc>`` (digests of the events naming an EPC, in order), ``in/<epc>`` (its container),
-``brand/<org>`` (the brand's GTINs), ``flag/<epc>`` (a suspected copy), ``config/step_roles``.
+State (key space ``provenance/``; `<key>` a canonical key): ``product/<gtin>``,
+``item/<key>``, ``event/<digest>``, ``epc/<key>`` (digests of the events naming an instance or
+a class, in order), ``in/<key>`` (its container), ``has/<key>`` (what a container holds),
+``id/<eventID>`` (digests of the events under an eventID), ``retracted/<digest>`` (the error
+declaration that retracted it), ``brand/<org>`` (the brand's GTINs), ``flag/<key>`` (a
+suspected copy), ``config/step_roles``.
 """
 
 from __future__ import annotations
@@ -30,38 +43,69 @@ from xinchain import codec
 from xinchain.apps.provenance.epcis import (
     CUSTOMS_CLEARANCE_STEP,
     DELIVERING_STEP,
-    check_chain_event,
+    EventParts,
+    checked_event_parts,
 )
-from xinchain.apps.provenance.gs1 import Sgtin, check_gtin14, is_sgtin
+from xinchain.apps.provenance.gs1 import check_gtin14
+from xinchain.apps.provenance.keys import Gs1Key, canonical
 from xinchain.contracts.base import CallContext, Contract, Handler, Setting, require_args
 from xinchain.errors import ContractError, XinchainError
 from xinchain.merkle import MerkleTree
 
 NAME = "provenance"
 
-# bizStep → roles allowed to record it. CBV words, plus our own URIs for what CBV lacks.
+# The roles that record supply-chain events; a bizStep outside CBV (an extension URI a brand's
+# own system uses) may be recorded by any of them unless governance configures it.
+BUSINESS_ROLES = ["brand", "logistics", "warehouse", "customs_broker", "platform"]
+# The step_roles entry that governs bizSteps outside CBV 2.0 which no entry names.
+EXTENSION_STEPS = "*"
+# bizStep → roles allowed to record it: every CBV 2.0 business step, plus our own URIs for what
+# CBV lacks, and the entry for extension steps.
 DEFAULT_STEP_ROLES: dict[str, list[str]] = {
+    "accepting": ["warehouse", "platform", "logistics"],
+    "arriving": ["logistics", "warehouse"],
+    "assembling": ["brand", "warehouse"],
+    "collecting": ["logistics", "warehouse", "platform"],
     "commissioning": ["brand"],
-    "packing": ["brand", "warehouse"],
-    "unpacking": ["warehouse", "logistics"],
-    "shipping": ["logistics", "brand", "warehouse"],
-    "departing": ["logistics"],
-    "arriving": ["logistics"],
-    "transporting": ["logistics"],
-    "loading": ["logistics", "warehouse"],
-    "unloading": ["logistics", "warehouse"],
-    "receiving": ["logistics", "warehouse", "platform"],
-    "accepting": ["warehouse", "platform"],
-    "inspecting": ["customs_broker", "warehouse", "brand"],
-    "holding": ["customs_broker", "warehouse"],
-    CUSTOMS_CLEARANCE_STEP: ["customs_broker"],
-    "storing": ["warehouse"],
-    "stocking": ["warehouse"],
-    "picking": ["warehouse"],
-    "staging_outbound": ["warehouse"],
-    DELIVERING_STEP: ["platform", "logistics"],
-    "retail_selling": ["platform"],
+    "consigning": ["brand", "logistics", "warehouse"],
+    "creating_class_instance": ["brand"],
+    "cycle_counting": ["warehouse", "platform"],
     "decommissioning": ["brand"],
+    "departing": ["logistics", "warehouse"],
+    "destroying": ["brand", "warehouse", "customs_broker"],
+    "disassembling": ["brand", "warehouse"],
+    "dispensing": ["platform", "warehouse"],
+    "encoding": ["brand"],
+    "entering_exiting": ["warehouse", "logistics", "customs_broker"],
+    "holding": ["customs_broker", "warehouse"],
+    "inspecting": ["customs_broker", "warehouse", "brand", "logistics", "regulator"],
+    "installing": ["brand", "warehouse"],
+    "killing": ["brand"],
+    "loading": ["logistics", "warehouse"],
+    "other": BUSINESS_ROLES,
+    "packing": ["brand", "warehouse"],
+    "picking": ["warehouse", "platform"],
+    "receiving": ["logistics", "warehouse", "platform", "brand"],
+    "removing": ["brand", "warehouse"],
+    "repackaging": ["brand", "warehouse"],
+    "repairing": ["brand", "warehouse"],
+    "replacing": ["brand", "warehouse"],
+    "reserving": ["warehouse", "platform", "brand"],
+    "retail_selling": ["platform"],
+    "sampling": ["brand", "customs_broker", "warehouse", "regulator"],
+    "sensor_reporting": ["brand", "logistics", "warehouse", "customs_broker", "platform"],
+    "shipping": ["logistics", "brand", "warehouse"],
+    "staging_outbound": ["warehouse", "brand"],
+    "stock_taking": ["warehouse", "platform"],
+    "stocking": ["warehouse", "platform"],
+    "storing": ["warehouse"],
+    "transporting": ["logistics"],
+    "unloading": ["logistics", "warehouse"],
+    "unpacking": ["warehouse", "logistics", "platform"],
+    "void_shipping": ["logistics", "brand", "warehouse"],
+    CUSTOMS_CLEARANCE_STEP: ["customs_broker"],
+    DELIVERING_STEP: ["platform", "logistics"],
+    EXTENSION_STEPS: BUSINESS_ROLES,
 }
 
 # Events in one transaction: a document of a few hundred events is one transaction, and a block
@@ -71,6 +115,8 @@ events_per_tx_max = 1_000
 events_per_epc_max = 512
 # Containers nest (item in case in pallet in container): deeper than this is refused.
 nesting_depth_max = 8
+# Instances one container holds at once (a pallet of small items holds a few thousand).
+contents_max = 10_000
 _EVENT_FIELDS = {
     "event_id",
     "type",
@@ -168,10 +214,10 @@ class Provenance(Contract):
             where = f"events[{index}]"
             try:
                 _check_shape(event)
-                check_chain_event(event)  # the indexed fields are what its own JSON says
+                parts = checked_event_parts(event)  # the indexed fields are what its JSON says
                 self._authorize(context, event, step_roles)
                 digest = event_digest(context.suite.hash, event)
-                self._apply(context, event, digest, index)
+                self._apply(context, event, parts, digest, index)
             except XinchainError as exc:
                 label = event.get("event_id") if isinstance(event, dict) else None
                 name = f"{where} ({label})" if label else where
@@ -209,6 +255,8 @@ class Provenance(Contract):
         if not step:
             raise ContractError("every event must name its bizStep", field="bizStep")
         allowed = step_roles.get(step)
+        if allowed is None and ":" in step:  # a URI: an extension step, not a CBV word
+            allowed = step_roles.get(EXTENSION_STEPS)
         if allowed is None:
             raise ContractError(
                 f"bizStep {step!r} is not configured for any role; governance configures "
@@ -223,22 +271,24 @@ class Provenance(Contract):
             )
 
     def _apply(
-        self, context: CallContext, event: dict[str, Any], digest: bytes, position: int
+        self,
+        context: CallContext,
+        event: dict[str, Any],
+        parts: EventParts,
+        digest: bytes,
+        position: int,
     ) -> None:
-        commissioning = (
-            event["biz_step"] == "commissioning"
-            and event["type"] == "ObjectEvent"
-            and event["action"] == "ADD"
-        )
-        for epc in event["epcs"]:
-            if not is_sgtin(epc):
-                continue
-            if commissioning:
-                self._commission(context, epc, digest)
-            elif context.read(NAME, f"item/{epc}") is None:
-                raise ContractError(f"{epc} was never commissioned", field="epcList")
-        if event["type"] == "AggregationEvent":
-            self._aggregate(context, event)
+        if context.read(NAME, f"event/{digest.hex()}") is not None:
+            return  # the very same event again (a document sent twice): recorded once
+        retracts = ""
+        if parts.declaration is not None:
+            retracts = self._declare_error(context, event, digest)
+        else:
+            self._check_items(context, event, parts, digest)
+            if event["event_id"]:
+                self._note_event_id(context, event["event_id"], digest)
+            if event["type"] == "AggregationEvent":
+                self._aggregate(context, event)
         record = {
             "event": event,
             "recorded_by": context.sender,
@@ -246,37 +296,89 @@ class Provenance(Contract):
             "tx_id": context.tx_id,
             "position": position,
         }
+        if retracts:
+            record["retracts"] = retracts
         context.write(NAME, f"event/{digest.hex()}", record)
-        touched = [*event["epcs"], *([event["parent_id"]] if event["parent_id"] else [])]
-        for epc in dict.fromkeys(touched):
-            digests = context.read(NAME, f"epc/{epc}") or []
+        parent = [event["parent_id"]] if event["parent_id"] else []
+        for key in dict.fromkeys([*event["epcs"], *parent, *parts.classes]):
+            digests = context.read(NAME, f"epc/{key}") or []
             if len(digests) >= events_per_epc_max:
-                raise ContractError(f"{epc} already has {len(digests)} events", field="epcList")
-            context.write(NAME, f"epc/{epc}", [*digests, digest.hex()])
+                raise ContractError(f"{key} already has {len(digests)} events", field="epcList")
+            context.write(NAME, f"epc/{key}", [*digests, digest.hex()])
 
-    def _commission(self, context: CallContext, epc: str, digest: bytes) -> None:
-        sgtin = _checked(Sgtin.parse, epc, "epcList")
-        product = context.read(NAME, f"product/{sgtin.gtin}")
+    def _check_items(
+        self, context: CallContext, event: dict[str, Any], parts: EventParts, digest: bytes
+    ) -> None:
+        """Serialised items (SGTINs) exist only once their brand commissions them: a
+        commissioning event creates those it names as new (`EventParts.created`), every other
+        mention needs them commissioned already."""
+        created = set(parts.created)
+        parent = [event["parent_id"]] if event["parent_id"] else []
+        for uri in dict.fromkeys([*event["epcs"], *parent]):
+            key = canonical(uri)
+            if key.kind != "sgtin":
+                continue
+            if uri in created:
+                self._commission(context, key, digest)
+            elif context.read(NAME, f"item/{uri}") is None:
+                raise ContractError(f"{uri} was never commissioned", field="epcList")
+
+    def _note_event_id(self, context: CallContext, event_id: str, digest: bytes) -> None:
+        """eventIDs are meant to be unique, but GS1's own examples reuse one for edited copies
+        of an event; so an eventID lists every event recorded under it, and none is refused."""
+        known = context.read(NAME, f"id/{event_id}") or []
+        if len(known) >= events_per_epc_max:
+            raise ContractError(f"eventID {event_id!r} names {len(known)} events", field="eventID")
+        context.write(NAME, f"id/{event_id}", [*known, digest.hex()])
+
+    def _declare_error(self, context: CallContext, event: dict[str, Any], digest: bytes) -> str:
+        """An error declaration (EPCIS 2.0: the event repeated with its eventID, plus
+        `errorDeclaration`) retracts the events under that eventID that its sender recorded;
+        another org's event it may not retract. Returns the first retracted digest, or "" when
+        the chain holds no event under that eventID."""
+        event_id = event["event_id"]
+        known: list[str] = (context.read(NAME, f"id/{event_id}") or []) if event_id else []
+        if not known:
+            return ""
+        records = {digest_hex: context.read(NAME, f"event/{digest_hex}") for digest_hex in known}
+        own = [d for d, record in records.items() if record["recorded_by"] == context.sender]
+        if not own:
+            recorders = sorted({record["recorded_by"] for record in records.values()})
+            raise ContractError(
+                f"event {event_id!r} was recorded by {', '.join(map(repr, recorders))}; only "
+                "that org declares it in error",
+                field="errorDeclaration",
+            )
+        open_ = [d for d in own if context.read(NAME, f"retracted/{d}") is None]
+        if not open_:
+            raise ContractError(f"event {event_id!r} is already declared in error", field="eventID")
+        for retracted in open_:
+            context.write(NAME, f"retracted/{retracted}", digest.hex())
+        return open_[0]
+
+    def _commission(self, context: CallContext, key: Gs1Key, digest: bytes) -> None:
+        product = context.read(NAME, f"product/{key.key}")
         if product is None:
             raise ContractError(
-                f"GTIN {sgtin.gtin} is not a registered product; its brand registers it first",
+                f"GTIN {key.key} is not a registered product; its brand registers it first",
                 field="epcList",
             )
         if product["brand"] != context.sender:
             raise ContractError(
-                f"only {product['brand']!r}, the brand of GTIN {sgtin.gtin}, commissions it",
+                f"only {product['brand']!r}, the brand of GTIN {key.key}, commissions it",
                 field="epcList",
             )
-        if context.read(NAME, f"item/{epc}") is not None:
-            raise ContractError(f"{epc} is already commissioned", field="epcList")
+        existing = context.read(NAME, f"item/{key.uri}")
+        if existing is not None and not context.read(NAME, f"retracted/{existing['commissioned']}"):
+            raise ContractError(f"{key.uri} is already commissioned", field="epcList")
         item = {
-            "gtin": sgtin.gtin,
-            "serial": sgtin.serial,
+            "gtin": key.key,
+            "serial": key.serial,
             "brand": context.sender,
             "commissioned": digest.hex(),
             "height": context.height,
         }
-        context.write(NAME, f"item/{epc}", item)
+        context.write(NAME, f"item/{key.uri}", item)
 
     def _aggregate(self, context: CallContext, event: dict[str, Any]) -> None:
         parent = event["parent_id"]
@@ -287,13 +389,40 @@ class Provenance(Contract):
             raise ContractError(
                 f"containers nest deeper than {nesting_depth_max}", field="parentID"
             )
+        contents: list[str] = context.read(NAME, f"has/{parent}") or []
+        if event["action"] == "DELETE":
+            # No children named: everything is taken out of the parent (EPCIS 2.0 §7.4.3).
+            leaving = event["epcs"] or contents
+            for child in leaving:
+                if context.read(NAME, f"in/{child}") == parent:
+                    context.remove(NAME, f"in/{child}")
+            remaining = [child for child in contents if child not in set(leaving)]
+            self._write_contents(context, parent, remaining)
+            return
         for child in event["epcs"]:
-            if event["action"] == "DELETE":
-                context.remove(NAME, f"in/{child}")
-            elif child == parent or child in around_parent:
+            if child == parent or child in around_parent:
                 raise ContractError(f"{child} would contain itself", field="childEPCs")
-            else:
-                context.write(NAME, f"in/{child}", parent)
+            before = context.read(NAME, f"in/{child}")
+            if before == parent:
+                continue
+            if isinstance(before, str):
+                others = context.read(NAME, f"has/{before}") or []
+                self._write_contents(context, before, [c for c in others if c != child])
+            context.write(NAME, f"in/{child}", parent)
+            contents.append(child)
+        if len(contents) > contents_max:
+            raise ContractError(
+                f"{parent} would hold {len(contents)} items, more than {contents_max}",
+                field="childEPCs",
+            )
+        self._write_contents(context, parent, contents)
+
+    @staticmethod
+    def _write_contents(context: CallContext, parent: str, contents: list[str]) -> None:
+        if contents:
+            context.write(NAME, f"has/{parent}", contents)
+        elif context.read(NAME, f"has/{parent}") is not None:
+            context.remove(NAME, f"has/{parent}")
 
 
 def containers_of(read: Any, epc: str) -> list[str]:

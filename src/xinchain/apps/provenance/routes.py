@@ -19,11 +19,17 @@ from xinchain.api.checks import (
 )
 from xinchain.apps.provenance.contract import NAME
 from xinchain.apps.provenance.epcis import export_document, from_chain_event
-from xinchain.apps.provenance.gs1 import check_gtin14, check_serial, digital_link_path
-from xinchain.apps.provenance.page import render
+from xinchain.apps.provenance.gs1 import (
+    check_gtin14,
+    check_serial,
+    digital_link_path,
+    digital_link_quote,
+)
+from xinchain.apps.provenance.keys import RESOLVER
+from xinchain.apps.provenance.page import render, render_key
 from xinchain.apps.provenance.qr import item_qr_png, item_qr_svg, sheet_pdf, sheet_png, sheet_svg
 from xinchain.apps.provenance.scans import scans
-from xinchain.apps.provenance.view import commissioned_serials, item_view
+from xinchain.apps.provenance.view import KeyView, Step, commissioned_serials, item_view, key_view
 from xinchain.errors import NotFound, XinchainError
 from xinchain.node.node import Node
 from xinchain.receipt import build_receipts
@@ -55,6 +61,49 @@ ORG = described("the brand's org id", IDENTIFIER_PATTERN)
 DIGEST = described("the event's hash", HEX64_PATTERN)
 QR_KIND = described("the image format", enum=["png", "svg"])
 SHEET_KIND = described("the sheet's format", enum=["svg", "png", "pdf"])
+KEY_ID = Query(
+    min_length=1,
+    max_length=2000,
+    description=(
+        "what to look up, however an EPCIS document names it: an EPC URI "
+        "(urn:epc:id:sscc:0614141.1234567890, urn:epc:class:lgtin:…) or a GS1 Digital Link URI "
+        "(https://id.gs1.org/00/106141412345678908)"
+    ),
+)
+LOT = described("the lot or batch number (GS1 AI 10)", '^[!"%-?A-Z_a-z]{1,20}$')
+KEY_VALUE = described("the GS1 key after its application identifier", "^[^/]{1,60}$")
+# GS1 Digital Link primary keys other than the GTIN, each with a page at /{AI}/{key}.
+KEY_PAGE_AIS = ("00", "8003", "8004", "8018", "8017", "414", "417", "253", "255", "401", "402")
+
+
+def step_json(step: Step) -> dict[str, Any]:
+    return {
+        "digest": step.digest,
+        "biz_step": step.event["biz_step"],
+        "recorded_by": step.recorded_by,
+        "height": step.height,
+        "via": step.via,
+        "retracted_by": step.retracted_by,
+        "declares": step.declares,
+        "corrected_by": [
+            {"event_id": event_id, "digest": digest} for event_id, digest in step.corrective
+        ],
+        "event": step.document,
+    }
+
+
+def _export(steps: list[Step]) -> Response:
+    created = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    document = export_document(
+        [from_chain_event(step.event) for step in steps], creation_date=created
+    )
+    return Response(document, media_type="application/ld+json")
+
+
+def _recorded(view: KeyView) -> KeyView:
+    if not view.steps and not view.contents:
+        raise NotFound(f"nothing is recorded for {view.key.uri}", field="id")
+    return view
 
 
 def provenance_routes(api: FastAPI, node: Node) -> None:
@@ -79,17 +128,7 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
             "epc": view.epc,
             "product": view.product,
             "item": view.item,
-            "steps": [
-                {
-                    "digest": step.digest,
-                    "biz_step": step.event["biz_step"],
-                    "recorded_by": step.recorded_by,
-                    "height": step.height,
-                    "via": step.via,
-                    "event": step.document,
-                }
-                for step in view.steps
-            ],
+            "steps": [step_json(step) for step in view.steps],
             "scans": view.scans,
             "places": view.places,
             "suspect": view.suspect,
@@ -109,11 +148,60 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
         view = item_view(node.chain, check_gtin14(gtin), check_serial(serial))
         if not view.registered:
             raise NotFound(f"{view.epc} was never commissioned", field="serial")
-        created = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        document = export_document(
-            [from_chain_event(step.event) for step in view.steps], creation_date=created
+        return _export(view.steps)
+
+    @api.get("/v1/provenance/keys", tags=["provenance"])
+    def key(id: str = KEY_ID) -> dict[str, Any]:
+        """Any GS1 key (a lot, a case or pallet, an asset, a location) or other EPC: its
+        canonical form, its events (its containers' included), where it is and what it holds."""
+        view = _recorded(key_view(node.chain, id))
+        return {
+            "key": {
+                "kind": view.key.kind,
+                "uri": view.key.uri,
+                "key": view.key.key,
+                "serial": view.key.serial,
+                "lot": view.key.lot,
+                "extension": view.key.extension,
+            },
+            "container": view.container,
+            "contents": view.contents,
+            "steps": [step_json(step) for step in view.steps],
+        }
+
+    @api.get(
+        "/v1/provenance/keys/epcis",
+        tags=["provenance"],
+        response_class=Response,
+        responses=binary_answer("its events as an EPCIS 2.0 document", "application/ld+json"),
+    )
+    def key_epcis(id: str = KEY_ID) -> Response:
+        """The events of any GS1 key or EPC as an EPCIS 2.0 JSON-LD document."""
+        return _export(_recorded(key_view(node.chain, id)).steps)
+
+    @api.get("/01/{gtin}/10/{lot}", response_class=HTMLResponse, tags=["provenance"])
+    def lot_page(
+        request: Request, gtin: str = GTIN, lot: str = LOT, lang: str | None = None
+    ) -> str:
+        """The public page of a lot: its events."""
+        view = key_view(
+            node.chain, f"{RESOLVER}/01/{check_gtin14(gtin)}/10/{digital_link_quote(lot)}"
         )
-        return Response(document, media_type="application/ld+json")
+        return render_key(view, language(request.headers.get("accept-language", ""), lang))
+
+    def key_page(ai: str) -> Any:
+        def page(request: Request, value: str = KEY_VALUE, lang: str | None = None) -> str:
+            view = key_view(node.chain, f"{RESOLVER}/{ai}/{digital_link_quote(value)}")
+            return render_key(view, language(request.headers.get("accept-language", ""), lang))
+
+        page.__doc__ = f"The public page of a GS1 key with application identifier {ai}."
+        page.__name__ = f"key_page_{ai}"
+        return page
+
+    for ai in KEY_PAGE_AIS:
+        api.add_api_route(
+            f"/{ai}/{{value}}", key_page(ai), response_class=HTMLResponse, tags=["provenance"]
+        )
 
     @api.get(
         "/v1/provenance/items/{gtin}/{serial}/qr.{kind}",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xinchain.apps.provenance.contract import NAME, containers_of
-from xinchain.apps.provenance.gs1 import Sgtin
+from xinchain.apps.provenance.keys import RESOLVER, Gs1Key, canonical, item_key
 from xinchain.apps.provenance.scans import scans as scans_of
 from xinchain.execution.chain import ChainStore
 
@@ -22,8 +22,6 @@ from xinchain.execution.chain import ChainStore
 # genuine tin is scanned by its buyer a few times, not by crowds in many cities.
 scans_suspect_min = 50
 places_suspect_min = 5
-# The company prefix length of a GTIN nobody registered (GS1's EPCIS examples use 7 digits).
-default_company_prefix_digits = 7
 # Events shown for one item, its containers' included.
 journey_events_max = 256
 
@@ -37,6 +35,13 @@ class Step:
     org_name: str
     height: int
     via: str  # "" for the item itself, else the container the event was about
+    # When a later error declaration retracted this event: the declaration's digest, and the
+    # corrective events it names as (eventID, digest on chain or "").
+    retracted_by: str = ""
+    corrective: tuple[tuple[str, str], ...] = ()
+    # An error declaration: the digest of the event it retracts (shown on that event's step,
+    # not as a step of its own; exported as it is).
+    declares: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,7 @@ class ItemView:
 
 def item_view(app: ChainStore, gtin: str, serial: str) -> ItemView:
     product = app.read_state(NAME, f"product/{gtin}")
-    digits = product["company_prefix_digits"] if product else default_company_prefix_digits
-    epc = Sgtin.from_gtin(gtin, serial, digits).uri
+    epc = item_key(gtin, serial)
     if product is not None:
         brand = app.read_state("governance", f"org/{product['brand']}") or {}
         product = {**product, "brand_name": brand.get("name", product["brand"])}
@@ -88,6 +92,9 @@ def item_view(app: ChainStore, gtin: str, serial: str) -> ItemView:
 
 
 def journey(app: ChainStore, epc: str) -> list[Step]:
+    """The events of `epc` (a canonical key) and of the containers around it, in event time,
+    error declarations included (`Step.declares`)."""
+
     def read(contract: str, key: str) -> Any:
         return app.read_state(contract, key)
 
@@ -102,20 +109,58 @@ def journey(app: ChainStore, epc: str) -> list[Step]:
             record = app.read_state(NAME, f"event/{digest}")
             if record is None:
                 continue
-            org = app.read_state("governance", f"org/{record['recorded_by']}") or {}
-            steps.append(
-                Step(
-                    digest=digest,
-                    event=record["event"],
-                    document=json.loads(record["event"]["json"]),
-                    recorded_by=record["recorded_by"],
-                    org_name=str(org.get("name", record["recorded_by"])),
-                    height=record["height"],
-                    via="" if subject == epc else subject,
-                )
-            )
+            steps.append(_step(app, digest, record, "" if subject == epc else subject))
     steps.sort(key=lambda step: (step.event["event_time_us"], step.height))
     return steps
+
+
+def _step(app: ChainStore, digest: str, record: dict[str, Any], via: str) -> Step:
+    org = app.read_state("governance", f"org/{record['recorded_by']}") or {}
+    retracted_by = app.read_state(NAME, f"retracted/{digest}") or ""
+    corrective: tuple[tuple[str, str], ...] = ()
+    if retracted_by:
+        declaration = app.read_state(NAME, f"event/{retracted_by}") or {}
+        document = json.loads(declaration.get("event", {}).get("json", "{}"))
+        ids = document.get("errorDeclaration", {}).get("correctiveEventIDs", [])
+        corrective = tuple(
+            (str(event_id), str((app.read_state(NAME, f"id/{event_id}") or [""])[-1]))
+            for event_id in ids
+        )
+    return Step(
+        digest=digest,
+        event=record["event"],
+        document=json.loads(record["event"]["json"]),
+        recorded_by=record["recorded_by"],
+        org_name=str(org.get("name", record["recorded_by"])),
+        height=record["height"],
+        via=via,
+        retracted_by=str(retracted_by),
+        corrective=corrective,
+        declares=str(record.get("retracts", "")),
+    )
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """Any GS1 key's page: a lot, a case or pallet, a returnable or fixed asset, a location."""
+
+    key: Gs1Key
+    steps: list[Step]
+    container: str  # the container it is in now, or ""
+    contents: list[str]  # what it holds now (canonical keys)
+
+
+def key_view(app: ChainStore, uri: str, contents_shown_max: int = 1_000) -> KeyView:
+    """The journey and the contents of whatever `uri` names (any spelling keys.py reads)."""
+    key = canonical(uri)
+    contents = app.read_state(NAME, f"has/{key.uri}") or []
+    container = app.read_state(NAME, f"in/{key.uri}")
+    return KeyView(
+        key=key,
+        steps=journey(app, key.uri),
+        container=container if isinstance(container, str) else "",
+        contents=list(contents[:contents_shown_max]),
+    )
 
 
 def commissioned_serials(app: ChainStore, gtin: str, limit: int) -> list[str]:
@@ -123,7 +168,7 @@ def commissioned_serials(app: ChainStore, gtin: str, limit: int) -> list[str]:
     product = app.read_state(NAME, f"product/{gtin}")
     if product is None or limit <= 0:
         return []
-    stem = Sgtin.from_gtin(gtin, "0", product["company_prefix_digits"]).uri[:-1]
+    stem = f"{RESOLVER}/01/{gtin}/21/"
     serials = []
     for _, record in app.scan_state(NAME, f"item/{stem}"):
         serials.append(str(record["serial"]))
