@@ -288,7 +288,7 @@ def _step(step: Step, lang: int) -> str:
     for quantity in _quantities(step.document):
         rows.append((_t("quantity", lang), quantity))
     details = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in rows)
-    via = f"<p class='muted'>{e(_t('via', lang))}: {e(step.via)}</p>" if step.via else ""
+    via = f"<p class='muted'>{e(_t('via', lang))}: {_link(step.via)}</p>" if step.via else ""
     receipt = f"/v1/provenance/events/{step.digest}/receipt"
     retracted = _retraction(step, lang) if step.retracted_by else ""
     classes = "step retracted" if step.retracted_by else "step"
@@ -350,7 +350,8 @@ def _readings(document: dict[str, Any], lang: int) -> str:
             values = [
                 (name, report[name])
                 for name in ("value", "minValue", "maxValue", "meanValue")
-                if isinstance(report.get(name), int | Decimal)
+                if isinstance(report.get(name), int | float | Decimal)
+                and not isinstance(report.get(name), bool)
             ]
             text = ", ".join(
                 f"{'' if name == 'value' else name.removesuffix('Value') + ' '}{number} {unit}"
@@ -375,7 +376,7 @@ def _out_of_range(
     low, high = SENSOR_LIMITS.get((kind, str(report.get("uom"))), (None, None))
     for _, number in values:
         try:
-            reading = Decimal(number)
+            reading = Decimal(str(number))
         except InvalidOperation:
             continue
         if (low is not None and reading < low) or (high is not None and reading > high):
