@@ -12,12 +12,14 @@ Scenarios:
   WATCH, bare-word bizStep customs_clearance, epcList "not a uri", quantity as a string, SGTIN
   with the wrong digit count, Digital Link GTIN with a wrong check digit, SSCC and SGLN with
   the wrong digit count, unprefixed extra field, missing eventTimeZoneOffset; eventTime with a
-  nonzero fraction beyond microseconds or a leap second; not JSON; not an EPCISDocument;
+  leap second; not JSON; not an EPCISDocument;
   duplicate keys, NaN, unpaired surrogates, floats and out-of-bound numbers.
 * Customs: our bizStep and bizTransaction type URIs convert with customs_declaration set, as
   does the extension field; two different declarations in one event are refused.
 * Contract guard: check_chain_event accepts a faithful conversion and refuses doctored fields.
-* Schema location: a missing or altered schema file is a ConfigError naming scripts/setup.
+* eventTime finer than a microsecond (.NET's 7 digits) is truncated on chain, kept in the text.
+* Schema: GS1's published schema ships in gs1data/ and matches its pin; a missing or altered
+  copy is a ConfigError naming where it ships.
 """
 
 from __future__ import annotations
@@ -398,10 +400,11 @@ def test_sscc_parent_with_the_wrong_digit_count_is_refused() -> None:
     assert "17 digits" in error.reason
 
 
-def test_event_time_with_a_nonzero_fraction_beyond_microseconds_is_refused() -> None:
-    error = refusal(object_document_with(set_field("eventTime", "2005-04-04T20:33:31.116000001Z")))
-    assert (error.event_index, error.field) == (1, "eventTime")
-    assert "finer than a microsecond" in error.reason
+def test_event_time_finer_than_a_microsecond_is_truncated_and_kept_whole_in_the_text() -> None:
+    event = customs_event(eventTime="2005-04-04T20:33:31.1160009Z")  # .NET writes 7 digits
+    chain_event = epcis.to_chain_event(event)
+    assert chain_event["event_time_us"] == 1112646811116000
+    assert '"eventTime":"2005-04-04T20:33:31.1160009Z"' in chain_event["json"]
 
 
 def test_event_time_with_zeros_beyond_microseconds_is_accepted() -> None:
@@ -483,7 +486,7 @@ def test_python_float_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("spelled", "expected"),
-    [("1234567890.123456", "16 significant digits"), ("1e16", "magnitude 1E+16")],
+    [("1234567890.12345678", "18 significant digits"), ("1e16", "magnitude 1E+16")],
 )
 def test_decimal_beyond_the_bounds_is_refused(spelled: str, expected: str) -> None:
     text = fixture_text(AGGREGATION_EVENT).replace('"quantity":200.5', f'"quantity":{spelled}')

@@ -14,10 +14,9 @@ decides whether a document is valid (about 18,000 events/s); only when it is not
 jsonschema run again to find the most useful error message.
 
 **Rules the schema lacks**, checked here: `eventTime` is strict RFC 3339 with no leap second
-and no fraction finer than a microsecond (the chain keeps UTC microseconds); every GS1 key,
-as an EPC URI or a Digital Link URI, is well formed with its check digit (keys.py); numbers
-fit what every EPCIS consumer can hold exactly (decimals of at most 15 significant digits,
-integers of 64 bits); text is valid Unicode; a JSON object names each key once; at most one
+(the chain orders events by UTC microsecond); every GS1 key, as an EPC URI or a Digital Link
+URI, is well formed with its check digit (keys.py); numbers fit what EPCIS consumers hold
+(decimals of at most 17 significant digits, as a double is written, integers of 64 bits); text is valid Unicode; a JSON object names each key once; at most one
 customs declaration number per event.
 
 **The on-chain form** (`to_chain_event`) lies in the codec's text data model: the fields the
@@ -81,10 +80,11 @@ event_json_chars_max = 64 * 1024
 # EPCIS events nest a handful of levels (sensorElementList → sensorReport → …); deeper nesting
 # is refused so that no recursion here can be driven to the interpreter's limit.
 nesting_depth_max = 32
-# Other EPCIS tools read JSON numbers as IEEE doubles, which hold every decimal of at most 15
-# significant digits exactly; the exponent bound keeps canonical plain-digit text short
-# (`1e999999999` would otherwise be a gigabyte of zeros).
-decimal_significant_digits_max = 15
+# Other EPCIS tools read JSON numbers as IEEE doubles; a double is written back in at most 17
+# significant digits (0.1 + 0.2 prints as 0.30000000000000004), so exports of such tools carry
+# up to 17 and are accepted as written; the exponent bound keeps canonical plain-digit text
+# short (`1e999999999` would otherwise be a gigabyte of zeros).
+decimal_significant_digits_max = 17
 decimal_exponent_abs_max = 15
 # Integers beyond 64 bits fit no consumer's integer type (nor the codec's).
 integer_min = -(2**63)
@@ -508,8 +508,8 @@ def _checked_chain_event(value: object) -> tuple[dict[str, Any], dict[str, Any]]
 
 
 def event_time_us(text: str, field: str = "eventTime") -> int:
-    """UTC microseconds since 1970 of an RFC 3339 date-time; refuses leap seconds and fractions
-    finer than a microsecond (Python's fromisoformat would silently truncate them)."""
+    """UTC microseconds since 1970 of an RFC 3339 date-time, a finer fraction truncated;
+    refuses leap seconds (no instant on the UTC microsecond time line)."""
     match = _DATE_TIME.fullmatch(text)
     if match is None:
         raise EpcisInvalid(
@@ -518,13 +518,9 @@ def event_time_us(text: str, field: str = "eventTime") -> int:
             field=field,
         )
     year, month, day, hour, minute, second = (int(match[group]) for group in range(1, 7))
+    # The chain orders events by microsecond; a finer fraction (.NET writes 7 digits) is kept
+    # whole in the event's text and truncated here.
     fraction = match[7] or ""
-    if fraction[6:].strip("0"):
-        raise EpcisInvalid(
-            f"{text!r} has a fraction of a second finer than a microsecond (.{fraction}); "
-            "the chain keeps microseconds",
-            field=field,
-        )
     if second == 60:
         raise EpcisInvalid(
             f"{text!r} names second 60, a leap second, which has no place on the UTC "
@@ -818,7 +814,7 @@ def canonical_decimal(number: Decimal, field: str | None = None) -> str:
             f"1E-{decimal_exponent_abs_max} to 1E+{decimal_exponent_abs_max} are accepted",
             field=field,
         )
-    # Exact: at most 15 significant digits lie well within the default 28-digit context.
+    # Exact: at most 17 significant digits lie well within the default 28-digit context.
     return format(number.normalize(), "f")
 
 
