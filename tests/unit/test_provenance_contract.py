@@ -7,7 +7,7 @@ identity
 - an item commissioned by its Digital Link URI and shipped by its EPC URI has one journey
 - a lot named as urn:epc:class:lgtin and as a Digital Link /10/ URI has one journey
 vocabulary and roles
-- every CBV 2.0 bizStep in GS1's schema has default roles
+- every CBV 2.0 bizStep in GS1's schema has default roles, and an English and a Chinese label
 - a bizStep written as its full CBV URI is checked and stored as its bare word
 - an extension step (a URI outside CBV) is open to the business roles, not to a bank
 commissioning
@@ -34,6 +34,7 @@ from chain_helpers import Chain, make_consortium
 
 from xinchain.apps.provenance.contract import DEFAULT_STEP_ROLES, NAME
 from xinchain.apps.provenance.epcis import to_chain_event
+from xinchain.apps.provenance.page import STEP_LABELS
 from xinchain.apps.provenance.view import journey, key_view
 
 SCHEMA = (
@@ -116,6 +117,14 @@ def test_every_cbv_step_in_gs1s_schema_has_default_roles() -> None:
     words = schema["definitions"]["bizStep"]["anyOf"][1]["enum"]
     assert len(words) >= 40
     assert [word for word in words if not DEFAULT_STEP_ROLES.get(word)] == []
+
+
+def test_every_cbv_step_has_an_english_and_a_chinese_label() -> None:
+    schema = json.loads(SCHEMA.read_text())
+    words = schema["definitions"]["bizStep"]["anyOf"][1]["enum"]
+    for word in words:
+        english, chinese = STEP_LABELS[word]
+        assert english.isascii() and not chinese.isascii(), word
 
 
 def test_a_step_written_as_its_cbv_uri_is_its_bare_word(chain: Chain) -> None:
