@@ -16,8 +16,9 @@ jsonschema run again to find the most useful error message.
 **Rules the schema lacks**, checked here: `eventTime` is strict RFC 3339 with no leap second
 (the chain orders events by UTC microsecond); every GS1 key, as an EPC URI or a Digital Link
 URI, is well formed with its check digit (keys.py); numbers fit what EPCIS consumers hold
-(decimals of at most 17 significant digits, as a double is written, integers of 64 bits); text is valid Unicode; a JSON object names each key once; at most one
-customs declaration number per event.
+(decimals of at most 17 significant digits, as a double is written, integers of 64 bits);
+text is valid Unicode; a JSON object names each key once; at most one customs declaration
+number per event.
 
 **The on-chain form** (`to_chain_event`) lies in the codec's text data model: the fields the
 contract indexes and checks (each identifier by its canonical key, keys.py; a bizStep or

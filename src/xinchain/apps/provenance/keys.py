@@ -34,6 +34,7 @@ import re
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from xinchain.apps.provenance.gs1 import (
     InvalidIdentifier,
@@ -111,12 +112,22 @@ _Converter = Callable[[list[str], str, str], Gs1Key]
 
 
 def canonical(text: str, field: str = "epc") -> Gs1Key:
-    """The one identity of an EPC URI, a GS1 Digital Link URI, or any other URI."""
+    """The one identity of an EPC URI, a GS1 Digital Link URI, or any other URI; a malformed
+    GS1 key is refused with `InvalidIdentifier` naming `field`."""
+    try:
+        return _canonical(text)
+    except InvalidIdentifier as exc:
+        raise InvalidIdentifier(exc.reason, field=field) from None
+
+
+# The same few identifiers recur in every event of a journey and are read again by the view
+# and the contract: a pure function, so its answers are kept (refusals are not).
+@lru_cache(maxsize=16_384)
+def _canonical(text: str) -> Gs1Key:
+    field = "epc"
     if text[:8].lower() == "urn:epc:":
         if not text.startswith("urn:epc:"):
-            raise InvalidIdentifier(
-                f"write the EPC URI prefix in lower case: {text!r}", field=field
-            )
+            raise InvalidIdentifier(f"write the EPC URI prefix in lower case: {text!r}")
         return _from_epc_uri(text, field)
     if text[:8].lower().startswith(("http://", "https://")):
         found = _from_digital_link(text, field)
