@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
 
-from xinchain.apps.provenance.contract import NAME
+from xinchain import codec
+from xinchain.apps.provenance.contract import NAME, events_per_tx_max
 from xinchain.apps.provenance.epcis import document_events_to_chain
 from xinchain.cli.common import (
     DEFAULT_API,
@@ -23,6 +25,7 @@ from xinchain.cli.common import (
 )
 from xinchain.client.sdk import ApiError, Client
 from xinchain.errors import XinchainError
+from xinchain.types import tx_bytes_max
 
 trace_cli = typer.Typer(no_args_is_help=True, help="Trace items: products, EPCIS events, scans.")
 
@@ -50,17 +53,46 @@ def trace_import(
     api: ApiOption = DEFAULT_API,
     org: Annotated[str | None, typer.Option("--as", help="member org recording the events")] = None,
 ) -> None:
-    """Validate an EPCIS 2.0 document and record its events, all or none."""
+    """Validate an EPCIS 2.0 document and record its events: all or none when they fit one
+    transaction (1,000 events, under 1 MiB), else in several, in order, each all or none."""
     try:
-        events = document_events_to_chain(document.read_text(encoding="utf-8"))
+        events = document_events_to_chain(document.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         raise fail(f"cannot read {document}: {exc}", 2) from exc
     except XinchainError as exc:
         raise fail(f"{document.name} is refused: {exc}") from exc
-    result = contract_call(home, api, org, NAME, "record_events", {"events": events})
-    console.print(
-        f"recorded {result['size']} event(s) from {document.name} in block {result['height']}"
-    )
+    batches = list(_batches(events))
+    done = 0
+    for number, batch in enumerate(batches, 1):
+        if len(batches) > 1:
+            console.print(
+                f"transaction {number} of {len(batches)}: events {done} to "
+                f"{done + len(batch) - 1} (those before are recorded)"
+            )
+        result = contract_call(home, api, org, NAME, "record_events", {"events": batch})
+        done += len(batch)
+        console.print(
+            f"recorded {result['size']} event(s) from {document.name} in block {result['height']}"
+        )
+
+
+# One transaction's events: under the contract's count, and their encoding under this share of
+# a transaction's bytes (the rest is the signature, names and framing).
+batch_bytes_max = tx_bytes_max * 7 // 8
+
+
+def _batches(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for event in events:
+        encoded = len(codec.encode(event))
+        if batch and (len(batch) >= events_per_tx_max or size + encoded > batch_bytes_max):
+            yield batch
+            batch, size = [], 0
+        batch.append(event)
+        size += encoded
+    if batch:
+        yield batch
 
 
 @trace_cli.command("show")

@@ -28,11 +28,11 @@ records a batch of events; the result's data is the RFC 9162 root over the event
 each event gets its own receipt exactly like a notarized document.
 
 State (key space ``provenance/``; `<key>` a canonical key): ``product/<gtin>``,
-``item/<key>``, ``event/<digest>``, ``epc/<key>`` (digests of the events naming an instance or
-a class, in order), ``in/<key>`` (its container), ``has/<key>`` (what a container holds),
-``id/<eventID>`` (digests of the events under an eventID), ``retracted/<digest>`` (the error
-declaration that retracted it), ``brand/<org>`` (the brand's GTINs), ``flag/<key>`` (a
-suspected copy), ``config/step_roles``.
+``item/<key>``, ``event/<digest>``, ``epc/<key> <n>`` (the digest of the n-th event naming an
+instance or a class; ``epcs/<key>`` their count), ``in/<key>`` (its container), ``has/<key>``
+(what a container holds), ``id/<eventID>`` (digests of the events under an eventID),
+``retracted/<digest>`` (the error declaration that retracted it), ``brand/<org>`` (the brand's
+GTINs), ``flag/<key>`` (a suspected copy), ``config/step_roles``.
 """
 
 from __future__ import annotations
@@ -111,8 +111,9 @@ DEFAULT_STEP_ROLES: dict[str, list[str]] = {
 # Events in one transaction: a document of a few hundred events is one transaction, and a block
 # of several such transactions still executes in well under a second.
 events_per_tx_max = 1_000
-# Digests kept per EPC: a journey has tens of steps; thousands would be abuse.
-events_per_epc_max = 512
+# Events kept per key: a journey has tens of steps, a cold-chain logger on a pallet reports
+# every few minutes for weeks; each is one entry, so adding one costs the same at any count.
+events_per_epc_max = 100_000
 # Containers nest (item in case in pallet in container): deeper than this is refused.
 nesting_depth_max = 8
 # Instances one container holds at once (a pallet of small items holds a few thousand).
@@ -252,10 +253,10 @@ class Provenance(Contract):
         self, context: CallContext, event: dict[str, Any], step_roles: dict[str, Any]
     ) -> None:
         step = event["biz_step"]
-        if not step:
-            raise ContractError("every event must name its bizStep", field="bizStep")
         allowed = step_roles.get(step)
-        if allowed is None and ":" in step:  # a URI: an extension step, not a CBV word
+        if allowed is None and (":" in step or not step):
+            # a URI (an extension step, not a CBV word), or no bizStep at all (EPCIS 2.0 makes
+            # it optional): the roles of extension steps
             allowed = step_roles.get(EXTENSION_STEPS)
         if allowed is None:
             raise ContractError(
@@ -282,7 +283,7 @@ class Provenance(Contract):
             return  # the very same event again (a document sent twice): recorded once
         retracts = ""
         if parts.declaration is not None:
-            retracts = self._declare_error(context, event, digest)
+            retracts = self._declare_error(context, event, parts, digest)
         else:
             self._check_items(context, event, parts, digest)
             if event["event_id"]:
@@ -301,10 +302,11 @@ class Provenance(Contract):
         context.write(NAME, f"event/{digest.hex()}", record)
         parent = [event["parent_id"]] if event["parent_id"] else []
         for key in dict.fromkeys([*event["epcs"], *parent, *parts.classes]):
-            digests = context.read(NAME, f"epc/{key}") or []
-            if len(digests) >= events_per_epc_max:
-                raise ContractError(f"{key} already has {len(digests)} events", field="epcList")
-            context.write(NAME, f"epc/{key}", [*digests, digest.hex()])
+            count = context.read(NAME, f"epcs/{key}") or 0
+            if count >= events_per_epc_max:
+                raise ContractError(f"{key} already has {count} events", field="epcList")
+            context.write(NAME, event_entry(key, count), digest.hex())
+            context.write(NAME, f"epcs/{key}", count + 1)
 
     def _check_items(
         self, context: CallContext, event: dict[str, Any], parts: EventParts, digest: bytes
@@ -331,13 +333,20 @@ class Provenance(Contract):
             raise ContractError(f"eventID {event_id!r} names {len(known)} events", field="eventID")
         context.write(NAME, f"id/{event_id}", [*known, digest.hex()])
 
-    def _declare_error(self, context: CallContext, event: dict[str, Any], digest: bytes) -> str:
+    def _declare_error(
+        self, context: CallContext, event: dict[str, Any], parts: EventParts, digest: bytes
+    ) -> str:
         """An error declaration (EPCIS 2.0: the event repeated with its eventID, plus
         `errorDeclaration`) retracts the events under that eventID that its sender recorded;
         another org's event it may not retract. Returns the first retracted digest, or "" when
         the chain holds no event under that eventID."""
         event_id = event["event_id"]
         known: list[str] = (context.read(NAME, f"id/{event_id}") or []) if event_id else []
+        if not event_id and parts.original is not None:
+            # No eventID: the event it repeats is found by its content.
+            repeated = event_digest(context.suite.hash, parts.original).hex()
+            if context.read(NAME, f"event/{repeated}") is not None:
+                known = [repeated]
         if not known:
             return ""
         records = {digest_hex: context.read(NAME, f"event/{digest_hex}") for digest_hex in known}
@@ -383,7 +392,11 @@ class Provenance(Contract):
     def _aggregate(self, context: CallContext, event: dict[str, Any]) -> None:
         parent = event["parent_id"]
         if not parent:
-            raise ContractError("an AggregationEvent names its parentID", field="parentID")
+            if event["action"] == "OBSERVE":
+                return  # children seen without their parent: no containment to record
+            raise ContractError(
+                "an AggregationEvent ADD or DELETE names its parentID", field="parentID"
+            )
         around_parent = containers_of(context.read, parent)
         if len(around_parent) >= nesting_depth_max:
             raise ContractError(
@@ -423,6 +436,12 @@ class Provenance(Contract):
             context.write(NAME, f"has/{parent}", contents)
         elif context.read(NAME, f"has/{parent}") is not None:
             context.remove(NAME, f"has/{parent}")
+
+
+def event_entry(key: str, position: int) -> str:
+    """The state key of the `position`-th event naming `key`. A space never occurs in a key
+    (URIs hold none), so the entries of one key never share a prefix with another key's."""
+    return f"epc/{key} {position:010d}"
 
 
 def containers_of(read: Any, epc: str) -> list[str]:

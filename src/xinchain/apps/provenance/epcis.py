@@ -86,10 +86,11 @@ nesting_depth_max = 32
 # up to 17 and are accepted as written; the exponent bound keeps canonical plain-digit text
 # short (`1e999999999` would otherwise be a gigabyte of zeros).
 decimal_significant_digits_max = 17
+# (A wider range would write integral decimals as integers beyond 64 bits.)
 decimal_exponent_abs_max = 15
 # Integers beyond 64 bits fit no consumer's integer type (nor the codec's).
 integer_min = -(2**63)
-integer_max = 2**63 - 1
+integer_max = 2**64 - 1  # unsigned 64-bit counters too
 # A JSON integer literal longer than this cannot lie within 64 bits (sign plus 19 digits).
 integer_chars_max = 20
 # Schema errors examined to pick the best message, and the length of one reason.
@@ -103,6 +104,8 @@ _QUANTITY_LIST_FIELDS = (
     "inputQuantityList",
     "outputQuantityList",
 )
+# Canonical keys of GTINs: with /21/ an item, otherwise a class (a product, a lot).
+_CLASS_STEMS = ("https://id.gs1.org/01/",)
 # A CBV term's bare word: lower case letters and underscores.
 _CBV_WORD = re.compile(r"[a-z][a-z_]*", re.ASCII)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -173,10 +176,18 @@ def schema_path() -> Path:
     return GS1_DATA / "EPCIS-JSON-Schema.json"
 
 
+# RFC 3986 §3.1: a scheme is a letter, then letters, digits, "+", "-" or "."; fastjsonschema's
+# own "uri" check allows only word characters there, refusing `x-erp://…` and extension names
+# such as `acme-ext:batchNote` that GS1's schema and JSON-LD accept.
+_URI_FORMAT = r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+\Z"
+
+
 class _Validators:
     def __init__(self, schema: dict[str, Any]) -> None:
         # use_default=False: fastjsonschema would otherwise write schema defaults into the data.
-        self.fast: Callable[[Any], Any] = fastjsonschema.compile(schema, use_default=False)
+        self.fast: Callable[[Any], Any] = fastjsonschema.compile(
+            schema, use_default=False, formats={"uri": _URI_FORMAT}
+        )
         validator_class = jsonschema.Draft7Validator
         self.detailed = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
 
@@ -231,6 +242,7 @@ def _parse_json(text: str, field: str | None = None) -> Any:
     """JSON with every non-integer number as a Decimal; no floats, NaN or duplicate keys."""
     if not isinstance(text, str):
         raise EpcisInvalid(f"expected JSON text, found {type(text).__name__}", field=field)
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as .NET writes (RFC 8259 §8.1)
     if len(text) > document_chars_max:
         raise EpcisInvalid(
             f"the text has {len(text)} characters, more than {document_chars_max}; "
@@ -454,12 +466,13 @@ def to_chain_event(event: object) -> dict[str, Any]:
         raise EpcisInvalid("every event names its type", field="type")
     if "eventTime" not in event:
         raise EpcisInvalid("every event has an eventTime", field="eventTime")
+    event_classes(event)  # a quantity list names classes, never one serialised item
     return {
-        "event_id": _text(event, "eventID"),
+        "event_id": _event_id(event),
         "type": event_type,
         "action": _text(event, "action"),
-        "biz_step": cbv_word(_text(event, "bizStep"), "BizStep"),
-        "disposition": cbv_word(_text(event, "disposition"), "Disp"),
+        "biz_step": _cbv_term(event, "bizStep", "BizStep"),
+        "disposition": _cbv_term(event, "disposition", "Disp"),
         "event_time_us": event_time_us(_text(event, "eventTime")),
         "epcs": _instance_epcs(event),
         "parent_id": _checked_epc(_text(event, "parentID"), "parentID"),
@@ -550,6 +563,15 @@ def event_time_us(text: str, field: str = "eventTime") -> int:
     return (instant - _EPOCH) // _MICROSECOND
 
 
+def _event_id(event: dict[str, Any]) -> str:
+    """The eventID; a UUID URN in lower case (RFC 9562: its hex digits are case-insensitive), so
+    that a declaration written in upper case finds the event it repeats."""
+    event_id = _text(event, "eventID")
+    if event_id[:9].lower() == "urn:uuid:":
+        return "urn:uuid:" + event_id[9:].lower()
+    return event_id
+
+
 def _text(event: dict[str, Any], key: str) -> str:
     value = event.get(key, "")
     if not isinstance(value, str):
@@ -577,7 +599,14 @@ def _epc_list(event: dict[str, Any], key: str) -> list[str]:
         field = f"{key}[{position}]"
         if not isinstance(epc, str):
             raise EpcisInvalid(f"expected an EPC URI, found {_short(repr(epc))}", field=field)
-        found.append(_checked_epc(epc, field))
+        uri = _checked_epc(epc, field)
+        if uri.startswith(_CLASS_STEMS) and "/21/" not in uri:
+            raise EpcisInvalid(
+                f"{key} names instances; {epc!r} is a class (a product or a lot): give it with "
+                "a quantity in quantityList",
+                field=field,
+            )
+        found.append(uri)
     return found
 
 
@@ -603,6 +632,23 @@ def cbv_word(value: str, vocabulary: str) -> str:
     return value
 
 
+def _cbv_term(event: dict[str, Any], key: str, vocabulary: str) -> str:
+    """The bizStep or disposition of an event as a CBV bare word when it is one, however
+    written: `shipping`, `https://ref.gs1.org/cbv/BizStep-shipping`, or a compact IRI such as
+    `cbv:BizStep-shipping` (GS1's context defines `cbv`; an event's own @context may define
+    another prefix for the same namespace)."""
+    value = _text(event, key)
+    prefix, colon, rest = value.partition(":")
+    if colon and not rest.startswith("//"):
+        terms = {**context_terms(event.get("@context")), **gs1_context_terms()}
+        namespace = terms.get(prefix)
+        if isinstance(namespace, dict):
+            namespace = namespace.get("@id")
+        if isinstance(namespace, str):
+            value = namespace + rest
+    return cbv_word(value, vocabulary)
+
+
 def event_classes(event: dict[str, Any]) -> list[str]:
     """The canonical keys of the classes (LGTIN lots, GTINs, …) the event's quantity lists
     name, first occurrence first, in field order quantityList, childQuantityList,
@@ -617,7 +663,14 @@ def event_classes(event: dict[str, Any]) -> list[str]:
             field = f"{key}[{position}].epcClass"
             if not isinstance(epc_class, str):
                 raise EpcisInvalid("expected an EPC class URI", field=field)
-            classes[_checked_epc(epc_class, field)] = None
+            uri = _checked_epc(epc_class, field)
+            if uri.startswith(_CLASS_STEMS) and "/21/" in uri:
+                raise EpcisInvalid(
+                    f"an epcClass names a class (an LGTIN lot, a GTIN); {epc_class!r} is one "
+                    "serialised item: name it in epcList",
+                    field=field,
+                )
+            classes[uri] = None
     return list(classes)
 
 
@@ -632,6 +685,9 @@ class EventParts:
     created: tuple[str, ...]
     classes: tuple[str, ...]
     declaration: dict[str, Any] | None
+    # For a declaration: the on-chain form of the event it repeats (itself without
+    # `errorDeclaration`), to find that event when no eventID names it.
+    original: dict[str, Any] | None = None
 
     @property
     def corrective_event_ids(self) -> tuple[str, ...]:
@@ -643,7 +699,7 @@ def event_parts(event: dict[str, Any]) -> EventParts:
     """The `EventParts` of a valid EPCIS event (numbers as int or Decimal)."""
     declaration = event.get("errorDeclaration")
     created: list[str] = []
-    step = cbv_word(_text(event, "bizStep"), "BizStep")
+    step = _cbv_term(event, "bizStep", "BizStep")
     if step == "commissioning" and declaration is None:
         event_type, action = _text(event, "type"), _text(event, "action")
         if event_type == "ObjectEvent" and action == "ADD":
@@ -653,10 +709,15 @@ def event_parts(event: dict[str, Any]) -> EventParts:
         elif event_type in ("AggregationEvent", "AssociationEvent") and action == "ADD":
             parent = _checked_epc(_text(event, "parentID"), "parentID")
             created = [*([parent] if parent else []), *_epc_list(event, "childEPCs")]
+    original = None
+    if isinstance(declaration, dict):
+        repeated = {key: value for key, value in event.items() if key != "errorDeclaration"}
+        original = to_chain_event(repeated)
     return EventParts(
         created=tuple(dict.fromkeys(created)),
         classes=tuple(event_classes(event)),
         declaration=declaration if isinstance(declaration, dict) else None,
+        original=original,
     )
 
 
@@ -719,25 +780,40 @@ def context_terms(context: object) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
+def gs1_context_terms() -> dict[str, Any]:
+    """The terms GS1's EPCIS context defines (`cbv`, `gs1`, `cbvmda`, …)."""
+    context = json.loads((GS1_DATA / "epcis-context.jsonld").read_text(encoding="utf-8"))
+    return context_terms(context["@context"])
+
+
 def gs1_terms() -> frozenset[str]:
     """The terms GS1's EPCIS context defines; it protects them, so no document may define them
     again (GS1's `cbvmda` prefix is GS1's whatever a document says)."""
-    context = json.loads((GS1_DATA / "epcis-context.jsonld").read_text(encoding="utf-8"))
-    return frozenset(context_terms(context["@context"]))
+    return frozenset(gs1_context_terms())
 
 
 def with_context(event: Any, declared: dict[str, Any]) -> Any:
-    """`event` carrying, as its own @context, the terms of its document's @context that it
-    uses (an extension field `example:myField` uses the prefix `example`), so that it keeps its
-    meaning as JSON-LD when it is stored alone and exported in another document. An event that
-    already has its own @context, or uses none of the terms, is returned as it is."""
-    if not isinstance(event, dict) or "@context" in event or not declared:
+    """`event` carrying, in its own @context, the terms of its document's @context that it uses
+    and does not define itself (an extension field `example:myField` uses the prefix
+    `example`), so that it keeps its meaning as JSON-LD when it is stored alone and exported in
+    another document. An event that uses none of them is returned as it is."""
+    if not isinstance(event, dict) or not declared:
         return event
-    declared = {name: value for name, value in declared.items() if name not in gs1_terms()}
+    own = event.get("@context")
+    defined = context_terms(own)
+    declared = {
+        name: value
+        for name, value in declared.items()
+        if name not in gs1_terms() and name not in defined
+    }
     used = sorted(_terms_used(event, declared))
     if not used:
         return event
-    return {"@context": {name: declared[name] for name in used}, **event}
+    carried = {name: declared[name] for name in used}
+    if own is None:
+        return {"@context": carried, **event}
+    # The event's own context comes last, so that its own definitions win (JSON-LD order).
+    return {**event, "@context": [carried, *(own if isinstance(own, list) else [own])]}
 
 
 def _terms_used(value: object, declared: dict[str, Any], depth: int = 0) -> set[str]:

@@ -64,6 +64,7 @@ OTHER = "other"
 _CSET82 = re.compile(r"[!\"%-?A-Z_a-z]+", re.ASCII)
 _CSET39 = re.compile(r"[#\-/0-9A-Z]+", re.ASCII)
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}", re.ASCII)
 _EPC_URN = re.compile(r"urn:epc:(id|class|idpat):([a-z0-9]+):(.*)", re.ASCII)
 # Digital Link primary keys: AI → (kind, what it is).
 _PRIMARY = {
@@ -320,7 +321,9 @@ def _digital_link_key(ai: str, value: str, pairs: list[str], uri: str, field: st
         return _gtin_key(gtin)
     if ai == "414":
         gln = _check_digits_key(key, 13, "GLN", uri, field)
+        # As in the SGLN EPC URI, extension "0" stands for none (GS1 Tag Data Standard).
         extension = values.get("254", "")
+        extension = "" if extension == "0" else extension
         if extension:
             _value(extension, "a GLN extension (AI 254)", 20, field)
         return _location_key(gln, extension)
@@ -347,6 +350,10 @@ def _digital_link_key(ai: str, value: str, pairs: list[str], uri: str, field: st
 
 
 def _unquote(text: str, uri: str, field: str) -> str:
+    if "%" in _PERCENT_ESCAPE.sub("", text):
+        raise InvalidIdentifier(
+            f"expected every % in {uri!r} to start a %XX escape (two hex digits)", field=field
+        )
     try:
         value = urllib.parse.unquote(text, errors="strict")
     except UnicodeDecodeError:

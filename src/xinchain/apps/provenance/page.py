@@ -64,6 +64,7 @@ STEP_LABELS: dict[str, tuple[str, str]] = {
     "void_shipping": ("Shipment voided", "发运作废"),
     CUSTOMS_CLEARANCE_STEP: ("Customs cleared", "海关清关"),
     DELIVERING_STEP: ("Delivered to the shopper", "已送达消费者"),
+    "": ("Recorded", "已记录"),  # an event with no bizStep
 }
 
 # Sensor measurement types (GS1 Web Vocabulary, `gs1:` prefix optional) as a reader says them.

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from xinchain.apps.provenance.contract import NAME, containers_of
+from xinchain.apps.provenance.contract import NAME, containers_of, event_entry
 from xinchain.apps.provenance.keys import RESOLVER, Gs1Key, canonical, item_key
 from xinchain.apps.provenance.scans import scans as scans_of
 from xinchain.execution.chain import ChainStore
@@ -102,8 +102,10 @@ def journey(app: ChainStore, epc: str) -> list[Step]:
     seen: set[str] = set()
     steps: list[Step] = []
     for subject in subjects:
-        for digest in app.read_state(NAME, f"epc/{subject}") or []:
-            if digest in seen or len(steps) >= journey_events_max:
+        for _, digest in app.scan_state(NAME, event_entry(subject, 0)[:-10]):
+            if len(steps) >= journey_events_max:
+                break
+            if digest in seen:
                 continue
             seen.add(digest)
             record = app.read_state(NAME, f"event/{digest}")
