@@ -71,9 +71,22 @@ KEY_ID = Query(
     ),
 )
 LOT = described("the lot or batch number (GS1 AI 10)", '^[!"%-?A-Z_a-z]{1,20}$')
-KEY_VALUE = described("the GS1 key after its application identifier", "^[^/]{1,60}$")
-# GS1 Digital Link primary keys other than the GTIN, each with a page at /{AI}/{key}.
-KEY_PAGE_AIS = ("00", "8003", "8004", "8018", "8017", "414", "417", "253", "255", "401", "402")
+_CSET82 = '!"%-?A-Z_a-z'
+# GS1 Digital Link primary keys other than the GTIN, each with a page at /{AI}/{key}: the key's
+# syntax (GS1 General Specifications); check digits are checked by the route.
+KEY_PAGE_PATTERNS = {
+    "00": "^[0-9]{18}$",  # SSCC
+    "8003": f"^0[0-9]{{13}}[{_CSET82}]{{0,16}}$",  # GRAI, serial optional
+    "8004": f"^[{_CSET82}]{{1,30}}$",  # GIAI
+    "8018": "^[0-9]{18}$",  # GSRN (recipient)
+    "8017": "^[0-9]{18}$",  # GSRN (provider)
+    "414": "^[0-9]{13}$",  # GLN of a location
+    "417": "^[0-9]{13}$",  # GLN of a party
+    "253": f"^[0-9]{{13}}[{_CSET82}]{{0,17}}$",  # GDTI
+    "255": "^[0-9]{13,25}$",  # GCN
+    "401": f"^[{_CSET82}]{{1,30}}$",  # GINC
+    "402": "^[0-9]{17}$",  # GSIN
+}
 
 
 def step_json(step: Step) -> dict[str, Any]:
@@ -190,7 +203,10 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
         return render_key(view, language(request.headers.get("accept-language", ""), lang))
 
     def key_page(ai: str) -> Any:
-        def page(request: Request, value: str = KEY_VALUE, lang: str | None = None) -> str:
+        what = f"the GS1 key of application identifier {ai}"
+        value_param = described(what, KEY_PAGE_PATTERNS[ai])
+
+        def page(request: Request, value: str = value_param, lang: str | None = None) -> str:
             view = key_view(node.chain, f"{RESOLVER}/{ai}/{digital_link_quote(value)}")
             return render_key(view, language(request.headers.get("accept-language", ""), lang))
 
@@ -198,7 +214,7 @@ def provenance_routes(api: FastAPI, node: Node) -> None:
         page.__name__ = f"key_page_{ai}"
         return page
 
-    for ai in KEY_PAGE_AIS:
+    for ai in KEY_PAGE_PATTERNS:
         api.add_api_route(
             f"/{ai}/{{value}}", key_page(ai), response_class=HTMLResponse, tags=["provenance"]
         )
