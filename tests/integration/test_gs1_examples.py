@@ -328,18 +328,25 @@ def test_every_imported_key_exports_whole_with_every_prefix_declared(
             chain_events = document_events_to_chain(answer.text)  # GS1's schema, our rules
             document = json.loads(answer.text)
             exported[key] = [from_chain_event(chain_event) for chain_event in chain_events]
-            declared = {**gs1_terms, **context_terms(document["@context"])}
-            used = {field.split(":", 1)[0] for field in _prefixed_fields(document["epcisBody"])}
-            assert used <= set(declared), (key, sorted(used - set(declared)))
             expanded = jsonld.expand(document, {"documentLoader": _offline_loader})
             iris = set(_expanded_iris(expanded))
-            for field in set(_prefixed_fields(document["epcisBody"])):
-                prefix, local = field.split(":", 1)
-                namespace = declared[prefix]
-                namespace = namespace if isinstance(namespace, str) else namespace["@id"]
-                # Expanded to its IRI, or kept whole where the prefix's IRI does not end in a
-                # gen-delim (JSON-LD 1.1 then reads the name itself as an absolute IRI).
-                assert {namespace + local, field} & iris, (key, field)
+            for exported_event in document["epcisBody"]["eventList"]:
+                # An event's own @context applies inside it, after the document's.
+                declared = {
+                    **gs1_terms,
+                    **context_terms(document["@context"]),
+                    **context_terms(exported_event.get("@context")),
+                }
+                fields = set(_prefixed_fields(exported_event))
+                used = {field.split(":", 1)[0] for field in fields}
+                assert used <= set(declared), (key, sorted(used - set(declared)))
+                for field in fields:
+                    prefix, local = field.split(":", 1)
+                    namespace = declared[prefix]
+                    namespace = namespace if isinstance(namespace, str) else namespace["@id"]
+                    # Expanded to its IRI, or kept whole where the prefix's IRI does not end
+                    # in a gen-delim (JSON-LD 1.1 then reads the name as an absolute IRI).
+                    assert {namespace + local, field} & iris, (key, field)
     for event in events:
         originals = canonical_json(event)
         for key in _keys_of(event):

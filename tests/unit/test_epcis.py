@@ -486,7 +486,7 @@ def test_python_float_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("spelled", "expected"),
-    [("1234567890.12345678", "18 significant digits"), ("1e16", "magnitude 1E+16")],
+    [("1234567890.12345678", "18 significant digits"), ("1e309", "magnitude 1E+309")],
 )
 def test_decimal_beyond_the_bounds_is_refused(spelled: str, expected: str) -> None:
     text = fixture_text(AGGREGATION_EVENT).replace('"quantity":200.5', f'"quantity":{spelled}')

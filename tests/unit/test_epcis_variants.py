@@ -9,6 +9,7 @@ Scenarios:
   on one pallet; `/414/{GLN}/254/0` as the same place as `urn:epc:id:sgln:….0`;
 - an error declaration with no eventID retracts the event it repeats, and one whose UUID is
   written in upper case retracts the event written in lower case;
+- numbers beyond 1E±15 (6.02214076E+23, 1.6E-19) keep an exponent and read back alike;
 - refused, naming the field: a serialised item given as a quantity's epcClass (it would bypass
   commissioning), a class in epcList, a malformed percent escape in a Digital Link;
 - `trace import` splits a document of 1,200 events into transactions of at most 1,000.
@@ -28,6 +29,7 @@ from xinchain.apps.provenance.epcis import (
     CONTEXT_URL,
     EpcisInvalid,
     document_events_to_chain,
+    export_document,
     from_chain_event,
 )
 from xinchain.apps.provenance.keys import canonical
@@ -144,6 +146,25 @@ def test_six_hundred_logger_readings_on_one_pallet(chain: Chain) -> None:
     ]
     assert record(chain, "org1", document(*readings)).ok
     assert len(key_view(chain.app.chain, CASE).steps) == 256  # the page shows the first 256
+
+
+@pytest.mark.parametrize(
+    ("spelled", "canonical_text"),
+    [("6.02214076E+23", "6.02214076E+23"), ("1.6e-19", "1.6E-19"), ("-1e20", "-1E+20")],
+)
+def test_numbers_beyond_1e15_keep_an_exponent_and_read_back_alike(
+    spelled: str, canonical_text: str
+) -> None:
+    reading = event(bizStep="sensor_reporting", epcList=[CASE], sensorElementList=[
+        {"sensorReport": [{"type": "Temperature", "value": 1}], "example:n": "x"}
+    ])  # fmt: skip
+    text = document(reading, context=[CONTEXT_URL, {"example": "https://ns.example.com/"}])
+    text = text.replace('"value": 1', f'"value": {spelled}')
+    (chain_event,) = document_events_to_chain(text)
+    assert f'"value":{canonical_text}' in chain_event["json"]
+    created = "2026-11-02T00:00:00Z"
+    exported = export_document([from_chain_event(chain_event)], creation_date=created)
+    assert document_events_to_chain(exported) == [chain_event]
 
 
 def test_a_gln_extension_of_0_is_no_extension() -> None:

@@ -86,8 +86,10 @@ nesting_depth_max = 32
 # up to 17 and are accepted as written; the exponent bound keeps canonical plain-digit text
 # short (`1e999999999` would otherwise be a gigabyte of zeros).
 decimal_significant_digits_max = 17
-# (A wider range would write integral decimals as integers beyond 64 bits.)
-decimal_exponent_abs_max = 15
+# Magnitudes a double holds; canonical text writes plain digits up to 1E±15 and an exponent
+# beyond (plain digits would read back as integers beyond 64 bits).
+decimal_exponent_abs_max = 308
+plain_exponent_abs_max = 15
 # Integers beyond 64 bits fit no consumer's integer type (nor the codec's).
 integer_min = -(2**63)
 integer_max = 2**64 - 1  # unsigned 64-bit counters too
@@ -841,7 +843,9 @@ def _term_of(text: str, declared: dict[str, Any]) -> set[str]:
 
 def document_context(events: list[dict[str, Any]]) -> dict[str, Any]:
     """The terms the events' own @context objects define, for the @context of a document that
-    holds them all; a term two events define differently is left to each event's own."""
+    holds them all. Left to each event's own: a term two events define differently, and a term
+    another event uses without defining (its document left the prefix undeclared, so there it
+    is a URI scheme; declaring it for the whole document would change that event's meaning)."""
     terms: dict[str, Any] = {}
     conflicting: set[str] = set()
     for event in events:
@@ -850,6 +854,10 @@ def document_context(events: list[dict[str, Any]]) -> dict[str, Any]:
                 continue
             if terms.setdefault(name, value) != value:
                 conflicting.add(name)
+    for event in events:
+        own = context_terms(event.get("@context"))
+        undefined = {name: value for name, value in terms.items() if name not in own}
+        conflicting |= _terms_used(event, undefined)
     return {name: value for name, value in terms.items() if name not in conflicting}
 
 
@@ -866,8 +874,10 @@ def canonical_json(value: object) -> str:
 
 
 def canonical_decimal(number: Decimal, field: str | None = None) -> str:
-    """Canonical text of a finite decimal: no exponent, no trailing zeros, no trailing point,
-    "0" for any zero (`200.50` → `200.5`, `10.0` → `10`, `1E+3` → `1000`)."""
+    """Canonical text of a finite decimal: plain digits from 1E-15 to 1E+15, with no trailing
+    zeros and no trailing point (`200.50` → `200.5`, `10.0` → `10`, `1E+3` → `1000`), "0" for
+    any zero; beyond that one digit, a point and the rest, and a signed exponent
+    (`6.02214076E+23`, `1.6E-19`), so that it reads back as the same decimal, never an integer."""
     _sign, digits, exponent = number.as_tuple()
     if not isinstance(exponent, int):  # "n", "N" or "F": NaN or infinity
         raise EpcisInvalid(f"{number} is not a finite number", field=field)
@@ -891,6 +901,11 @@ def canonical_decimal(number: Decimal, field: str | None = None) -> str:
             f"1E-{decimal_exponent_abs_max} to 1E+{decimal_exponent_abs_max} are accepted",
             field=field,
         )
+    if abs(adjusted) > plain_exponent_abs_max:
+        text = "".join(str(digit) for digit in digits[:significant])
+        sign = "-" if number < 0 else ""
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        return f"{sign}{mantissa}E{adjusted:+d}"
     # Exact: at most 17 significant digits lie well within the default 28-digit context.
     return format(number.normalize(), "f")
 
