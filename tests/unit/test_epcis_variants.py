@@ -222,3 +222,11 @@ def test_a_large_document_goes_in_transactions_of_at_most_1000_events() -> None:
         document(*[event(bizStep="receiving", epcList=[ITEM]) for _ in range(1200)])
     )
     assert [len(batch) for batch in _batches(events)] == [1000, 200]
+
+
+def test_an_epcis_1_cbv_urn_is_refused_saying_how_2_0_writes_it() -> None:
+    shipped = event(bizStep="urn:epcglobal:cbv:bizstep:shipping", epcList=[ITEM])
+    with pytest.raises(EpcisInvalid) as caught:
+        document_events_to_chain(document(shipped))
+    assert caught.value.field == "bizStep"
+    assert "EPCIS 1.x spelling" in caught.value.reason and "BizStep-shipping" in caught.value.reason

@@ -108,6 +108,8 @@ _QUANTITY_LIST_FIELDS = (
 )
 # Canonical keys of GTINs: with /21/ an item, otherwise a class (a product, a lot).
 _CLASS_STEMS = ("https://id.gs1.org/01/",)
+# CBV terms as EPCIS 1.x wrote them, which GS1's 2.0 schema refuses.
+_EPCIS_1_CBV = ("urn:epcglobal:cbv:", "http://ns.gs1.org/cbv/", "https://ns.gs1.org/cbv/")
 # A CBV term's bare word: lower case letters and underscores.
 _CBV_WORD = re.compile(r"[a-z][a-z_]*", re.ASCII)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -365,6 +367,13 @@ def _leaf_field_and_reason(error: Any) -> tuple[list[Any], str]:
     if len(deepest) > 1 and all(literals):
         allowed = ", ".join(repr(literal) for literal in dict.fromkeys(literals))
         return below, f"{_short(repr(deepest[0].instance))} is not one of {allowed}"
+    instance = deepest[0].instance
+    if isinstance(instance, str) and instance.startswith(_EPCIS_1_CBV):
+        return below, (
+            f"{_short(repr(instance))} is a CBV term in its EPCIS 1.x spelling; EPCIS 2.0 writes "
+            "a bare word (shipping, in_transit) or a https://ref.gs1.org/cbv/ URI "
+            "(https://ref.gs1.org/cbv/BizStep-shipping)"
+        )
     reasons = list(dict.fromkeys(_leaf_reason(leaf) for leaf in deepest))
     if len(deepest) == 1 and deepest[0].validator == "required":
         missing = [name for name in deepest[0].validator_value if name not in deepest[0].instance]
