@@ -230,3 +230,10 @@ def test_an_epcis_1_cbv_urn_is_refused_saying_how_2_0_writes_it() -> None:
         document_events_to_chain(document(shipped))
     assert caught.value.field == "bizStep"
     assert "EPCIS 1.x spelling" in caught.value.reason and "BizStep-shipping" in caught.value.reason
+
+
+def test_a_number_beyond_any_decimal_is_refused_not_raised() -> None:
+    """Found by long/fuzz.py epcis: Decimal() raised InvalidOperation out of the parser."""
+    with pytest.raises(EpcisInvalid) as caught:
+        document_events_to_chain('{ "@cst":11E1111111111111111111 }')
+    assert "beyond any decimal's range" in caught.value.reason

@@ -43,7 +43,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -225,6 +225,13 @@ def _refuse_constant(name: str) -> NoReturn:
     raise EpcisInvalid(f"{name} is not a JSON number; EPCIS numbers are finite decimals")
 
 
+def _parse_decimal(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # an exponent beyond what a decimal can hold (11E1111111111111111111)
+        raise EpcisInvalid(f"the number {_short(text)} lies beyond any decimal's range") from None
+
+
 def _parse_integer(text: str) -> int:
     if len(text) > integer_chars_max:
         raise EpcisInvalid(f"the integer {text[:24]}… lies outside 64 bits")
@@ -256,7 +263,7 @@ def _parse_json(text: str, field: str | None = None) -> Any:
     try:
         return json.loads(
             text,
-            parse_float=Decimal,
+            parse_float=_parse_decimal,
             parse_int=_parse_integer,
             parse_constant=_refuse_constant,
             object_pairs_hook=_object_without_duplicates,
