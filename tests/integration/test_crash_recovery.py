@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from app_contracts import APP_CONTRACTS
+from conftest import free_port
 from receipts import verify_receipt
 
 from xinchain.apps.notary.contract import anchor_records
@@ -475,6 +476,21 @@ def test_a_put_whose_node_is_killed_while_it_submits_keeps_all_or_none_of_its_ha
 def test_node_pid_holds_the_pid_of_the_running_process(node: RunningNode) -> None:
     assert node.process is not None
     assert node.pid_path.read_text().strip() == str(node.process.pid)
+
+
+def test_a_second_start_of_a_running_node_is_refused_and_leaves_its_node_pid(
+    node: RunningNode, cli: Cli
+) -> None:
+    assert node.process is not None
+    for command in (
+        ("node", "--home", node.home, "--name", VALIDATOR_NAME, "--port", free_port()),
+        ("up", "--home", node.home, "--port", free_port(), "--validators", "1"),
+    ):
+        second = cli(*command)
+        assert second.returncode != 0, second.stdout
+        assert f"already running (pid {node.process.pid})" in second.stderr, second.stderr
+        assert node.pid_path.read_text().strip() == str(node.process.pid)
+    assert httpx.get(f"{node.api}/v1/status", timeout=30).status_code == 200
 
 
 def test_sigterm_exits_0_and_removes_node_pid(node: RunningNode) -> None:

@@ -87,6 +87,25 @@ class Home:
     def node_dir(self, name: str) -> Path:
         return self.path / "nodes" / name
 
+    def running_node_pid(self, name: str) -> int | None:
+        """The live process named in the node's node.pid, if it is the one that wrote it.
+
+        node.pid outlives a SIGKILL and its number may since belong to another process: the
+        process must be an xinchain command that started before the file was written.
+        """
+        pid_path = self.node_dir(name) / "node.pid"
+        try:
+            pid = int(pid_path.read_text().strip())
+            written = pid_path.stat().st_mtime
+            arguments = Path(f"/proc/{pid}/cmdline").read_bytes()
+            started = _process_start_time(pid)
+        except (OSError, ValueError):
+            return None
+        if pid == os.getpid() or b"xinchain" not in arguments:
+            return None
+        # The boot time is in whole seconds: a second's slack.
+        return pid if started <= written + 1.0 else None
+
     def org_key_path(self, org: str) -> Path:
         return self.path / "keys" / f"{org}.pem"
 
@@ -342,3 +361,13 @@ def set_peers(home: Home, node: str, member_paths: list[Path]) -> NodeConfig:
     updated = replace(config, peers=peers)
     home.save_node_config(node, updated)
     return updated
+
+
+def _process_start_time(pid: int) -> float:
+    """When process `pid` started, in seconds since the epoch (Linux /proc)."""
+    after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(after_name[19])  # field 22, starttime, in clock ticks since boot
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("btime "):
+            return int(line.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    raise ValueError("/proc/stat has no btime line")

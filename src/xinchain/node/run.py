@@ -51,6 +51,9 @@ async def run_node(
     *,
     on_ready: Callable[[Node], None] | None = None,
 ) -> None:
+    running = home.running_node_pid(name)
+    if running is not None:
+        raise ConfigError(f"node {name} of {home.path} is already running (pid {running})")
     node_config = home.node_config(name)
     limits = node_config.limits if node_config is not None else NodeLimits()
     budget = connection_budget(limits, raise_open_file_limit())
@@ -94,6 +97,9 @@ async def run_node(
     ]
     serving = asyncio.create_task(server.serve(), name="api")
     try:
+        # Before the API's first answer (the task has not run yet): whoever sees the node answer
+        # finds its pid, and the file goes with the node on every way out.
+        pid_path.write_text(f"{os.getpid()}\n")
         for _ in range(server_start_timeout_s * 20):
             if server.started or serving.done():
                 break
@@ -102,7 +108,6 @@ async def run_node(
             if serving.done():
                 serving.result()
             raise RuntimeError(f"the API did not start on 127.0.0.1:{port}")
-        pid_path.write_text(f"{os.getpid()}\n")
         if on_ready is not None:
             on_ready(node)
         stopped = asyncio.create_task(stop.wait())

@@ -67,20 +67,6 @@ def start_node_process(home: Home, name: str, port: int) -> subprocess.Popen[byt
     )
 
 
-def running_pid(pid_path: Path) -> int | None:
-    try:
-        pid = int(pid_path.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
-
-
 @dataclass
 class _Supervised:
     """One node of the consortium and what the supervisor knows of it."""
@@ -110,7 +96,7 @@ async def run_consortium(
     restart: bool = True,
 ) -> None:
     for name in home.node_names():
-        pid = running_pid(home.node_dir(name) / "node.pid")
+        pid = home.running_node_pid(name)
         if pid is not None:
             raise ConfigError(f"node {name} of {home.path} is already running (pid {pid})")
     nodes = home.configure_local_ports(base_port)
@@ -161,7 +147,7 @@ def _look_after(home: Home, node: _Supervised, restart: bool) -> None:
     if node.restart_at is None or now < node.restart_at:
         return
     node.restart_at = None
-    outside = _node_pid(home, node.name)
+    outside = home.running_node_pid(node.name)
     if outside is not None:
         print(
             f"node {node.name} is running outside the supervisor (pid {outside}): "
@@ -176,20 +162,6 @@ def _look_after(home: Home, node: _Supervised, restart: bool) -> None:
         f"node {node.name} restarted (pid {node.process.pid}, restart {node.restarts})",
         flush=True,
     )
-
-
-def _node_pid(home: Home, name: str) -> int | None:
-    """The live process in the node's node.pid, if it is this home's node `name` (a pid
-    outlives its process and may be reused: the command line is checked)."""
-    pid = running_pid(home.node_dir(name) / "node.pid")
-    if pid is None:
-        return None
-    try:
-        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return None
-    ours = str(home.path).encode() in arguments and name.encode() in arguments
-    return pid if ours else None
 
 
 async def _wait_until_serving(
@@ -221,7 +193,7 @@ def _stop_all(home: Home, processes: list[subprocess.Popen[bytes]]) -> None:
     children = {process.pid for process in processes}
     by_hand = [
         pid
-        for pid in (_node_pid(home, name) for name in home.node_names())
+        for pid in (home.running_node_pid(name) for name in home.node_names())
         if pid is not None and pid not in children
     ]
     for pid in by_hand:
