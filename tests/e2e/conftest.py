@@ -14,6 +14,9 @@ Fixtures:
 * `desktop_page`, `phone_page`: the console page `/` of `console_node`, each in a fresh browser
   context, on a 1280 x 800 window or an emulated 390 x 844 phone; `open_console(viewport)` opens
   more. Contexts close after the test.
+* `phone`: `phone(locale)` opens a fresh browser context emulating that phone (390 x 844,
+  touch, three device pixels per CSS pixel) in `locale`, for pages other than the console;
+  contexts close after the test.
 * `artifacts` (session): a directory for screenshots. It is `XINCHAIN_E2E_ARTIFACTS` when set,
   otherwise `e2e-artifacts` under pytest's tmp directory.
 
@@ -254,6 +257,27 @@ def desktop_page(open_console: Callable[[Viewport], Page]) -> Page:
 @pytest.fixture
 def phone_page(open_console: Callable[[Viewport], Page]) -> Page:
     return open_console(PHONE)
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Callable[[str], BrowserContext]]:
+    contexts: list[BrowserContext] = []
+
+    def open_context(locale: str) -> BrowserContext:
+        context = browser.new_context(
+            locale=locale,
+            viewport={"width": PHONE.width, "height": PHONE.height},
+            is_mobile=True,
+            has_touch=True,
+            device_scale_factor=phone_pixel_ratio,
+            accept_downloads=True,
+        )
+        contexts.append(context)
+        return context
+
+    yield open_context
+    for context in contexts:
+        context.close()
 
 
 @pytest.hookimpl(wrapper=True)

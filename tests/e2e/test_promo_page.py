@@ -32,14 +32,14 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ConsoleNode
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from conftest import PHONE, ConsoleNode
+from playwright.sync_api import BrowserContext, Page, expect
 
 from xinchain.client.sdk import ApiError, Client
 from xinchain.node.home import Home
@@ -71,7 +71,6 @@ PAYMENTS = [
     (3001, 1200),
 ]
 BUYER_FIRST_LETTERS = "cmwlzhqtyxbf"  # one per order: every masked buyer differs
-PHONE_WIDTH, PHONE_HEIGHT, PHONE_PIXEL_RATIO = 390, 844, 3
 
 # The window ends this long after the promotion opens: enough for the open and the anchoring
 # to commit (a block a second), short enough that the module does not wait long to close.
@@ -187,27 +186,6 @@ def promotion(console_node: ConsoleNode) -> ClosedPromotion:
     return ClosedPromotion(promo, ranked, f"{prefix}0000")
 
 
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Callable[[str], BrowserContext]]:
-    contexts: list[BrowserContext] = []
-
-    def open_context(locale: str) -> BrowserContext:
-        context = browser.new_context(
-            locale=locale,
-            viewport={"width": PHONE_WIDTH, "height": PHONE_HEIGHT},
-            is_mobile=True,
-            has_touch=True,
-            device_scale_factor=PHONE_PIXEL_RATIO,
-            accept_downloads=True,
-        )
-        contexts.append(context)
-        return context
-
-    yield open_context
-    for context in contexts:
-        context.close()
-
-
 def open_ranking(
     phone: Callable[[str], BrowserContext], locale: str, node: ConsoleNode, promo: str
 ) -> Page:
@@ -276,7 +254,7 @@ def assert_fits_width(page: Page) -> None:
             .map((e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")),
         })"""
     )
-    assert measured["width"] == PHONE_WIDTH, measured
+    assert measured["width"] == PHONE.width, measured
     assert measured["scrollWidth"] <= measured["width"], measured
 
 

@@ -13,12 +13,12 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import ConsoleNode
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page
 
 pytestmark = pytest.mark.slow  # runs real processes (a node, a browser) or a large set
 
@@ -35,27 +35,6 @@ def _demo_url(node: ConsoleNode) -> str:
             return match[1]
         time.sleep(0.2)
     raise AssertionError(f"no demo: line within {demo_timeout_s} s:\n{node.output()}")
-
-
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Callable[[str], BrowserContext]]:
-    contexts: list[BrowserContext] = []
-
-    def open_context(locale: str) -> BrowserContext:
-        context = browser.new_context(
-            locale=locale,
-            viewport={"width": 390, "height": 844},
-            is_mobile=True,
-            has_touch=True,
-            device_scale_factor=3,
-            accept_downloads=True,
-        )
-        contexts.append(context)
-        return context
-
-    yield open_context
-    for context in contexts:
-        context.close()
 
 
 def _open(context: BrowserContext, url: str) -> Page:

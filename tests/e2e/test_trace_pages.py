@@ -19,12 +19,12 @@ Scenarios:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from conftest import ConsoleNode
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page
 
 from xinchain.apps.provenance.epcis import CONTEXT_URL, document_events_to_chain
 from xinchain.apps.provenance.gs1 import check_digit
@@ -104,22 +104,6 @@ def journey(console_node: ConsoleNode) -> str:
                            "quantity": 120, "uom": "KGM"}],
         ))  # fmt: skip
     return api
-
-
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Callable[[str], BrowserContext]]:
-    contexts: list[BrowserContext] = []
-
-    def open_context(locale: str) -> BrowserContext:
-        context = browser.new_context(
-            locale=locale, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-        )
-        contexts.append(context)
-        return context
-
-    yield open_context
-    for context in contexts:
-        context.close()
 
 
 def _open(context: BrowserContext, url: str) -> Page:

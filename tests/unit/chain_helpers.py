@@ -217,3 +217,14 @@ def with_signature(tx: Transaction, signature: bytes) -> Transaction:
 
 def flip_last_byte(data: bytes) -> bytes:
     return data[:-1] + bytes([data[-1] ^ 0x01])
+
+
+def object_event(**fields: Any) -> dict[str, Any]:
+    """An EPCIS 2.0 ObjectEvent (OBSERVE, 2026-11-01 08:00 UTC) with `fields` added or replaced."""
+    return {
+        "type": "ObjectEvent",
+        "action": "OBSERVE",
+        "eventTime": "2026-11-01T08:00:00Z",
+        "eventTimeZoneOffset": "+00:00",
+        **fields,
+    }

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from chain_helpers import Chain, make_consortium
+from chain_helpers import object_event as event
 
 from xinchain.apps.provenance.cli import _batches
 from xinchain.apps.provenance.contract import NAME
@@ -51,16 +52,6 @@ def document(*events: dict[str, Any], context: Any = None) -> str:
             "epcisBody": {"eventList": list(events)},
         }
     )
-
-
-def event(**fields: Any) -> dict[str, Any]:
-    return {
-        "type": "ObjectEvent",
-        "action": "OBSERVE",
-        "eventTime": "2026-11-01T08:00:00Z",
-        "eventTimeZoneOffset": "+00:00",
-        **fields,
-    }
 
 
 @pytest.fixture

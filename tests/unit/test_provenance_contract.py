@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 from chain_helpers import Chain, make_consortium
+from chain_helpers import object_event as event
 
 from xinchain.apps.provenance.contract import DEFAULT_STEP_ROLES, NAME
 from xinchain.apps.provenance.epcis import to_chain_event
@@ -58,16 +59,6 @@ def chain() -> Chain:
         args = {"gtin": gtin, "name": "Formula", "origin": "NZ", "company_prefix_digits": 7}
         assert chain.call("org0", NAME, "register_product", args).ok
     return chain
-
-
-def event(**fields: Any) -> dict[str, Any]:
-    return {
-        "type": "ObjectEvent",
-        "action": "OBSERVE",
-        "eventTime": "2026-11-01T08:00:00Z",
-        "eventTimeZoneOffset": "+00:00",
-        **fields,
-    }
 
 
 def record(chain: Chain, sender: str, *events: dict[str, Any]) -> Any:

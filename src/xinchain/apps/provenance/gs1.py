@@ -39,7 +39,7 @@ digital_link_chars_max = 2_000
 _COMPANY_PREFIX = re.compile(r"[0-9]{6,12}")
 _DIGITS = re.compile(r"[0-9]*")
 # GS1 AI encodable character set 82: ! " % & ' ( ) * + , - . / 0-9 : ; < = > ? A-Z _ a-z.
-_CSET82 = re.compile(r"[!\"%-?A-Z_a-z]{1,20}")
+_CSET82 = re.compile(r"[!\"%-?A-Z_a-z]+", re.ASCII)
 _SGTIN = re.compile(r"urn:epc:id:sgtin:([0-9]{6,12})\.([0-9]{1,7})\.(.+)")
 _SGTIN_PATTERN = re.compile(r"urn:epc:idpat:sgtin:([0-9]{6,12})\.([0-9]{1,7})\.\*")
 _LGTIN = re.compile(r"urn:epc:class:lgtin:([0-9]{6,12})\.([0-9]{1,7})\.(.+)")
@@ -75,11 +75,12 @@ def check_digit(digits: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-def _check_key(value: str, length: int, name: str, field: str) -> str:
-    """A GS1 key of `length` digits whose last digit is the check digit of the others."""
+def check_key(value: str, length: int, name: str, field: str, where: str = "") -> str:
+    """A GS1 key of `length` digits whose last digit is the check digit of the others.
+    `where` ends the message, e.g. " in 'https://id.gs1.org/…'"."""
     if len(value) != length or not value.isascii() or not value.isdigit():
         raise InvalidIdentifier(
-            f"expected a {name} of {length} digits, found {value!r}", field=field
+            f"expected a {name} of {length} digits, found {value!r}{where}", field=field
         )
     expected = check_digit(value[:-1])
     if value[-1] != expected:
@@ -90,7 +91,7 @@ def _check_key(value: str, length: int, name: str, field: str) -> str:
 
 
 def check_gtin14(gtin: str, field: str = "gtin") -> str:
-    return _check_key(gtin, 14, "GTIN", field)
+    return check_key(gtin, 14, "GTIN", field)
 
 
 def normalize_gtin(gtin: str, field: str = "gtin") -> str:
@@ -103,29 +104,30 @@ def normalize_gtin(gtin: str, field: str = "gtin") -> str:
 
 
 def check_sscc18(sscc: str, field: str = "sscc") -> str:
-    return _check_key(sscc, 18, "SSCC", field)
+    return check_key(sscc, 18, "SSCC", field)
 
 
 def check_gln13(gln: str, field: str = "gln") -> str:
-    return _check_key(gln, 13, "GLN", field)
+    return check_key(gln, 13, "GLN", field)
 
 
-def _check_cset82(value: str, what: str, field: str) -> str:
-    if not _CSET82.fullmatch(value):
+def check_cset82(value: str, what: str, field: str, *, most: int = 20) -> str:
+    """A serial, lot, extension or reference: 1 to `most` characters of GS1's set 82."""
+    if not value or len(value) > most or not _CSET82.fullmatch(value):
         raise InvalidIdentifier(
-            f"expected {what} of 1-20 GS1 characters (A-Z a-z 0-9 and !\"%&'()*+,-./:;<=>?_), "
-            f"found {value!r}",
+            f"expected {what} of 1-{most} GS1 characters (A-Z a-z 0-9 and "
+            f"!\"%&'()*+,-./:;<=>?_), found {value!r}",
             field=field,
         )
     return value
 
 
 def check_serial(serial: str, field: str = "serial") -> str:
-    return _check_cset82(serial, "a serial", field)
+    return check_cset82(serial, "a serial", field)
 
 
 def check_lot(lot: str, field: str = "lot") -> str:
-    return _check_cset82(lot, "a lot", field)
+    return check_cset82(lot, "a lot", field)
 
 
 def _check_prefix_and_reference(
@@ -207,10 +209,12 @@ def digital_link_quote(value: str) -> str:
     return urllib.parse.quote(value, safe="-._")
 
 
-def _digital_link_unquote(text: str, what: str, field: str) -> str:
+def digital_link_unquote(text: str, what: str, field: str) -> str:
+    """A Digital Link path segment's value: every % must start a %XX escape of UTF-8."""
     if "%" in _PERCENT_ESCAPE.sub("", text):
         raise InvalidIdentifier(
-            f"expected {what} whose % signs start %XX escapes, found {text!r}", field=field
+            f"expected {what} whose % signs start %XX escapes (two hex digits), found {text!r}",
+            field=field,
         )
     try:
         return urllib.parse.unquote(text, errors="strict")
@@ -421,7 +425,7 @@ class Sgln:
         _check_prefix_and_reference(
             self.company_prefix, self.location_reference, 12, "location reference", None
         )
-        _check_cset82(self.extension, "a GLN extension", "extension")
+        check_cset82(self.extension, "a GLN extension", "extension")
 
     @property
     def gln(self) -> str:
@@ -460,7 +464,7 @@ class Sgln:
                 f"with 12 digits before the extension (0 for none), found {uri!r}",
                 field=field,
             )
-        extension = _check_cset82(epc_unescape(match[3], field), "a GLN extension", field)
+        extension = check_cset82(epc_unescape(match[3], field), "a GLN extension", field)
         return cls(match[1], match[2], extension)
 
     @classmethod
@@ -477,7 +481,7 @@ class Sgln:
                 field="extension",
             )
         if extension is not None:
-            _check_cset82(extension, "a GLN extension", "extension")
+            check_cset82(extension, "a GLN extension", "extension")
         prefix = gln[:company_prefix_digits]
         return cls(prefix, gln[company_prefix_digits:12], extension or "0")
 
@@ -598,7 +602,7 @@ def _gtin_qualifiers(pairs: list[str], field: str) -> dict[str, str]:
                 field=field,
             )
         what = f"a {_GTIN_QUALIFIERS[ai]} (AI {ai})"
-        values[ai] = _check_cset82(_digital_link_unquote(text, what, field), what, field)
+        values[ai] = check_cset82(digital_link_unquote(text, what, field), what, field)
     return values
 
 

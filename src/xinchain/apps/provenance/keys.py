@@ -43,10 +43,13 @@ from xinchain.apps.provenance.gs1 import (
     Sgtin,
     SgtinPattern,
     Sscc,
+    check_cset82,
     check_digit,
     check_gtin14,
+    check_key,
     digital_link_chars_max,
     digital_link_quote,
+    digital_link_unquote,
     epc_unescape,
     normalize_gtin,
 )
@@ -61,10 +64,8 @@ INSTANCE_KINDS = frozenset(
 CLASS_KINDS = frozenset({"lgtin", "gtin"})
 OTHER = "other"
 
-_CSET82 = re.compile(r"[!\"%-?A-Z_a-z]+", re.ASCII)
 _CSET39 = re.compile(r"[#\-/0-9A-Z]+", re.ASCII)
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
-_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}", re.ASCII)
 _EPC_URN = re.compile(r"urn:epc:(id|class|idpat):([a-z0-9]+):(.*)", re.ASCII)
 # Digital Link primary keys: AI → (kind, what it is).
 _PRIMARY = {
@@ -143,7 +144,7 @@ def canonical_uri(text: str, field: str = "epc") -> str:
 
 def item_key(gtin: str, serial: str) -> str:
     """The canonical key of the item a GTIN-14 and a serial name."""
-    return _gtin_key(check_gtin14(gtin), serial=_value(serial, "a serial", 20, "serial")).uri
+    return _gtin_key(check_gtin14(gtin), serial=check_cset82(serial, "a serial", "serial")).uri
 
 
 # --- EPC URIs ------------------------------------------------------------------------------------
@@ -201,14 +202,14 @@ def _prefix_and_digits(
 
 def _grai(parts: list[str], uri: str, field: str) -> Gs1Key:
     body = _prefix_and_digits(parts[0], parts[1], 12, "asset type", uri, field)
-    serial = _value(epc_unescape(parts[2], field), "a GRAI serial", 16, field)
+    serial = check_cset82(epc_unescape(parts[2], field), "a GRAI serial", field, most=16)
     return _single("grai", "8003", "0" + body + check_digit(body) + serial)
 
 
 def _giai(parts: list[str], uri: str, field: str) -> Gs1Key:
     _prefix_and_digits(parts[0], "", len(parts[0]), "", uri, field)
     reference = epc_unescape(parts[1], field)
-    return _single("giai", "8004", _value(parts[0] + reference, "a GIAI", 30, field))
+    return _single("giai", "8004", check_cset82(parts[0] + reference, "a GIAI", field, most=30))
 
 
 def _digits_key(kind: str, ai: str, total: int) -> _Converter:
@@ -225,14 +226,16 @@ def _serialised_key(kind: str, ai: str, what: str, most: int, digits_only: bool)
         serial = epc_unescape(parts[2], field)
         if digits_only and not _DIGITS.fullmatch(serial):
             raise InvalidIdentifier(f"expected {what} of digits in {uri!r}", field=field)
-        return _single(kind, ai, body + check_digit(body) + _value(serial, what, most, field))
+        return _single(
+            kind, ai, body + check_digit(body) + check_cset82(serial, what, field, most=most)
+        )
 
     return convert
 
 
 def _ginc(parts: list[str], uri: str, field: str) -> Gs1Key:
     _prefix_and_digits(parts[0], "", len(parts[0]), "", uri, field)
-    value = _value(parts[0] + epc_unescape(parts[1], field), "a GINC", 30, field)
+    value = check_cset82(parts[0] + epc_unescape(parts[1], field), "a GINC", field, most=30)
     return _single("ginc", "401", value)
 
 
@@ -311,83 +314,52 @@ def _digital_link_key(ai: str, value: str, pairs: list[str], uri: str, field: st
     if ai == "01":
         gtin = normalize_gtin(key, field)
         if "22" in values:
-            _value(values["22"], "a consumer product variant (AI 22)", 20, field)
+            check_cset82(values["22"], "a consumer product variant (AI 22)", field)
         serial = values.get("21")
         if serial is not None:
-            return _gtin_key(gtin, serial=_value(serial, "a serial (AI 21)", 20, field))
+            return _gtin_key(gtin, serial=check_cset82(serial, "a serial (AI 21)", field))
         lot = values.get("10")
         if lot is not None:
-            return _gtin_key(gtin, lot=_value(lot, "a lot (AI 10)", 20, field))
+            return _gtin_key(gtin, lot=check_cset82(lot, "a lot (AI 10)", field))
         return _gtin_key(gtin)
     if ai == "414":
-        gln = _check_digits_key(key, 13, "GLN", uri, field)
+        gln = check_key(key, 13, "GLN", field, f" in {uri!r}")
         # As in the SGLN EPC URI, extension "0" stands for none (GS1 Tag Data Standard).
         extension = values.get("254", "")
         extension = "" if extension == "0" else extension
         if extension:
-            _value(extension, "a GLN extension (AI 254)", 20, field)
+            check_cset82(extension, "a GLN extension (AI 254)", field)
         return _location_key(gln, extension)
     if ai == "8010":
         return _cpi_key(key, values.get("8011", ""), uri, field)
     kind = _PRIMARY[ai]
     if kind in ("sscc", "gsrn", "gsrnp", "pgln", "gsin"):
         length = {"sscc": 18, "gsrn": 18, "gsrnp": 18, "pgln": 13, "gsin": 17}[kind]
-        return _single(kind, ai, _check_digits_key(key, length, kind.upper(), uri, field))
+        return _single(kind, ai, check_key(key, length, kind.upper(), field, f" in {uri!r}"))
     if kind == "grai":
-        _check_digits_key(key[:14], 14, "GRAI", uri, field)
+        check_key(key[:14], 14, "GRAI", field, f" in {uri!r}")
         if key[0] != "0":
             raise InvalidIdentifier(f"expected a GRAI starting with 0 in {uri!r}", field=field)
         if len(key) > 14:
-            _value(key[14:], "a GRAI serial", 16, field)
+            check_cset82(key[14:], "a GRAI serial", field, most=16)
         return _single(kind, ai, key)
     if kind in ("gdti", "sgcn"):
-        _check_digits_key(key[:13], 13, kind.upper(), uri, field)
+        check_key(key[:13], 13, kind.upper(), field, f" in {uri!r}")
         most = 17 if kind == "gdti" else 12
         if len(key) > 13:
-            _value(key[13:], f"a {kind.upper()} serial", most, field)
+            check_cset82(key[13:], f"a {kind.upper()} serial", field, most=most)
         return _single(kind, ai, key)
-    return _single(kind, ai, _value(key, f"a {kind.upper()}", 30, field))
+    return _single(kind, ai, check_cset82(key, f"a {kind.upper()}", field, most=30))
 
 
 def _unquote(text: str, uri: str, field: str) -> str:
-    if "%" in _PERCENT_ESCAPE.sub("", text):
-        raise InvalidIdentifier(
-            f"expected every % in {uri!r} to start a %XX escape (two hex digits)", field=field
-        )
-    try:
-        value = urllib.parse.unquote(text, errors="strict")
-    except UnicodeDecodeError:
-        raise InvalidIdentifier(f"expected percent-encoded UTF-8 in {uri!r}", field=field) from None
+    value = digital_link_unquote(text, f"each value in {uri!r}", field)
     if not value:
         raise InvalidIdentifier(f"expected a value after each AI in {uri!r}", field=field)
     return value
 
 
-def _check_digits_key(value: str, length: int, name: str, uri: str, field: str) -> str:
-    if len(value) != length or not _DIGITS.fullmatch(value):
-        raise InvalidIdentifier(
-            f"expected a {name} of {length} digits, found {value!r} in {uri!r}", field=field
-        )
-    if check_digit(value[:-1]) != value[-1]:
-        raise InvalidIdentifier(
-            f"{name} {value} has check digit {value[-1]}, expected {check_digit(value[:-1])}",
-            field=field,
-        )
-    return value
-
-
 # --- building keys -------------------------------------------------------------------------------
-
-
-def _value(value: str, what: str, most: int, field: str) -> str:
-    """A serial, lot or reference: 1 to `most` characters of GS1's character set 82."""
-    if not value or len(value) > most or not _CSET82.fullmatch(value):
-        raise InvalidIdentifier(
-            f"expected {what} of 1-{most} GS1 characters (A-Z a-z 0-9 and !\"%&'()*+,-./:;<=>?_), "
-            f"found {value!r}",
-            field=field,
-        )
-    return value
 
 
 def _gtin_key(gtin: str, *, serial: str = "", lot: str = "") -> Gs1Key:
