@@ -1,0 +1,270 @@
+"""Candidate works for a search by local features: hierarchical clustering trees of descriptors.
+
+A registered point is a 256-bit ORB descriptor; the same point in a copy is that descriptor with
+some bits changed (a median of 2 to 31 bits of 256 by kind of copy, in tests/unit measurements).
+Among tens of millions of stored descriptors the index finds, for each of a query's points,
+stored ones that lie near it, and returns the works that have the most such points: a short
+list for features.verify to prove or reject.
+
+Why trees. Hashing fixed bits of the descriptors (LSH) fails on real photos: their descriptors
+cluster (edges, letters and plain patches look alike everywhere), so the buckets a query falls
+in hold hundreds of times the average, and the work grows with the index. A hierarchical
+clustering tree adapts to the data instead (Muja and Lowe, "Fast Matching of Binary Features",
+CRV 2012; FLANN's index for ORB): each inner node splits its points among `branching` centres,
+points drawn from the node itself, each point going to its nearest centre; a node of at most
+`leaf_points_max` points is a leaf. Dense regions get more, smaller cells, so a leaf holds a
+bounded number of points however skewed the data. A query point walks down the tree keeping
+the `beam` children nearest to it at each level and compares itself with every point of the
+leaves it reaches; `trees` trees, each with its own centres, catch what one tree's borders cut
+off. Candidates are stored points within `distance_max` bits.
+
+Votes. A work's votes are the query points that found one of its points. A query point that
+finds points of more than `works_per_point_max` works (a plain patch, a letter's corner) is
+evidence for none of them and votes for none.
+
+Growth. Points are added one batch at a time (a registration's works): each walks down to its
+nearest leaf and joins it; a leaf that outgrows `leaf_points_max` splits into `branching`
+leaves around centres drawn from its own points. Centres are drawn by a generator seeded by the
+tree and the node's number, so the same additions build the same trees.
+
+Memory: per point its descriptor (32 bytes), its work (4) and, per tree, its place in a leaf
+(4 bytes, in leaves kept half full or more on average); per node a centre (32 bytes) and links.
+About 60 bytes a point with two trees: 64 points a work make about 4 KB a work, 4 GB for a
+million works. One writer or searcher at a time (a lock): a search takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from xinchain.apps.copyright.features import descriptor_bytes
+from xinchain.errors import ensure
+
+trees = 2
+branching = 16
+leaf_points_max = 64
+# Leaves each query point reaches in each tree.
+beam = 2
+distance_max = 48
+works_per_point_max = 8
+# Points assigned to centres at a time while splitting: bounds scratch memory (512 B a point).
+assign_rows_max = 1 << 16
+work_max = (1 << 32) - 1
+words = descriptor_bytes // 8
+
+Words = NDArray[np.uint64]
+
+
+def _distance(a: Words, b: Words) -> NDArray[np.int32]:
+    """Hamming distances between rows of `a` and `b` (broadcast), each 4 uint64 words."""
+    counts: NDArray[np.int32] = np.bitwise_count(a ^ b).sum(axis=-1, dtype=np.int32)
+    return counts
+
+
+class _Tree:
+    """One hierarchical clustering tree over the index's points (by point number).
+
+    Nodes are rows of `centres` and `first_child` (-1: a leaf). A leaf's points fill the start
+    of its row of `slots` (`sizes` of them); a leaf whose points are all one descriptor and
+    that cannot be split keeps `leaf_points_max` of them and drops the rest (they would say
+    nothing a search could use)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.node_count = 1  # node 0, the root, is a leaf until it first splits
+        self.centres: Words = np.zeros((64, words), dtype=np.uint64)
+        self.first_child = np.full(64, -1, dtype=np.int64)
+        self.slot_of = np.full(64, -1, dtype=np.int64)
+        self.slot_of[0] = 0
+        self.slot_count = 1
+        self.slots = np.zeros((64, leaf_points_max), dtype=np.int64)
+        self.sizes = np.zeros(64, dtype=np.int64)
+        self.free_slots: list[int] = []
+
+    def descend(self, query: Words, keep: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """(query row, leaf node) pairs, ordered by row: for each query row, the `keep`
+        leaves reached by keeping its `keep` nearest children at every level."""
+        rows = np.arange(len(query), dtype=np.int64)
+        nodes = np.zeros(len(query), dtype=np.int64)
+        found_rows, found_leaves = [], []
+        while len(rows):
+            leaf = self.first_child[nodes] < 0
+            found_rows.append(rows[leaf])
+            found_leaves.append(nodes[leaf])
+            rows, nodes = rows[~leaf], nodes[~leaf]
+            if not len(rows):
+                break
+            children = self.first_child[nodes][:, None] + np.arange(branching)[None, :]
+            distances = _distance(self.centres[children], query[rows][:, None, :])
+            # Keep, per query row, its `keep` nearest children over all its current nodes.
+            order = np.lexsort((children.ravel(), distances.ravel(), np.repeat(rows, branching)))
+            ranked_rows = np.repeat(rows, branching)[order]
+            ranked_children = children.ravel()[order]
+            first = np.r_[True, ranked_rows[1:] != ranked_rows[:-1]]
+            group_start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+            chosen = np.arange(len(order)) - group_start < keep
+            rows, nodes = ranked_rows[chosen], ranked_children[chosen]
+        all_rows, all_leaves = np.concatenate(found_rows), np.concatenate(found_leaves)
+        order = np.argsort(all_rows, kind="stable")
+        return all_rows[order], all_leaves[order]
+
+    def members(self, leaves: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """The points of each leaf in `leaves`: (index into `leaves`, point number) pairs."""
+        slots = self.slot_of[leaves]
+        sizes = self.sizes[slots]
+        within = np.arange(leaf_points_max)[None, :] < sizes[:, None]
+        owners = np.broadcast_to(np.arange(len(leaves))[:, None], within.shape)
+        return owners[within], self.slots[slots][within]
+
+    def add(self, numbers: NDArray[np.int64], points: Words, all_points: Words) -> None:
+        """Put points `numbers` (their words `points`) in their nearest leaves; a leaf that
+        outgrows leaf_points_max splits. `all_points` are every stored point's words."""
+        _, leaves = self.descend(points, 1)
+        order = np.argsort(leaves, kind="stable")
+        leaves, numbers = leaves[order], numbers[order]
+        bounds = np.flatnonzero(np.r_[True, leaves[1:] != leaves[:-1], True])
+        for first, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            leaf = int(leaves[first])
+            slot = int(self.slot_of[leaf])
+            stored = self.slots[slot, : self.sizes[slot]]
+            self._fill(leaf, np.concatenate([stored, numbers[first:end]]), all_points)
+
+    def _fill(self, node: int, members: NDArray[np.int64], all_points: Words) -> None:
+        """Make leaf `node` hold `members`, splitting it (and its children) as needed."""
+        slot = int(self.slot_of[node])
+        if len(members) <= leaf_points_max:
+            self.slots[slot, : len(members)] = members
+            self.sizes[slot] = len(members)
+            return
+        member_words = all_points[members]
+        distinct = np.unique(member_words, axis=0)
+        if len(distinct) < 2:  # one descriptor many times over: nothing to split by
+            self.slots[slot] = members[:leaf_points_max]
+            self.sizes[slot] = leaf_points_max
+            return
+        generator = np.random.default_rng((self.seed, node))
+        count = min(branching, len(distinct))
+        centres = distinct[generator.choice(len(distinct), count, replace=False)]
+        if count < branching:  # pad with copies: a copy's cell stays empty
+            centres = np.concatenate([centres, np.repeat(centres[:1], branching - count, 0)])
+        nearest = np.empty(len(members), dtype=np.int64)
+        for start in range(0, len(members), assign_rows_max):
+            block = member_words[start : start + assign_rows_max]
+            nearest[start : start + len(block)] = _distance(
+                block[:, None, :], centres[None, :, :]
+            ).argmin(axis=1)
+        first = self._new_nodes(branching)
+        self.centres[first : first + branching] = centres
+        self.first_child[node] = first
+        self.slot_of[first] = slot  # the first child takes over the leaf's slot
+        self.slot_of[node] = -1
+        for child in range(1, branching):
+            self.slot_of[first + child] = self._new_slot()
+        for child in range(branching):
+            self._fill(first + child, members[nearest == child], all_points)
+
+    def _new_nodes(self, count: int) -> int:
+        first = self.node_count
+        if first + count > len(self.first_child):
+            capacity = max(first + count, 2 * len(self.first_child))
+            self.centres = _grown(self.centres, capacity, 0)
+            self.first_child = _grown(self.first_child, capacity, -1)
+            self.slot_of = _grown(self.slot_of, capacity, -1)
+        self.node_count += count
+        return first
+
+    def _new_slot(self) -> int:
+        slot = self.slot_count
+        if slot == len(self.sizes):
+            self.slots = _grown(self.slots, 2 * slot, 0)
+            self.sizes = _grown(self.sizes, 2 * slot, 0)
+        self.slot_count += 1
+        return slot
+
+
+def _grown(array: NDArray[Any], capacity: int, fill: int) -> NDArray[Any]:
+    grown = np.full((capacity, *array.shape[1:]), fill, dtype=array.dtype)
+    grown[: len(array)] = array
+    return grown
+
+
+@dataclass(frozen=True)
+class Candidate:
+    work: int
+    votes: int  # query points that found a point of this work within distance_max
+
+
+class FeatureIndex:
+    def __init__(self) -> None:
+        self._points: Words = np.zeros((0, words), dtype=np.uint64)
+        self._works = np.zeros(0, dtype=np.uint32)
+        self._count = 0
+        self._trees = [_Tree(seed) for seed in range(trees)]
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add_many(self, works: NDArray[np.int64], descriptors: NDArray[np.uint8]) -> None:
+        """Append points: `works[i]` is the work of `descriptors[i]` (n x 32 bytes)."""
+        ensure(len(works) == len(descriptors), "one work number per descriptor")
+        ensure(descriptors.ndim == 2 and descriptors.shape[1] == descriptor_bytes, "32-byte rows")
+        if len(works) and (works.min() < 0 or works.max() > work_max):
+            raise ValueError(f"work numbers must lie in 0..{work_max}")
+        with self._lock:
+            start, end = self._count, self._count + len(works)
+            if end > len(self._works):
+                capacity = max(end, len(self._works) * 3 // 2, 1024)
+                points = np.zeros((capacity, words), dtype=np.uint64)
+                points[:start] = self._points[:start]
+                work_numbers = np.zeros(capacity, dtype=np.uint32)
+                work_numbers[:start] = self._works[:start]
+                self._points, self._works = points, work_numbers
+            self._points[start:end] = np.ascontiguousarray(descriptors).view(np.uint64)
+            self._works[start:end] = works
+            numbers = np.arange(start, end, dtype=np.int64)
+            for tree in self._trees:
+                tree.add(numbers, self._points[start:end], self._points)
+            self._count = end
+
+    def candidates(self, query: NDArray[np.uint8], limit: int) -> list[Candidate]:
+        """Works with points within `distance_max` of the query's, most votes first (ties by
+        work number), at most `limit`."""
+        query_words = np.ascontiguousarray(query).view(np.uint64)
+        with self._lock:
+            if self._count == 0 or len(query) == 0:
+                return []
+            query_rows, point_rows = [], []
+            for tree in self._trees:
+                rows, leaves = tree.descend(query_words, beam)
+                owners, points = tree.members(leaves)
+                query_rows.append(rows[owners])
+                point_rows.append(points)
+            rows_found = np.concatenate(query_rows)
+            points_found = np.concatenate(point_rows)
+            pairs = _distinct(rows_found * self._count + points_found)
+            row_of, point_of = np.divmod(pairs, self._count)
+            near = _distance(query_words[row_of], self._points[point_of]) <= distance_max
+            works_near = self._works[point_of[near]].astype(np.int64)
+        voters = _distinct(row_of[near] * (work_max + 1) + works_near)
+        voter, voted = np.divmod(voters, work_max + 1)
+        spread = np.bincount(voter, minlength=len(query))
+        voted = np.sort(voted[spread[voter] <= works_per_point_max])
+        if not len(voted):
+            return []
+        starts = np.flatnonzero(np.r_[True, voted[1:] != voted[:-1]])
+        work_numbers = voted[starts]
+        votes = np.diff(np.r_[starts, len(voted)])
+        order = np.lexsort((work_numbers, -votes))[:limit]
+        return [Candidate(int(work_numbers[i]), int(votes[i])) for i in order]
+
+
+def _distinct(values: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The distinct values, in order (a sort: numpy's hashing unique is slower here)."""
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values

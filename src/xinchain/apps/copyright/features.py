@@ -1,0 +1,278 @@
+"""Local features of photos: what finds a copy that was cropped, bannered, screenshotted or tilted.
+
+A perceptual hash describes a whole picture, so anything that changes the whole (cutting 10 %
+off one side, pasting the photo into a listing page, turning it by 5°) moves it far. Local
+features describe small patches around corners and blobs, each on its own: most of them
+survive those edits, and where they do, they still lie where the original had them, up to one
+similarity transform (a shift, a scale and a turn). That is what the field does for near-
+duplicate and copy detection: local features to find and confirm candidates, a consistent
+geometric transform (RANSAC) as the proof.
+
+* **Points.** ORB (FAST corners, oriented BRIEF: 256-bit binary descriptors, rotation
+  invariant, over an 8-level scale pyramid; Rublee et al., ICCV 2011) on the grey picture
+  reduced or enlarged to about `frame_area` pixels, so that every copy's points are found at
+  comparable scales. A registration keeps `registered_points_max` points, the
+  strongest in each cell of a 4 x 4 grid in turn, so that a crop or a banner over one part of
+  the photo leaves most of them; a search takes up to `query_points_max`, spread the same way
+  (a watermark's letters are strong corners and would otherwise crowd out the photo's own).
+* **Proof.** Each query descriptor's nearest registered descriptor by Hamming distance is kept
+  if it is at most `descriptor_distance_max` away and clearly nearer than the second nearest
+  (Lowe's ratio test, `ratio_max`), each registered point at most once; a similarity
+  transform is then fitted to the pairs by RANSAC (`ransac_threshold_px` in the frame), and
+  the pairs it explains are the inliers. A copy keeps tens of inliers; two different photos
+  keep a handful by chance. `inliers_min` is the line.
+* **Mirror images.** ORB is not mirror invariant: a search also describes the query mirrored
+  left to right.
+
+On chain a work carries its points as `features` (`encode`): the frame's size and, for each
+point, its position and descriptor; 36 bytes a point, base64. They are the client's claim, as
+the perceptual hashes are: the node uses them only to answer searches.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import struct
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from xinchain.errors import XinchainError
+
+# Pictures are described at about this many pixels in all (512 x 512), whatever their shape:
+# a photo that fills half of a tall screenshot's area then keeps 71 % of its own size, where
+# scaling by the longer side would leave it half as large. No side exceeds `frame_side`.
+frame_area = 512 * 512
+frame_side = 2048
+# Points a registration keeps, and the most a search describes in each orientation.
+registered_points_max = 64
+query_points_max = 1500
+# ORB keeps its strongest candidates over the whole picture before the grid spreads them:
+# at least this many, so that weaker parts of the picture still have some to offer.
+orb_candidates_min = 2000
+# FAST threshold: low, so that product photos on plain backgrounds still give points.
+fast_threshold = 7
+grid_cells = 4  # per side
+# ORB's pyramid: each level this much smaller than the one before.
+scale_factor = 1.2
+levels = 8
+descriptor_bytes = 32
+descriptor_distance_max = 64  # of 256 bits
+ratio_max = 0.85
+ransac_threshold_px = 4.0
+ransac_iterations = 2000
+# Inliers that make a match. Different photos leave at most 5 in tests/unit measurements.
+inliers_min = 12
+# A similarity transform further from the original's scale than this is no copy: a thumbnail
+# of a picture in a much larger frame, or a tiny detail blown up.
+scale_range = (0.25, 4.0)
+
+_FORMAT = 1
+_HEADER = struct.Struct(">BHH")  # format, frame width, frame height
+_POINT = struct.Struct(">HH")  # x, y in 1/16 px of the frame
+_POINT_BYTES = _POINT.size + descriptor_bytes
+position_scale = 16
+
+
+class FeaturesInvalid(XinchainError):
+    code = "invalid_features"
+
+
+@dataclass(frozen=True)
+class LocalFeatures:
+    """Points of one picture in its frame: positions (n x 2, pixels) and descriptors (n x 32)."""
+
+    width: int
+    height: int
+    points: NDArray[np.float32]
+    descriptors: NDArray[np.uint8]
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def encode(self) -> str:
+        """base64 of: format (1 byte), frame width and height (2 bytes each), then per point
+        x and y in sixteenths of a pixel (2 bytes each) and its 32-byte descriptor."""
+        parts = [_HEADER.pack(_FORMAT, self.width, self.height)]
+        for (x, y), descriptor in zip(self.points, self.descriptors, strict=True):
+            parts.append(_POINT.pack(_fixed(x), _fixed(y)))
+            parts.append(descriptor.tobytes())
+        return base64.b64encode(b"".join(parts)).decode("ascii")
+
+    @classmethod
+    def decode(cls, text: object, field: str = "features") -> LocalFeatures:
+        if not isinstance(text, str):
+            raise FeaturesInvalid("expected base64 text of local features", field=field)
+        try:
+            data = base64.b64decode(text.encode("ascii"), validate=True)
+        except (UnicodeEncodeError, binascii.Error):
+            raise FeaturesInvalid(
+                "expected standard base64 (A-Z a-z 0-9 + /, = padding)", field=field
+            ) from None
+        if len(data) < _HEADER.size or data[0] != _FORMAT:
+            raise FeaturesInvalid(f"expected local features of format {_FORMAT}", field=field)
+        _, width, height = _HEADER.unpack_from(data)
+        body = len(data) - _HEADER.size
+        count = body // _POINT_BYTES
+        if body % _POINT_BYTES or not 1 <= count <= registered_points_max:
+            raise FeaturesInvalid(
+                f"expected 1 to {registered_points_max} points of {_POINT_BYTES} bytes after "
+                f"the {_HEADER.size}-byte header, found {body} bytes",
+                field=field,
+            )
+        if not (1 <= width <= frame_side and 1 <= height <= frame_side):
+            raise FeaturesInvalid(
+                f"expected a frame of 1 to {frame_side} pixels a side, found {width} x {height}",
+                field=field,
+            )
+        rows = np.frombuffer(data, dtype=np.uint8, offset=_HEADER.size).reshape(count, _POINT_BYTES)
+        positions = rows[:, : _POINT.size].copy().view(">u2").astype(np.float32)
+        positions /= np.float32(position_scale)
+        if (positions[:, 0] > width).any() or (positions[:, 1] > height).any():
+            raise FeaturesInvalid(
+                f"expected every point inside the {width} x {height} frame", field=field
+            )
+        return cls(width, height, positions, rows[:, _POINT.size :].copy())
+
+
+def _fixed(value: float) -> int:
+    return min(0xFFFF, max(0, round(float(value) * position_scale)))
+
+
+def frame(image: Image.Image) -> NDArray[np.uint8]:
+    """The picture in grey, scaled to about `frame_area` pixels."""
+    grey = np.asarray(image.convert("L"))
+    height, width = grey.shape
+    scale = min((frame_area / (width * height)) ** 0.5, frame_side / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size != (width, height):
+        method = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        grey = cv2.resize(grey, size, interpolation=method)
+    return np.ascontiguousarray(grey)
+
+
+def describe(image: Image.Image, count: int) -> LocalFeatures:
+    """Up to `count` ORB points of `image`, spread over a grid, strongest first in each cell."""
+    grey = frame(image)
+    height, width = grey.shape
+    orb = cv2.ORB.create(
+        nfeatures=max(count, orb_candidates_min),
+        scaleFactor=scale_factor,
+        nlevels=levels,
+        edgeThreshold=15,
+        patchSize=31,
+        fastThreshold=fast_threshold,
+    )
+    keypoints, found = orb.detectAndCompute(grey, None)
+    if found is None or not keypoints:
+        empty = np.zeros((0, 2), np.float32)
+        return LocalFeatures(width, height, empty, np.zeros((0, descriptor_bytes), np.uint8))
+    points = np.array([keypoint.pt for keypoint in keypoints], dtype=np.float32)
+    response = np.array([keypoint.response for keypoint in keypoints], dtype=np.float32)
+    descriptors = np.asarray(found, dtype=np.uint8)
+    chosen = _spread(points, response, width, height, count)
+    return LocalFeatures(width, height, points[chosen], descriptors[chosen])
+
+
+def _spread(
+    points: NDArray[np.float32], response: NDArray[np.float32], width: int, height: int, count: int
+) -> NDArray[np.intp]:
+    """Indices of up to `count` points: the strongest of each grid cell, then the second
+    strongest of each, and so on (ties by position, so the choice is deterministic)."""
+    column = np.minimum(points[:, 0] * grid_cells // max(width, 1), grid_cells - 1)
+    row = np.minimum(points[:, 1] * grid_cells // max(height, 1), grid_cells - 1)
+    cell = (row * grid_cells + column).astype(np.int64)
+    order = np.lexsort((points[:, 0], points[:, 1], -response, cell))
+    # Rank of each point within its cell, strongest 0.
+    sorted_cells = cell[order]
+    starts = np.searchsorted(sorted_cells, sorted_cells, side="left")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - starts
+    final = np.lexsort((points[:, 0], points[:, 1], -response, cell, rank))
+    return final[:count]
+
+
+def registered_features(image: Image.Image) -> LocalFeatures:
+    return describe(image, registered_points_max)
+
+
+def query_features(image: Image.Image) -> tuple[LocalFeatures, LocalFeatures]:
+    """The query's points as it is and mirrored left to right."""
+    return (
+        describe(image, query_points_max),
+        describe(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), query_points_max),
+    )
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How a query's points line up with a registered picture's."""
+
+    inliers: int  # registered points found where the transform puts them
+    registered: int  # points the registration carries
+    scale: float  # of the query relative to the registered picture (frames compared)
+    rotation_deg: float
+
+    @property
+    def matched(self) -> bool:
+        low, high = scale_range
+        return self.inliers >= inliers_min and low <= self.scale <= high
+
+
+NO_MATCH = Verification(0, 0, 0.0, 0.0)
+
+
+def verify(query: LocalFeatures, registered: LocalFeatures) -> Verification:
+    """Pairs of nearest descriptors that pass the ratio test, then a RANSAC similarity."""
+    if len(query) < 2 or len(registered) < 2:
+        return NO_MATCH
+    distances = _hamming_matrix(query.descriptors, registered.descriptors)
+    nearest_two = np.argpartition(distances, 1, axis=1)[:, :2]
+    rows = np.arange(len(query))
+    first = distances[rows, nearest_two[:, 0]]
+    second = distances[rows, nearest_two[:, 1]]
+    swap = second < first
+    best = np.where(swap, nearest_two[:, 1], nearest_two[:, 0])
+    best_distance = np.minimum(first, second)
+    other_distance = np.maximum(first, second)
+    keep = (best_distance <= descriptor_distance_max) & (best_distance < ratio_max * other_distance)
+    # Each registered point at most once: its nearest query point among those kept.
+    candidates = np.flatnonzero(keep)
+    order = candidates[np.lexsort((candidates, best_distance[candidates]))]
+    _, first_of_each = np.unique(best[order], return_index=True)
+    pairs = order[first_of_each]
+    if len(pairs) < 3:
+        return Verification(len(pairs), len(registered), 0.0, 0.0)
+    source = query.points[pairs].astype(np.float32)
+    target = registered.points[best[pairs]].astype(np.float32)
+    cv2.setRNGSeed(len(pairs))  # the same answer for the same pairs, every time
+    transform, inlier_mask = cv2.estimateAffinePartial2D(
+        source,
+        target,
+        method=cv2.RANSAC,
+        ransacReprojThreshold=ransac_threshold_px,
+        maxIters=ransac_iterations,
+        confidence=0.995,
+    )
+    if transform is None or inlier_mask is None:
+        return Verification(0, len(registered), 0.0, 0.0)
+    # transform maps query → registered; its scale is registered/query.
+    a, b = float(transform[0, 0]), float(transform[1, 0])
+    to_registered = float(np.hypot(a, b))
+    scale = 1.0 / to_registered if to_registered > 0 else 0.0
+    rotation = float(np.degrees(np.arctan2(b, a)))
+    return Verification(int(inlier_mask.sum()), len(registered), scale, rotation)
+
+
+def _hamming_matrix(a: NDArray[np.uint8], b: NDArray[np.uint8]) -> NDArray[np.int32]:
+    """Hamming distances between every row of `a` and every row of `b` (32-byte rows)."""
+    a_words = np.ascontiguousarray(a).view(np.uint64)
+    b_words = np.ascontiguousarray(b).view(np.uint64)
+    total = np.zeros((len(a), len(b)), dtype=np.int32)
+    for word in range(a_words.shape[1]):
+        total += np.bitwise_count(a_words[:, word, None] ^ b_words[None, :, word]).astype(np.int32)
+    return total

@@ -1,0 +1,137 @@
+"""The local-feature index: which works have points near a query's points.
+
+* A work's own points, each with a few bits changed, find it first among many other works,
+  with votes from a quarter of them or more.
+* Every vote is real: for each candidate, at least `votes` query points have one of its points
+  within `distance_max` (checked by brute force), and no query point votes for more than
+  `works_per_point_max` works.
+* Every stored point sits in exactly one leaf of each tree after many additions and splits;
+  every leaf has its own slot and inner nodes have none.
+* The same additions give the same answers (the trees' centres are drawn from seeded
+  generators).
+* A thousand copies of one descriptor neither break a split nor drown a search (a leaf that
+  cannot be split keeps `leaf_points_max` of them).
+* Bad input is refused: a work number per descriptor, 32-byte descriptors, work numbers that
+  fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xinchain.apps.copyright import feature_index
+from xinchain.apps.copyright.feature_index import FeatureIndex
+
+POINTS_A_WORK = 64
+
+
+# Descriptors of real photos cluster (edges, corners and letters look alike everywhere): the
+# test's points are drawn around this many patterns, each 40 bits from its pattern.
+PATTERNS = np.random.default_rng(0).integers(0, 256, (300, 32), dtype=np.uint8)
+PATTERN_NOISE_BITS = 40
+
+
+def _noisy(descriptors: np.ndarray, bits: int, seed: int) -> np.ndarray:
+    """Each descriptor with `bits` of its 256 bits flipped."""
+    generator = np.random.default_rng(seed)
+    flipped = np.unpackbits(descriptors, axis=1)
+    for row in flipped:
+        row[generator.choice(256, bits, replace=False)] ^= 1
+    return np.packbits(flipped, axis=1)
+
+
+def _works(count: int, seed: int) -> np.ndarray:
+    generator = np.random.default_rng(seed)
+    chosen = PATTERNS[generator.integers(0, len(PATTERNS), count * POINTS_A_WORK)]
+    points = _noisy(chosen, PATTERN_NOISE_BITS, seed)
+    return points.reshape(count, POINTS_A_WORK, 32)
+
+
+def _filled(works: np.ndarray, batch: int = 16) -> FeatureIndex:
+    index = FeatureIndex()
+    for first in range(0, len(works), batch):
+        chunk = works[first : first + batch]
+        numbers = np.repeat(np.arange(first, first + len(chunk)), POINTS_A_WORK)
+        index.add_many(numbers, chunk.reshape(-1, 32))
+    return index
+
+
+@pytest.fixture(scope="module")
+def stored() -> np.ndarray:
+    return _works(600, seed=1)
+
+
+@pytest.fixture(scope="module")
+def index(stored: np.ndarray) -> FeatureIndex:
+    return _filled(stored)
+
+
+@pytest.mark.parametrize("work", [0, 299, 599])
+def test_a_works_points_with_a_few_bits_changed_find_it_first(
+    index: FeatureIndex, stored: np.ndarray, work: int
+) -> None:
+    query = _noisy(stored[work], bits=20, seed=work)
+    found = index.candidates(query, limit=5)
+    assert found[0].work == work
+    assert found[0].votes >= POINTS_A_WORK // 4, found[0]
+
+
+def test_every_vote_is_a_point_within_the_distance(index: FeatureIndex, stored: np.ndarray) -> None:
+    query = np.concatenate([_noisy(stored[7][:20], 30, 7), _works(1, seed=99)[0]])
+    found = index.candidates(query, limit=50)
+    assert found
+    query_bits = np.unpackbits(query, axis=1).astype(np.int32)
+    near_works = []
+    for row in query_bits:
+        distances = np.abs(np.unpackbits(stored.reshape(-1, 32), axis=1) - row).sum(axis=1)
+        near_works.append(set(np.flatnonzero(distances <= feature_index.distance_max) // 64))
+    for candidate in found:
+        real = sum(
+            candidate.work in works and len(works) <= feature_index.works_per_point_max
+            for works in near_works
+        )
+        assert candidate.votes <= real, (candidate, real)
+
+
+def test_every_point_is_in_one_leaf_of_each_tree(index: FeatureIndex) -> None:
+    for tree in index._trees:
+        leaves = [node for node in range(tree.node_count) if tree.first_child[node] < 0]
+        inner = [node for node in range(tree.node_count) if tree.first_child[node] >= 0]
+        assert inner, "600 works should have split the root"
+        assert all(tree.slot_of[node] == -1 for node in inner)
+        slots = [int(tree.slot_of[node]) for node in leaves]
+        assert len(set(slots)) == len(slots)
+        members = [int(p) for slot in slots for p in tree.slots[slot, : tree.sizes[slot]]]
+        assert sorted(members) == list(range(len(index)))
+
+
+def test_the_same_additions_give_the_same_answers(stored: np.ndarray) -> None:
+    first, second = _filled(stored[:200]), _filled(stored[:200])
+    query = _noisy(stored[50], 25, seed=3)
+    assert first.candidates(query, 20) == second.candidates(query, 20)
+    for a, b in zip(first._trees, second._trees, strict=True):
+        assert np.array_equal(a.first_child[: a.node_count], b.first_child[: b.node_count])
+        assert np.array_equal(a.slots[: a.slot_count], b.slots[: b.slot_count])
+
+
+def test_many_copies_of_one_descriptor_neither_break_a_split_nor_drown_a_search() -> None:
+    index = FeatureIndex()
+    same = np.tile(_works(1, seed=5)[0][:1], (1000, 1))
+    index.add_many(np.arange(1000) // 64, same)
+    others = _works(20, seed=6)
+    index.add_many(np.repeat(np.arange(100, 120), 64), others.reshape(-1, 32))
+    found = index.candidates(np.concatenate([same[:1], _noisy(others[3], 15, 1)]), 5)
+    assert found[0].work == 103
+    assert all(candidate.votes <= 1 for candidate in found[1:]), found
+
+
+def test_bad_input_is_refused() -> None:
+    index = FeatureIndex()
+    with pytest.raises(AssertionError, match="one work number per descriptor"):
+        index.add_many(np.arange(3), np.zeros((2, 32), dtype=np.uint8))
+    with pytest.raises(AssertionError, match="32-byte rows"):
+        index.add_many(np.arange(2), np.zeros((2, 16), dtype=np.uint8))
+    with pytest.raises(ValueError, match="work numbers must lie in"):
+        index.add_many(np.array([-1]), np.zeros((1, 32), dtype=np.uint8))
+    assert index.candidates(np.zeros((1, 32), dtype=np.uint8), 5) == []

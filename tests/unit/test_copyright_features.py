@@ -1,0 +1,135 @@
+"""Local features of photos: their encoding on chain, and what verify() says of copies.
+
+* `encode`/`decode` round-trip a work's points (positions to 1/16 px, descriptors exactly);
+  `decode` refuses anything else with an error naming what was expected: not base64, another
+  format, a body that is not whole points, no points or too many, a frame larger than
+  `frame_side`, a point outside its frame.
+* A registration keeps at most `registered_points_max` points, spread over the picture: every
+  cell of the 4 x 4 grid that has points keeps some.
+* verify() finds generated product photos (five of six or more) in their copies cut up to
+  10 % a side, turned by up to 5°, inside a screenshot, under a banner, and mirrored (through
+  the mirrored query), with the transform's turn about right; it finds nothing between
+  different generated photos.
+* The same query and registration give the same answer every time.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import random
+
+import copy_kinds
+import image_set
+import numpy as np
+import pytest
+from PIL import Image
+
+from xinchain.apps.copyright import features
+from xinchain.apps.copyright.features import FeaturesInvalid, LocalFeatures
+
+SEED = 20_261_204
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[Image.Image]:
+    return [Image.open(io.BytesIO(image_set.generate_photo(i, SEED).data)) for i in range(6)]
+
+
+@pytest.fixture(scope="module")
+def registered(photos: list[Image.Image]) -> list[LocalFeatures]:
+    return [features.registered_features(photo) for photo in photos]
+
+
+def test_encoding_round_trips(registered: list[LocalFeatures]) -> None:
+    for work in registered:
+        decoded = LocalFeatures.decode(work.encode())
+        assert (decoded.width, decoded.height) == (work.width, work.height)
+        assert np.array_equal(decoded.descriptors, work.descriptors)
+        assert np.abs(decoded.points - work.points).max() <= 1 / 32
+
+
+def _encoded(header: bytes, body: bytes) -> str:
+    return base64.b64encode(header + body).decode()
+
+
+POINT = b"\x00\x10\x00\x10" + bytes(32)  # (1, 1) and a zero descriptor
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (17, "base64 text"),
+        ("not base64!", "standard base64"),
+        ("ü", "standard base64"),
+        (_encoded(b"\x02\x01\x00\x01\x00", POINT), "format 1"),
+        (_encoded(b"\x01\x01\x00\x01\x00", POINT[:-1]), "points of 36 bytes"),
+        (_encoded(b"\x01\x01\x00\x01\x00", b""), "1 to 64 points"),
+        (_encoded(b"\x01\x01\x00\x01\x00", POINT * 65), "1 to 64 points"),
+        (_encoded(b"\x01\x08\x01\x01\x00", POINT), "1 to 2048 pixels"),
+        (_encoded(b"\x01\x00\x00\x01\x00", POINT), "1 to 2048 pixels"),
+        (
+            _encoded(b"\x01\x00\x01\x00\x01", b"\x00\x20\x00\x20" + bytes(32)),
+            "inside the 1 x 1 frame",
+        ),
+    ],
+)
+def test_decode_refuses_what_is_not_local_features(text: object, expected: str) -> None:
+    with pytest.raises(FeaturesInvalid, match=expected) as raised:
+        LocalFeatures.decode(text, field="works[0].features")
+    assert raised.value.field == "works[0].features"
+
+
+def test_a_registration_keeps_its_points_spread_over_the_picture(
+    photos: list[Image.Image], registered: list[LocalFeatures]
+) -> None:
+    def cells(found: LocalFeatures) -> set[tuple[int, int]]:
+        return {(int(x * 4 // found.width), int(y * 4 // found.height)) for x, y in found.points}
+
+    for photo, work in zip(photos, registered, strict=True):
+        assert 1 <= len(work) <= features.registered_points_max
+        every = features.describe(photo, 10_000)  # all ORB finds
+        assert len(every) > len(work)
+        assert cells(work) == cells(every)
+
+
+@pytest.mark.parametrize("kind", ["crop", "rotate", "screenshot", "banner", "mirror"])
+def test_verify_finds_a_photo_in_its_copies(
+    photos: list[Image.Image], registered: list[LocalFeatures], kind: str
+) -> None:
+    # Generated photos have less detail than camera photos (bench/copyright_recall.py measures
+    # those): one of the six may fall short of inliers_min.
+    found = []
+    for number, photo in enumerate(photos):
+        copy = copy_kinds.make(photo, kind, number)
+        queries = features.query_features(copy)
+        best = max(
+            (features.verify(query, registered[number]) for query in queries),
+            key=lambda verification: verification.inliers,
+        )
+        found.append(best.matched)
+        if best.matched and kind != "screenshot":
+            assert abs(best.rotation_deg) <= 6, best
+    assert sum(found) >= len(photos) - 1, found
+
+
+def test_verify_finds_nothing_between_different_photos(
+    photos: list[Image.Image], registered: list[LocalFeatures]
+) -> None:
+    for number, photo in enumerate(photos):
+        queries = features.query_features(photo)
+        for other, work in enumerate(registered):
+            if other != number:
+                for query in queries:
+                    found = features.verify(query, work)
+                    assert not found.matched, (number, other, found)
+                    assert found.inliers < features.inliers_min
+
+
+def test_verify_gives_the_same_answer_every_time(
+    photos: list[Image.Image], registered: list[LocalFeatures]
+) -> None:
+    copy = copy_kinds.make(photos[0], "rotate", random.Random(3).random())
+    query = features.query_features(copy)[0]
+    answers = {features.verify(query, registered[0]) for _ in range(5)}
+    assert len(answers) == 1, answers
