@@ -11,6 +11,9 @@
   the mirrored query), with the transform's turn about right; it finds nothing between
   different generated photos.
 * The same query and registration give the same answer every time.
+* A search of a registered set (matching.WorkIndex) reports how it found each work: a resized
+  copy by hash and by features, a bannered one by features at least; a photo never registered
+  finds nothing.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from xinchain.apps.copyright import features
+from xinchain.apps.copyright import features, perceptual
 from xinchain.apps.copyright.features import FeaturesInvalid, LocalFeatures
+from xinchain.apps.copyright.matching import FEATURES, HASH, Found, WorkIndex
 
 SEED = 20_261_204
 
@@ -133,3 +137,51 @@ def test_verify_gives_the_same_answer_every_time(
     query = features.query_features(copy)[0]
     answers = {features.verify(query, registered[0]) for _ in range(5)}
     assert len(answers) == 1, answers
+
+
+@pytest.fixture(scope="module")
+def works(photos: list[Image.Image], registered: list[LocalFeatures]) -> WorkIndex:
+    index = WorkIndex()
+    for number, photo in enumerate(photos[:5]):
+        hashes = perceptual.work_hashes(_jpeg(photo))
+        index.add(
+            [(number, row) for row in (hashes.pdq.pdq, *hashes.crops)],
+            [(number, registered[number])],
+        )
+    return index
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+def _search(index: WorkIndex, registered: list[LocalFeatures], image: Image.Image) -> list[Found]:
+    return index.search(
+        list(perceptual.hash_image(_jpeg(image)).hashes),
+        features.query_features(image),
+        lambda number: registered[number] if number < 5 else None,
+        perceptual.match_distance_max,
+        10,
+    )
+
+
+def test_a_search_says_how_each_work_was_found(
+    photos: list[Image.Image], registered: list[LocalFeatures], works: WorkIndex
+) -> None:
+    resized = _search(works, registered, copy_kinds.make(photos[2], "resize", 1))
+    assert [found.number for found in resized] == [2]
+    assert resized[0].methods == (HASH, FEATURES)
+    assert resized[0].distance is not None and resized[0].distance <= 31
+    assert resized[0].inliers >= features.inliers_min
+    bannered = _search(works, registered, copy_kinds.make(photos[3], "banner", 4))
+    assert [found.number for found in bannered] == [3]
+    assert FEATURES in bannered[0].methods
+    assert bannered[0].verification is not None and bannered[0].verification.matched
+
+
+def test_a_search_for_a_photo_never_registered_finds_nothing(
+    photos: list[Image.Image], registered: list[LocalFeatures], works: WorkIndex
+) -> None:
+    assert _search(works, registered, photos[5]) == []

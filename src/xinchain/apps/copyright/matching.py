@@ -1,0 +1,129 @@
+"""Finding registered works in a suspected copy: perceptual hashes first, local features second.
+
+Two ways find a copy, and a match says which did:
+
+* **hash**: a stored PDQ hash of the work (its own or one of its 25 crops') lies within
+  `distance_max` bits of one of the query's nine PDQ hashes (index.py). Exact, fast, and enough
+  for a copy that was resized, recompressed, brightened, greyed, mirrored or cut a little. The
+  score is the distance: 0 is the same picture, 31 (ThreatExchange's line) the most a match
+  may differ, unrelated pictures lie near 128.
+* **features**: the query's ORB points find the work's registered points (feature_index.py
+  narrows a million works to `candidates_max`), and features.verify finds `inliers_min` or more
+  of them where one similarity transform of the picture puts them. This finds what a hash
+  cannot: a copy cut by 10 % on a side, under a price banner or watermark, inside a screenshot,
+  turned by a few degrees. The score is the inliers: "38 of the work's 64 points found in
+  place"; different photos leave a handful by chance.
+
+A work found both ways is reported once, with both scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from xinchain.apps.copyright import features
+from xinchain.apps.copyright.feature_index import FeatureIndex
+from xinchain.apps.copyright.features import LocalFeatures, Verification
+from xinchain.apps.copyright.index import PdqIndex
+from xinchain.apps.copyright.perceptual import HASH_BYTES
+
+# Works whose registered points a search verifies, the most-voted first.
+candidates_max = 32
+# Query points (in each orientation) that look for candidates; all of them verify.
+retrieval_points_max = 500
+
+HASH = "hash"
+FEATURES = "features"
+
+
+@dataclass(frozen=True)
+class Found:
+    """One registered work a search found, and how."""
+
+    number: int  # the work's registration number
+    methods: tuple[str, ...]  # HASH, FEATURES or both, in that order
+    distance: int | None  # the least PDQ distance, when found by hash
+    verification: Verification | None  # when found by features
+
+    @property
+    def inliers(self) -> int:
+        return 0 if self.verification is None else self.verification.inliers
+
+
+RegisteredFeatures = Callable[[int], LocalFeatures | None]
+
+
+class WorkIndex:
+    """Every registered work's PDQ hashes and local features, searchable together."""
+
+    def __init__(self) -> None:
+        self.hashes = PdqIndex()
+        self.points = FeatureIndex()
+
+    def add(
+        self, hash_rows: Sequence[tuple[int, bytes]], described: Sequence[tuple[int, LocalFeatures]]
+    ) -> None:
+        """Add works: (work number, stored PDQ hash) rows, and (work number, local features)
+        for the works that carry features."""
+        if hash_rows:
+            self.hashes.add_many(
+                np.array([number for number, _ in hash_rows], dtype=np.int64),
+                np.frombuffer(b"".join(row for _, row in hash_rows), dtype=np.uint8).reshape(
+                    len(hash_rows), HASH_BYTES
+                ),
+            )
+        described = [(number, found) for number, found in described if len(found)]
+        if described:
+            self.points.add_many(
+                np.concatenate(
+                    [np.full(len(found), number, dtype=np.int64) for number, found in described]
+                ),
+                np.concatenate([found.descriptors for _, found in described]),
+            )
+
+    def search(
+        self,
+        hash_queries: Sequence[bytes],
+        feature_queries: Sequence[LocalFeatures],
+        registered: RegisteredFeatures,
+        distance_max: int,
+        limit: int,
+    ) -> list[Found]:
+        """Works found by hash (within `distance_max` of a query hash) or by features (the
+        query's points, in each orientation given, verified against `registered(number)`).
+        Found both ways first, then by hash (nearest first), then by features (most inliers
+        first); at most `limit`."""
+        by_hash: dict[int, int] = {}
+        if hash_queries:
+            by_hash = dict(self.hashes.search(list(hash_queries), distance_max, limit))
+        by_features: dict[int, Verification] = {}
+        if feature_queries and len(self.points):
+            retrieval = np.concatenate(
+                [query.descriptors[:retrieval_points_max] for query in feature_queries]
+            )
+            for candidate in self.points.candidates(retrieval, candidates_max):
+                stored = registered(candidate.work)
+                if stored is None:
+                    continue
+                best = max(
+                    (features.verify(query, stored) for query in feature_queries),
+                    key=lambda verification: verification.inliers,
+                )
+                if best.matched:
+                    by_features[candidate.work] = best
+        found = []
+        for number in set(by_hash) | set(by_features):
+            methods = (HASH,) * (number in by_hash) + (FEATURES,) * (number in by_features)
+            found.append(Found(number, methods, by_hash.get(number), by_features.get(number)))
+        found.sort(
+            key=lambda item: (
+                -len(item.methods),
+                item.distance if item.distance is not None else 257,
+                -item.inliers,
+                item.number,
+            )
+        )
+        return found[:limit]
