@@ -23,14 +23,16 @@ finds points of more than `works_per_point_max` works (a plain patch, a letter's
 evidence for none of them and votes for none.
 
 Growth. Points are added one batch at a time (a registration's works): each walks down to its
-nearest leaf and joins it; a leaf that outgrows `leaf_points_max` splits into `branching`
-leaves around centres drawn from its own points. Centres are drawn by a generator seeded by the
-tree and the node's number, so the same additions build the same trees.
+nearest leaf and joins it; a leaf that outgrows `leaf_points_max` splits into one child per
+`leaf_points_target` points (at most `branching`) around centres drawn from its own points, so
+leaves stay about half full. Centres are drawn by a generator seeded by the tree and the node's
+number, so the same additions build the same trees.
 
 Memory: per point its descriptor (32 bytes), its work (4) and, per tree, its place in a leaf
-(4 bytes, in leaves kept half full or more on average); per node a centre (32 bytes) and links.
-About 60 bytes a point with two trees: 64 points a work make about 4 KB a work, 4 GB for a
-million works. One writer or searcher at a time (a lock): a search takes milliseconds.
+(4 bytes in leaves 40 % full on average: 10) and a share of a node (a centre and links, 56 bytes
+for about 19 points: 3). About 60 bytes a point with two trees: 64 points a work make about
+4 KB a work, 4 GB for a million works. One writer or searcher at a time (a lock): a search
+takes milliseconds.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ from xinchain.errors import ensure
 
 trees = 2
 branching = 16
+# A leaf that outgrows leaf_points_max splits into about this many points a child (at most
+# `branching` children): leaves stay about half full, not a sixteenth.
+leaf_points_target = 24
 leaf_points_max = 64
 # Leaves each query point reaches in each tree.
 beam = 2
@@ -55,7 +60,10 @@ works_per_point_max = 8
 # Points assigned to centres at a time while splitting: bounds scratch memory (512 B a point).
 assign_rows_max = 1 << 16
 work_max = (1 << 32) - 1
+# Point numbers are kept as int32 in the leaves: 4 bytes a point a tree.
+points_max = (1 << 31) - 1
 words = descriptor_bytes // 8
+distance_span = 8 * descriptor_bytes + 1  # distances run from 0 to 256
 
 Words = NDArray[np.uint64]
 
@@ -79,10 +87,11 @@ class _Tree:
         self.node_count = 1  # node 0, the root, is a leaf until it first splits
         self.centres: Words = np.zeros((64, words), dtype=np.uint64)
         self.first_child = np.full(64, -1, dtype=np.int64)
+        self.child_count = np.zeros(64, dtype=np.int64)
         self.slot_of = np.full(64, -1, dtype=np.int64)
         self.slot_of[0] = 0
         self.slot_count = 1
-        self.slots = np.zeros((64, leaf_points_max), dtype=np.int64)
+        self.slots = np.zeros((64, leaf_points_max), dtype=np.int32)
         self.sizes = np.zeros(64, dtype=np.int64)
         self.free_slots: list[int] = []
 
@@ -99,15 +108,22 @@ class _Tree:
             rows, nodes = rows[~leaf], nodes[~leaf]
             if not len(rows):
                 break
-            children = self.first_child[nodes][:, None] + np.arange(branching)[None, :]
+            offsets = np.arange(branching)[None, :]
+            real = offsets < self.child_count[nodes][:, None]
+            children = np.where(real, self.first_child[nodes][:, None] + offsets, 0)
             distances = _distance(self.centres[children], query[rows][:, None, :])
-            # Keep, per query row, its `keep` nearest children over all its current nodes.
-            order = np.lexsort((children.ravel(), distances.ravel(), np.repeat(rows, branching)))
-            ranked_rows = np.repeat(rows, branching)[order]
+            distances[~real] = distance_span  # past the node's last child: never kept
+            # Keep, per query row, its `keep` nearest children over all its current nodes: one
+            # stable sort by (row, distance); ties keep the children's order.
+            all_rows = np.repeat(rows, branching)
+            order = np.argsort(all_rows * distance_span + distances.ravel(), kind="stable")
+            ranked_rows = all_rows[order]
             ranked_children = children.ravel()[order]
+            ranked_distances = distances.ravel()[order]
             first = np.r_[True, ranked_rows[1:] != ranked_rows[:-1]]
             group_start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
             chosen = np.arange(len(order)) - group_start < keep
+            chosen &= ranked_distances < distance_span
             rows, nodes = ranked_rows[chosen], ranked_children[chosen]
         all_rows, all_leaves = np.concatenate(found_rows), np.concatenate(found_leaves)
         order = np.argsort(all_rows, kind="stable")
@@ -119,7 +135,7 @@ class _Tree:
         sizes = self.sizes[slots]
         within = np.arange(leaf_points_max)[None, :] < sizes[:, None]
         owners = np.broadcast_to(np.arange(len(leaves))[:, None], within.shape)
-        return owners[within], self.slots[slots][within]
+        return owners[within], self.slots[slots][within].astype(np.int64)
 
     def add(self, numbers: NDArray[np.int64], points: Words, all_points: Words) -> None:
         """Put points `numbers` (their words `points`) in their nearest leaves; a leaf that
@@ -148,24 +164,23 @@ class _Tree:
             self.sizes[slot] = leaf_points_max
             return
         generator = np.random.default_rng((self.seed, node))
-        count = min(branching, len(distinct))
+        count = min(branching, len(distinct), -(-len(members) // leaf_points_target))
         centres = distinct[generator.choice(len(distinct), count, replace=False)]
-        if count < branching:  # pad with copies: a copy's cell stays empty
-            centres = np.concatenate([centres, np.repeat(centres[:1], branching - count, 0)])
         nearest = np.empty(len(members), dtype=np.int64)
         for start in range(0, len(members), assign_rows_max):
             block = member_words[start : start + assign_rows_max]
             nearest[start : start + len(block)] = _distance(
                 block[:, None, :], centres[None, :, :]
             ).argmin(axis=1)
-        first = self._new_nodes(branching)
-        self.centres[first : first + branching] = centres
+        first = self._new_nodes(count)
+        self.centres[first : first + count] = centres
         self.first_child[node] = first
+        self.child_count[node] = count
         self.slot_of[first] = slot  # the first child takes over the leaf's slot
         self.slot_of[node] = -1
-        for child in range(1, branching):
+        for child in range(1, count):
             self.slot_of[first + child] = self._new_slot()
-        for child in range(branching):
+        for child in range(count):
             self._fill(first + child, members[nearest == child], all_points)
 
     def _new_nodes(self, count: int) -> int:
@@ -174,6 +189,7 @@ class _Tree:
             capacity = max(first + count, 2 * len(self.first_child))
             self.centres = _grown(self.centres, capacity, 0)
             self.first_child = _grown(self.first_child, capacity, -1)
+            self.child_count = _grown(self.child_count, capacity, 0)
             self.slot_of = _grown(self.slot_of, capacity, -1)
         self.node_count += count
         return first
@@ -218,6 +234,8 @@ class FeatureIndex:
             raise ValueError(f"work numbers must lie in 0..{work_max}")
         with self._lock:
             start, end = self._count, self._count + len(works)
+            if end > points_max:
+                raise ValueError(f"the index holds at most {points_max} points")
             if end > len(self._works):
                 capacity = max(end, len(self._works) * 3 // 2, 1024)
                 points = np.zeros((capacity, words), dtype=np.uint64)
