@@ -96,18 +96,7 @@ def title_of(index: int) -> str:
 
 
 def register_args(hashes: WorkHashes, index: int) -> dict[str, Any]:
-    return {
-        "works": [
-            {
-                "sha256": hashes.sha256.hex(),
-                "pdq": hashes.pdq.pdq_hex,
-                "quality": hashes.pdq.quality,
-                "crops": [crop.hex() for crop in hashes.crops],
-                "title": title_of(index),
-                "seller": seller_of(index),
-            }
-        ]
-    }
+    return {"works": [hashes.work_args(title_of(index), seller_of(index))]}
 
 
 @dataclass

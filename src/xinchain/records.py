@@ -194,20 +194,28 @@ def list_of(item_check: FieldCheck) -> FieldCheck:
     return check
 
 
-def fields(schema: Mapping[str, FieldCheck]) -> FieldCheck:
-    """An object with exactly these fields, each checked."""
+def fields(
+    schema: Mapping[str, FieldCheck], optional: Mapping[str, FieldCheck] | None = None
+) -> FieldCheck:
+    """An object with exactly these fields, each checked, and any of the `optional` ones."""
+    extra_allowed = dict(optional or {})
 
     def check(value: object, where: str) -> None:
         if not isinstance(value, dict):
             raise refuse(where, "an object", value)
-        if set(value) != set(schema):
-            missing, extra = sorted(set(schema) - set(value)), sorted(set(value) - set(schema))
+        present_optional = set(value) & set(extra_allowed)
+        if set(value) - present_optional != set(schema):
+            found = set(value) - present_optional
+            missing, extra = sorted(set(schema) - found), sorted(found - set(schema))
+            allowed = f" (and optionally {sorted(extra_allowed)})" if extra_allowed else ""
             raise ReceiptInvalid(
-                f"expected exactly the fields {sorted(schema)}: missing {missing}, "
+                f"expected exactly the fields {sorted(schema)}{allowed}: missing {missing}, "
                 f"unexpected {extra}",
                 field=where,
             )
         for name, field_check in schema.items():
             field_check(value[name], f"{where}.{name}")
+        for name in sorted(present_optional):
+            extra_allowed[name](value[name], f"{where}.{name}")
 
     return check

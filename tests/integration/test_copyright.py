@@ -9,10 +9,13 @@ Scenarios:
 
 * `copyright register` of three photos as the brand and one as the platform for a seller:
   receipts written, each passing `xinchain verify`, each carrying its work (SHA-256 of the file,
-  PDQ, 25 crop hashes, title, org, seller).
+  PDQ, 25 crop hashes, local features, title, org, seller).
 * The same photo again, by another org: refused, naming the first owner; the record unchanged.
 * `copyright search` of a copy resized to 50 %, mirrored and cropped finds the work with its
   distance; an unrelated photo finds nothing; the exact file is reported as an exact copy.
+* A search of copies made as infringers make them (cut up to 10 % a side, under a price
+  banner or a watermark, inside a phone screenshot, turned by up to 5°) finds the work, and
+  only it, by its local features, with the inliers of its 64 registered points.
 * `copyright evidence` of a captured copy records the distance the chain computed (≤ 31), and
   its receipt verifies; the forwarder recording evidence for the brand's work is refused.
 * `copyright export` with the captured file and the original: `xinchain verify pkg.zip` says
@@ -39,12 +42,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import copy_kinds
 import httpx
 import pytest
 from image_set import crop_5, flip, generate_photo, resize_half
+from PIL import Image
 from receipts import verify_receipt
 
+from xinchain.apps.copyright import features
 from xinchain.apps.copyright.evidence import EvidenceInvalid, verify_package
+from xinchain.apps.copyright.features import LocalFeatures
 from xinchain.apps.copyright.perceptual import image_bytes_max, match_distance_max
 
 pytestmark = pytest.mark.slow  # runs real processes (a node, a browser) or a large set
@@ -137,6 +144,7 @@ def test_registered_works_have_receipts_that_verify(
         assert work["sha256"] == hashlib.sha256(files[name].read_bytes()).hexdigest()
         assert (work["org"], work["seller"]) == (org, seller)
         assert len(work["crops"]) == 25
+        assert len(LocalFeatures.decode(work["features"])) == features.registered_points_max
         verify_receipt(receipt, None, expected_genesis_hash=genesis_hash)
         out = ok(cli("verify", registered / f"{name}.work.json", "--genesis-hash", genesis_hash))
         assert out.startswith("valid: work"), out
@@ -172,6 +180,24 @@ def test_search_finds_an_edited_copy_and_nothing_for_an_unrelated_photo(
     exact = json.loads(ok(cli("copyright", "search", files["box.jpg"], "--api", api, "--json")))
     assert exact["exact"]["sha256"] == receipt_of(registered, "box.jpg")["work"]["sha256"]
     assert exact["matches"][0]["distance"] == 0
+
+
+@pytest.mark.parametrize("kind", ["crop", "banner", "screenshot", "rotate", "watermark"])
+def test_search_finds_copies_made_as_infringers_make_them_by_local_features(
+    registered: Path, module_node: RunningNode, kind: str
+) -> None:
+    original = Image.open(io.BytesIO(photo(1))).convert("RGB")
+    copy = io.BytesIO()
+    copy_kinds.make(original, kind, 7).save(copy, "JPEG", quality=90)
+    response = httpx.post(
+        f"{module_node.api}/v1/copyright/images/search", content=copy.getvalue(), timeout=60
+    )
+    assert response.status_code == 200, response.text
+    matches = response.json()["matches"]
+    box = receipt_of(registered, "box.jpg")["work"]
+    assert [found["work"]["sha256"] for found in matches] == [box["sha256"]]
+    assert "features" in matches[0]["found_by"]
+    assert features.inliers_min <= matches[0]["inliers"] <= matches[0]["points"] == 64
 
 
 @pytest.fixture(scope="module")

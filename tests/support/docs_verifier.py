@@ -526,6 +526,41 @@ RECORD_SPECS: dict[str, dict[str, Callable[[Any], bool]]] = {
     },
 }
 
+
+def _is_local_features(v: Any) -> bool:
+    """docs/receipts.md: base64 (standard alphabet, padded, canonical) of a 5-byte header
+    (format 1, frame width and height, 1 to 2048 each, big-endian) and 1 to 64 points of 36
+    bytes (x and y in sixteenths of a pixel, big-endian, inside the frame; a 32-byte
+    descriptor)."""
+    import base64
+    import binascii
+
+    if not isinstance(v, str):
+        return False
+    try:
+        data = base64.b64decode(v.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error):
+        return False
+    if base64.b64encode(data).decode("ascii") != v or len(data) < 5 or data[0] != 1:
+        return False
+    width, height = int.from_bytes(data[1:3], "big"), int.from_bytes(data[3:5], "big")
+    body = data[5:]
+    if not (1 <= width <= 2048 and 1 <= height <= 2048) or len(body) % 36:
+        return False
+    if not 1 <= len(body) // 36 <= 64:
+        return False
+    for start in range(0, len(body), 36):
+        x = int.from_bytes(body[start : start + 2], "big") / 16
+        y = int.from_bytes(body[start + 2 : start + 4], "big") / 16
+        if x > width or y > height:
+            return False
+    return True
+
+
+OPTIONAL_RECORD_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
+    "work": {"features": _is_local_features},
+}
+
 HEADER_SPEC: dict[str, Callable[[Any], bool]] = {
     "chain_id": _is_text,
     "genesis_hash": _is_hex64,
@@ -721,7 +756,10 @@ def _step1(r: dict[str, Any]) -> str:
         _fail(1, f"receipt carries more than one record: {sorted(extra)}")
     kind = next(iter(extra)) if extra else ""
     if kind:
-        spec = RECORD_SPECS[kind]
+        spec = dict(RECORD_SPECS[kind])
+        optional = OPTIONAL_RECORD_FIELDS.get(kind, {})
+        present = set(r[kind]) & set(optional) if isinstance(r[kind], dict) else set()
+        spec.update({name: optional[name] for name in present})
         rec = _exact(1, kind, r[kind], set(spec))
         _check_types(1, kind, rec, spec)
         if kind == "evidence" and (rec["copy_pdq"] == "") != (rec["distance"] == -1):

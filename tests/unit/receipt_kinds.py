@@ -12,9 +12,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from api_harness import Harness
 
 from xinchain import codec
+from xinchain.apps.copyright.features import LocalFeatures
 from xinchain.apps.provenance.demo import FACTORY, demo_gtin, demo_item
 from xinchain.apps.provenance.epcis import to_chain_event
 
@@ -23,6 +25,7 @@ BATCH = [f"customs declaration {number}".encode() for number in range(3)]
 PROMO = "double11-gift"
 WORK_IMAGE = b"the registered photo's bytes"
 WORK_SHA256 = hashlib.sha256(WORK_IMAGE).hexdigest()
+FEATURED_SHA256 = hashlib.sha256(WORK_IMAGE + b" with features").hexdigest()
 CAPTURE_NAME = "copy.jpg"
 CAPTURE = b"the copy's bytes, as captured"
 WORK_PDQ = "a5" * 32
@@ -47,6 +50,7 @@ def issue_every_kind(harness: Harness) -> dict[str, Issued]:
     issued["event"] = _event(harness)
     issued.update(_entries(harness))
     issued["work"], issued["evidence"] = _work_and_evidence(harness)
+    issued["work-features"] = _work_with_features(harness)
     return issued
 
 
@@ -130,6 +134,23 @@ def _entries(harness: Harness) -> dict[str, Issued]:
         )
         for order in orders
     }
+
+
+def _work_with_features(harness: Harness) -> Issued:
+    """A work that carries its local features (ORB points), as clients register them now."""
+    positions = np.array([[12.5, 40.0], [300.0625, 200.5], [511.0, 383.9375]], dtype=np.float32)
+    descriptors = np.arange(3 * 32, dtype=np.uint8).reshape(3, 32)
+    work = {
+        "sha256": FEATURED_SHA256,
+        "pdq": WORK_PDQ,
+        "quality": 90,
+        "crops": [],
+        "features": LocalFeatures(512, 384, positions, descriptors).encode(),
+        "title": "Tin, with its points",
+        "seller": "",
+    }
+    _call(harness, "brand", "copyright", "register", {"works": [work]})
+    return Issued("work", _served(harness, f"/v1/copyright/works/{FEATURED_SHA256}/receipt"), None)
 
 
 def _work_and_evidence(harness: Harness) -> tuple[Issued, Issued]:

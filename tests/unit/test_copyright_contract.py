@@ -33,11 +33,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import numpy as np
 import pytest
 from chain_helpers import SUITE_NAMES, Chain, make_consortium
 
 from xinchain import codec
 from xinchain.apps.copyright.contract import capture_skew_ms, crop_hashes_max, works_per_tx_max
+from xinchain.apps.copyright.features import LocalFeatures
 from xinchain.merkle import MerkleTree
 from xinchain.types import TxResult
 
@@ -173,6 +175,39 @@ def test_malformed_works_are_refused_naming_the_field(
 ) -> None:
     result = refused(chain, sender, "register", {"works": [work]})
     assert field in result.error
+
+
+def _features(points: int = 3) -> str:
+    """Local features as a client encodes them: `points` points in a 512 x 384 frame."""
+    positions = np.array([[10.5 + n, 20.25 * n] for n in range(points)], dtype=np.float32)
+    descriptors = np.arange(points * 32, dtype=np.uint8).reshape(points, 32)
+    return LocalFeatures(512, 384, positions, descriptors).encode()
+
+
+def test_a_work_may_carry_its_local_features_and_keeps_them(chain: Chain) -> None:
+    with_features = a_work(1, features=_features())
+    assert register(chain, [with_features, a_work(2)]).ok
+    assert state(chain, f"work/{hex_of(1)}")["record"]["features"] == _features()
+    assert "features" not in state(chain, f"work/{hex_of(2)}")["record"]
+
+
+@pytest.mark.parametrize(
+    ("features", "expected"),
+    [
+        (17, "base64 text"),
+        ("", "format 1"),
+        ("not base64!", "standard base64"),
+        (_features()[:-4], "points of 36 bytes"),
+        # The same bytes spelt with the last character's unused bits set: not canonical.
+        (_features()[:-2] + chr(ord(_features()[-2]) + 1) + "=", "canonical base64"),
+    ],
+)
+def test_local_features_that_are_not_what_a_client_encodes_are_refused(
+    chain: Chain, features: object, expected: str
+) -> None:
+    result = refused(chain, "org1", "register", {"works": [a_work(1, features=features)]})
+    assert "args.works[0].features" in result.error
+    assert expected in result.error
 
 
 def test_batch_sizes_are_bounded(chain: Chain) -> None:

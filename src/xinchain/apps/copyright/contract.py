@@ -2,7 +2,8 @@
 
 * `register` records works: each is an image's SHA-256, its PDQ perceptual hash with PDQ's
   quality score, the PDQ hashes of its registered crops (copyright/perceptual.py says why),
-  a title, and its owner. The owner is the sending org itself, or a seller that a platform
+  optionally its local features (copyright/features.py: ORB points, for copies a hash cannot
+  find), a title, and its owner. The owner is the sending org itself, or a seller that a platform
   org vouches for (the platform sends the transaction and names the seller). The time is
   the block's. Only hashes go on chain: the image stays with its owner. An image's SHA-256
   is registered once: the first registration stands, a later one is refused and names it.
@@ -29,6 +30,7 @@ import re
 from typing import Any
 
 from xinchain import codec
+from xinchain.apps.copyright.features import FeaturesInvalid, LocalFeatures
 from xinchain.contracts.base import CallContext, Contract, Handler, require_args
 from xinchain.errors import ContractError
 from xinchain.merkle import MerkleTree
@@ -103,9 +105,10 @@ class Copyright(Contract):
         if not isinstance(work, dict):
             raise ContractError("expected a work object", field=where)
         expected = {"sha256", "pdq", "quality", "crops", "title", "seller"}
-        if set(work) != expected:
+        if set(work) - {"features"} != expected:
             raise ContractError(
-                f"expected fields {sorted(expected)}, found {sorted(work)}", field=where
+                f"expected fields {sorted(expected)} and optionally features, found {sorted(work)}",
+                field=where,
             )
         quality = work["quality"]
         if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
@@ -133,7 +136,15 @@ class Copyright(Contract):
                 f"{seller!r}; a platform registers its sellers' works",
                 field=f"{where}.seller",
             )
+        described = {}
+        if "features" in work:
+            try:
+                LocalFeatures.decode_canonical(work["features"], f"{where}.features")
+            except FeaturesInvalid as exc:
+                raise ContractError(exc.reason, field=exc.field) from None
+            described = {"features": work["features"]}
         return {
+            **described,
             "sha256": _hex64(work["sha256"], f"{where}.sha256"),
             "pdq": _hex64(work["pdq"], f"{where}.pdq"),
             "quality": quality,

@@ -82,9 +82,10 @@ class FeaturesInvalid(XinchainError):
     code = "invalid_features"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LocalFeatures:
-    """Points of one picture in its frame: positions (n x 2, pixels) and descriptors (n x 32)."""
+    """Points of one picture in its frame: positions (n x 2, pixels) and descriptors (n x 32).
+    Two are equal when they encode alike."""
 
     width: int
     height: int
@@ -93,6 +94,12 @@ class LocalFeatures:
 
     def __len__(self) -> int:
         return len(self.points)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LocalFeatures) and self.encode() == other.encode()
+
+    def __hash__(self) -> int:
+        return hash(self.encode())
 
     def encode(self) -> str:
         """base64 of: format (1 byte), frame width and height (2 bytes each), then per point
@@ -137,6 +144,18 @@ class LocalFeatures:
                 f"expected every point inside the {width} x {height} frame", field=field
             )
         return cls(width, height, positions, rows[:, _POINT.size :].copy())
+
+    @classmethod
+    def decode_canonical(cls, text: object, field: str = "features") -> LocalFeatures:
+        """decode, and the text must be exactly what encode writes for the same points (one
+        spelling of each set of points on chain: base64 lets the last character's unused
+        bits vary)."""
+        decoded = cls.decode(text, field)
+        if decoded.encode() != text:
+            raise FeaturesInvalid(
+                "expected the canonical base64 of the points (as encode writes it)", field=field
+            )
+        return decoded
 
 
 def _fixed(value: float) -> int:

@@ -26,11 +26,13 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pdqhash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from xinchain.apps.copyright.features import LocalFeatures, query_features, registered_features
 from xinchain.errors import XinchainError
 
 # ThreatExchange treats a PDQ Hamming distance of at most 31 as a match.
@@ -188,19 +190,44 @@ def crop_hashes(rgb: np.ndarray) -> tuple[bytes, ...]:
 
 @dataclass(frozen=True)
 class WorkHashes:
-    """What a registration carries about an image: SHA-256 of the file, PDQ hash, quality and
-    the crop hashes; the dihedral hashes serve searches for mirrored or rotated copies."""
+    """What a registration carries about an image: SHA-256 of the file, PDQ hash, quality,
+    the crop hashes and its local features; the dihedral hashes serve searches for mirrored or
+    rotated copies."""
 
     sha256: bytes
     pdq: PdqHashes
     crops: tuple[bytes, ...]
+    features: LocalFeatures
+
+    def work_args(self, title: str, seller: str) -> dict[str, Any]:
+        """The work as `copyright.register` takes it."""
+        described = {"features": self.features.encode()} if len(self.features) else {}
+        return {
+            "sha256": self.sha256.hex(),
+            "pdq": self.pdq.pdq_hex,
+            "quality": self.pdq.quality,
+            "crops": [crop.hex() for crop in self.crops],
+            **described,
+            "title": title,
+            "seller": seller,
+        }
 
 
 def work_hashes(data: bytes) -> WorkHashes:
     rgb = load_rgb(data)
     return WorkHashes(
-        sha256=hashlib.sha256(data).digest(), pdq=hash_pixels(rgb), crops=crop_hashes(rgb)
+        sha256=hashlib.sha256(data).digest(),
+        pdq=hash_pixels(rgb),
+        crops=crop_hashes(rgb),
+        features=registered_features(Image.fromarray(rgb)),
     )
+
+
+def query_hashes(data: bytes) -> tuple[PdqHashes, tuple[LocalFeatures, ...]]:
+    """What a search looks for: the image's nine PDQ hashes and its local features (as it is
+    and mirrored). An image too flat to hash is refused, as by hash_image."""
+    rgb = load_rgb(data)
+    return hash_pixels(rgb), query_features(Image.fromarray(rgb))
 
 
 def parse_pdq(value: object, field: str) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from xinchain.apps.copyright.contract import NAME
+from xinchain.apps.copyright.features import FeaturesInvalid, LocalFeatures
 from xinchain.errors import ReceiptInvalid
 from xinchain.records import (
     ReceiptKinds,
@@ -23,6 +24,15 @@ from xinchain.records import (
 )
 from xinchain.wording import beijing, both_times, count, listed, phrase, short, shown
 
+
+def local_features(value: object, where: str) -> None:
+    """A work's local features as the chain stores them (features.LocalFeatures.encode)."""
+    try:
+        LocalFeatures.decode_canonical(value, where)
+    except FeaturesInvalid as exc:
+        raise ReceiptInvalid(exc.reason, field=where) from None
+
+
 _check_work = fields(
     {
         "sha256": hex64,
@@ -33,7 +43,8 @@ _check_work = fields(
         "org": identifier,
         "seller": text,
         "time_ms": uint,
-    }
+    },
+    optional={"features": local_features},
 )
 _evidence_fields = fields(
     {

@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from enum import Enum
 from importlib.resources import files
@@ -38,6 +38,7 @@ from xinchain.api.checks import (
 )
 from xinchain.apps.copyright.contract import NAME
 from xinchain.apps.copyright.evidence import build_package
+from xinchain.apps.copyright.features import LocalFeatures
 from xinchain.apps.copyright.perceptual import (
     DIHEDRAL,
     WorkHashes,
@@ -46,6 +47,7 @@ from xinchain.apps.copyright.perceptual import (
     match_distance_max,
     parse_pdq,
     quality_min,
+    query_hashes,
     work_hashes,
 )
 from xinchain.apps.copyright.view import (
@@ -132,6 +134,7 @@ def _hashes_view(hashes: WorkHashes) -> dict[str, Any]:
         "low_quality": hashes.pdq.quality < quality_min,
         "crops": [crop.hex() for crop in hashes.crops],
         "dihedral": {name: h.hex() for name, h in zip(DIHEDRAL, hashes.pdq.hashes, strict=True)},
+        "features": hashes.features.encode() if len(hashes.features) else None,
     }
 
 
@@ -147,10 +150,22 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
     api.router.on_shutdown.append(hashing.close)
     tags: list[str | Enum] = ["copyright"]
 
-    def matches(queries: list[bytes], distance_max: int, limit: int) -> list[dict[str, Any]]:
+    def matches(
+        queries: list[bytes],
+        distance_max: int,
+        limit: int,
+        feature_queries: Sequence[LocalFeatures] = (),
+    ) -> list[dict[str, Any]]:
         return [
-            {"work": found.work, "distance": found.distance, "orientation": found.orientation}
-            for found in view.search(queries, distance_max, limit)
+            {
+                "work": found.work,
+                "distance": found.distance,
+                "orientation": found.orientation,
+                "found_by": list(found.found_by),
+                "inliers": found.inliers,
+                "points": found.points,
+            }
+            for found in view.search(queries, distance_max, limit, feature_queries)
         ]
 
     def exact(sha256: str) -> dict[str, Any] | None:
@@ -169,12 +184,17 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         distance_max: int = Query(match_distance_max, ge=0, le=query_distance_max),
         limit: int = Query(20, ge=1, le=matches_listed_max),
     ) -> dict[str, Any]:
-        """Registered works within `distance_max` of the image or of its mirror images and
-        rotations, nearest first; `exact` is the work with the same SHA-256, if any."""
+        """Registered works the image copies: within `distance_max` of its PDQ hashes (or of
+        its mirror images' and rotations'), or whose registered points its local features find
+        in place (a crop, banner, screenshot or tilt); `found_by` says which, `inliers` of
+        `points` how many points were found. Found both ways first, then nearest. `exact` is
+        the work with the same SHA-256, if any."""
         data = await request.body()
-        hashes = await hashing.run(hash_image, data)
+        hashes, described = await hashing.run(query_hashes, data)
         sha256 = hashlib.sha256(data).hexdigest()
-        found = await asyncio.to_thread(matches, list(hashes.hashes), distance_max, limit)
+        found = await asyncio.to_thread(
+            matches, list(hashes.hashes), distance_max, limit, described
+        )
         return {
             "query": {
                 "sha256": sha256,
@@ -295,18 +315,7 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         data = await request.body()
         hashes = await hashing.run(work_hashes, data)
         similar = await asyncio.to_thread(matches, list(hashes.pdq.hashes), match_distance_max, 5)
-        args = {
-            "works": [
-                {
-                    "sha256": hashes.sha256.hex(),
-                    "pdq": hashes.pdq.pdq_hex,
-                    "quality": hashes.pdq.quality,
-                    "crops": [crop.hex() for crop in hashes.crops],
-                    "title": title,
-                    "seller": seller,
-                }
-            ]
-        }
+        args = {"works": [hashes.work_args(title, seller)]}
         committed = await submit_and_wait(org, "register", args)
         sha256 = hashes.sha256.hex()
         return {

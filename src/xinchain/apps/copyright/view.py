@@ -10,13 +10,13 @@ a node restarted with a million works pays the load once, on its first search.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from xinchain.apps.copyright.contract import NAME, record_digest
-from xinchain.apps.copyright.index import PdqIndex
+from xinchain.apps.copyright.features import LocalFeatures
+from xinchain.apps.copyright.matching import WorkIndex
 from xinchain.apps.copyright.perceptual import DIHEDRAL, HASH_BYTES, distance, match_distance_max
 from xinchain.errors import NotFound
 from xinchain.execution.chain import ChainStore
@@ -31,14 +31,17 @@ listed_max = 200
 @dataclass(frozen=True)
 class Match:
     work: dict[str, Any]
-    distance: int
+    distance: int  # the least PDQ distance between the query's hashes and the work's
     orientation: str  # which dihedral variant of the query matched best
+    found_by: tuple[str, ...]  # "hash", "features" or both (matching.py)
+    inliers: int  # the work's registered points found in place (0 when not by features)
+    points: int  # the points the work registered (0 without local features)
 
 
 class CopyrightView:
     def __init__(self, app: ChainStore) -> None:
         self.app = app
-        self._index = PdqIndex()
+        self._index = WorkIndex()
         self._loaded = 0
         self._shas: list[str] = []
         self._lock = threading.Lock()
@@ -47,42 +50,62 @@ class CopyrightView:
         """Load the works registered since the last search, in one bulk add."""
         with self._lock:
             count = self.app.read_state(NAME, "count") or 0
-            numbers: list[int] = []
-            rows: list[bytes] = []
+            rows: list[tuple[int, bytes]] = []
+            described: list[tuple[int, LocalFeatures]] = []
             for number in range(self._loaded, count):
                 sha = str(self.app.read_state(NAME, f"at/{number}"))
                 record = work(self.app, sha)
-                for text in [record["pdq"], *record["crops"]]:
-                    numbers.append(number)
-                    rows.append(bytes.fromhex(text))
-                self._shas.append(sha)
-            if rows:
-                self._index.add_many(
-                    np.array(numbers, dtype=np.int64),
-                    np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(rows), HASH_BYTES),
+                rows.extend(
+                    (number, bytes.fromhex(text)) for text in [record["pdq"], *record["crops"]]
                 )
+                if "features" in record:
+                    described.append((number, LocalFeatures.decode(record["features"])))
+                self._shas.append(sha)
+            self._index.add(rows, described)
             self._loaded = count
 
+    def _registered(self, number: int) -> LocalFeatures | None:
+        record = work(self.app, self._shas[number])
+        return LocalFeatures.decode(record["features"]) if "features" in record else None
+
     def search(
-        self, queries: list[bytes], distance_max: int = match_distance_max, limit: int = 20
+        self,
+        queries: list[bytes],
+        distance_max: int = match_distance_max,
+        limit: int = 20,
+        feature_queries: Sequence[LocalFeatures] = (),
     ) -> list[Match]:
         """Works within `distance_max` of any query hash (the eight dihedral hashes of an
-        image, in DIHEDRAL order, or just one), nearest first."""
+        image and its mirror's, in DIHEDRAL order, or just one), or whose registered points
+        the query's local features find in place (matching.py); found both ways first, then
+        nearest, then most inliers."""
         self._catch_up()
         matches = []
-        for number, nearest in self._index.search(queries, distance_max, limit):
-            record = work(self.app, self._shas[number])
+        found = self._index.search(queries, feature_queries, self._registered, distance_max, limit)
+        for item in found:
+            record = work(self.app, self._shas[item.number])
             stored = [bytes.fromhex(h) for h in [record["pdq"], *record["crops"]]]
-            best = min(
-                range(len(queries)), key=lambda i: min(distance(queries[i], s) for s in stored)
-            )
+            nearest = [min(distance(query, s) for s in stored) for query in queries]
+            best = min(range(len(queries)), key=nearest.__getitem__) if queries else 0
             orientation = DIHEDRAL[best] if len(queries) == len(DIHEDRAL) else "original"
-            matches.append(Match(work=record, distance=nearest, orientation=orientation))
+            points = item.verification.registered if item.verification is not None else 0
+            if not points and "features" in record:
+                points = len(LocalFeatures.decode(record["features"]))
+            matches.append(
+                Match(
+                    work=record,
+                    distance=min(nearest) if nearest else HASH_BYTES * 8,
+                    orientation=orientation,
+                    found_by=item.methods,
+                    inliers=item.inliers,
+                    points=points,
+                )
+            )
         return matches
 
     def indexed(self) -> int:
         self._catch_up()
-        return len(self._index)
+        return len(self._index.hashes)
 
 
 def stored_work(app: ChainStore, sha256: str) -> dict[str, Any]:
