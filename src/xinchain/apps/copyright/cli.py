@@ -151,7 +151,8 @@ def search(
     api: ApiOption = DEFAULT_API,
     as_json: Annotated[bool, typer.Option("--json", help="print the answer as JSON")] = False,
 ) -> None:
-    """Find registered works that IMAGE copies (resized, recompressed, cropped, mirrored...)."""
+    """Find registered works that IMAGE copies (resized, recompressed, cropped, mirrored,
+    bannered, screenshotted, turned...), and say how each was found."""
     try:
         data = image.read_bytes()
     except OSError as exc:
@@ -171,13 +172,19 @@ def search(
     if answer["exact"]:
         console.print(f"  exact copy of work {answer['exact']['sha256']}")
     if not answer["matches"]:
-        console.print(f"  no registered work within distance {distance_max}")
+        console.print(
+            f"  no registered work within distance {distance_max}, nor one whose points it shows"
+        )
     for found in answer["matches"]:
         record = found["work"]
         owner = record["seller"] or record["org"]
+        how = []
+        if "hash" in found["found_by"]:
+            how.append(f"hash: distance {found['distance']} ({found['orientation']})")
+        if "features" in found["found_by"]:
+            how.append(f"features: {found['inliers']} of its {found['points']} points in place")
         console.print(
-            f"  distance {found['distance']:3d} ({found['orientation']}): {record['title']!r} "
-            f"of {owner}, sha256 {record['sha256']}"
+            f"  {'; '.join(how)}: {record['title']!r} of {owner}, sha256 {record['sha256']}"
         )
 
 
