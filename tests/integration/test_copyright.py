@@ -16,8 +16,9 @@ Scenarios:
 * A search of copies made as infringers make them (cut up to 10 % a side, under a price
   banner or a watermark, inside a phone screenshot, turned by up to 5°) finds the work, and
   only it, by its local features, with the inliers of its 64 registered points.
-* `copyright evidence` of a captured copy records the distance the chain computed (≤ 31), and
-  its receipt verifies; the forwarder recording evidence for the brand's work is refused.
+* `copyright evidence` of a captured copy records the distance the chain computed (≤ 31) and
+  how many of the work's 64 points the copy shows in place, and its receipt verifies; the
+  forwarder recording evidence for the brand's work is refused.
 * `copyright export` with the captured file and the original: `xinchain verify pkg.zip` says
   valid and names the files. Then every file in the package is tampered with, one at a time,
   each way: a byte changed at its start, middle and end; JSON re-indented; the file removed.
@@ -224,6 +225,7 @@ def evidence_id(
     assert len(receipts) == 1
     record = json.loads(receipts[0].read_text())["evidence"]
     assert 0 <= record["distance"] <= match_distance_max
+    assert features.inliers_min <= record["inliers"] <= record["points"] == 64
     assert [f["name"] for f in record["files"]] == ["copy.jpg", "page.html"]
     return evidence
 

@@ -559,6 +559,7 @@ def _is_local_features(v: Any) -> bool:
 
 OPTIONAL_RECORD_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
     "work": {"features": _is_local_features},
+    "evidence": {"inliers": _int_range(0, 64), "points": _int_range(1, 64)},
 }
 
 HEADER_SPEC: dict[str, Callable[[Any], bool]] = {
@@ -764,6 +765,10 @@ def _step1(r: dict[str, Any]) -> str:
         _check_types(1, kind, rec, spec)
         if kind == "evidence" and (rec["copy_pdq"] == "") != (rec["distance"] == -1):
             _fail(1, "evidence.distance must be -1 exactly when copy_pdq is empty")
+        if kind == "evidence" and (("inliers" in rec) != ("points" in rec)):
+            _fail(1, "evidence.inliers and evidence.points come together")
+        if kind == "evidence" and rec.get("inliers", 0) > rec.get("points", 64):
+            _fail(1, "evidence.inliers must be at most evidence.points")
     return kind
 
 

@@ -50,7 +50,7 @@ def issue_every_kind(harness: Harness) -> dict[str, Issued]:
     issued["event"] = _event(harness)
     issued.update(_entries(harness))
     issued["work"], issued["evidence"] = _work_and_evidence(harness)
-    issued["work-features"] = _work_with_features(harness)
+    issued["work-features"], issued["evidence-features"] = _work_with_features(harness)
     return issued
 
 
@@ -136,8 +136,9 @@ def _entries(harness: Harness) -> dict[str, Issued]:
     }
 
 
-def _work_with_features(harness: Harness) -> Issued:
-    """A work that carries its local features (ORB points), as clients register them now."""
+def _work_with_features(harness: Harness) -> tuple[Issued, Issued]:
+    """A work that carries its local features (ORB points), as clients register them now, and
+    evidence (by the regulator) of a copy that shows two of its three points in place."""
     positions = np.array([[12.5, 40.0], [300.0625, 200.5], [511.0, 383.9375]], dtype=np.float32)
     descriptors = np.arange(3 * 32, dtype=np.uint8).reshape(3, 32)
     work = {
@@ -150,7 +151,21 @@ def _work_with_features(harness: Harness) -> Issued:
         "seller": "",
     }
     _call(harness, "brand", "copyright", "register", {"works": [work]})
-    return Issued("work", _served(harness, f"/v1/copyright/works/{FEATURED_SHA256}/receipt"), None)
+    evidence = {
+        "work": FEATURED_SHA256,
+        "url": "https://shop.example/item/10",
+        "files": [{"name": CAPTURE_NAME, "sha256": hashlib.sha256(CAPTURE).hexdigest()}],
+        "captured_ms": int(time.time() * 1000) - 1000,
+        "copy_pdq": COPY_PDQ,
+        "note": "a cropped copy, found by its points",
+        "inliers": 2,
+    }
+    _call(harness, "regulator", "copyright", "evidence", evidence)
+    evidence_id = _only_evidence_id(_served(harness, "/v1/copyright/orgs/regulator/evidence"))
+    return (
+        Issued("work", _served(harness, f"/v1/copyright/works/{FEATURED_SHA256}/receipt"), None),
+        Issued("evidence", _served(harness, f"/v1/copyright/evidence/{evidence_id}/receipt"), None),
+    )
 
 
 def _work_and_evidence(harness: Harness) -> tuple[Issued, Issued]:

@@ -220,6 +220,37 @@ def test_batch_sizes_are_bounded(chain: Chain) -> None:
 # --- evidence ----------------------------------------------------------------------------------
 
 
+def test_evidence_may_say_how_many_of_the_works_points_the_copy_shows(chain: Chain) -> None:
+    assert register(chain, [a_work(1, features=_features(5)), a_work(2)]).ok
+    result = chain.call("org1", "copyright", "evidence", evidence_args(hex_of(1), inliers=4))
+    assert result.ok, result.error
+    evidence_id = state(chain, "of/" + hex_of(1) + "/00000000")
+    record = state(chain, f"evidence/{evidence_id}")["record"]
+    assert (record["inliers"], record["points"]) == (4, 5)
+    plain = chain.call("org1", "copyright", "evidence", evidence_args(hex_of(2)))
+    assert plain.ok, plain.error
+    plain_id = state(chain, "of/" + hex_of(2) + "/00000000")
+    assert "inliers" not in state(chain, f"evidence/{plain_id}")["record"]
+
+
+@pytest.mark.parametrize(
+    ("work", "inliers", "expected"),
+    [
+        (1, 6, "from 0 to the work's 5"),
+        (1, -1, "from 0 to the work's 5"),
+        (1, True, "from 0 to the work's 5"),
+        (1, "4", "from 0 to the work's 5"),
+        (2, 3, "registered no local features"),
+    ],
+)
+def test_impossible_inliers_are_refused(
+    chain: Chain, work: int, inliers: object, expected: str
+) -> None:
+    assert register(chain, [a_work(1, features=_features(5)), a_work(2)]).ok
+    result = refused(chain, "org1", "evidence", evidence_args(hex_of(work), inliers=inliers))
+    assert "args.inliers" in result.error and expected in result.error
+
+
 def test_the_owner_records_evidence_and_the_chain_computes_the_distance(chain: Chain) -> None:
     work = a_work(1)
     assert register(chain, [work]).ok

@@ -89,7 +89,7 @@ def _cases(item: Issued) -> Iterator[tuple[str, bytes]]:
 
 
 NAMES = ["single", "batch-0", "batch-1", "batch-2", "event", "entry-1000", "entry-1001", "work",
-         "work-features", "evidence"]  # fmt: skip
+         "work-features", "evidence", "evidence-features"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -14,10 +14,9 @@ import typer
 
 from xinchain.apps.copyright.contract import NAME, works_per_tx_max
 from xinchain.apps.copyright.evidence import build_package
+from xinchain.apps.copyright.matching import copy_evidence
 from xinchain.apps.copyright.perceptual import (
     ImageInvalid,
-    distance,
-    hash_image,
     match_distance_max,
     quality_min,
     work_hashes,
@@ -223,15 +222,12 @@ def evidence(
 
     def act(client: Client) -> tuple[str, dict[str, Any]]:
         record = _get(client, f"/v1/copyright/works/{work}")["work"]
-        stored = [bytes.fromhex(h) for h in [record["pdq"], *record["crops"]]]
-        copy_pdq = ""
-        for data in contents.values():
+        found: dict[str, Any] = {"copy_pdq": ""}
+        for data in contents.values():  # the first captured file that is an image
             try:
-                hashes = hash_image(data)
+                found = copy_evidence(record, data)
             except ImageInvalid:
                 continue
-            best = min(hashes.hashes, key=lambda q: min(distance(q, s) for s in stored))
-            copy_pdq = best.hex()
             break
         genesis, sender, key = _signer(client, home, org)
         args = {
@@ -242,7 +238,7 @@ def evidence(
                 for name, data in contents.items()
             ],
             "captured_ms": captured_ms,
-            "copy_pdq": copy_pdq,
+            **found,
             "note": note,
         }
         answer = _submit(client, genesis, sender, key, "evidence", args)

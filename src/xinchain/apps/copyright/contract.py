@@ -156,7 +156,11 @@ class Copyright(Contract):
         }
 
     def evidence(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
-        require_args(args, {"work", "url", "files", "captured_ms", "copy_pdq", "note"})
+        # inliers is optional: a recorder whose search found the copy by its points says so.
+        require_args(
+            {key: value for key, value in args.items() if key != "inliers"},
+            {"work", "url", "files", "captured_ms", "copy_pdq", "note"},
+        )
         work_hash = _hex64(args["work"], "args.work")
         stored = context.read(NAME, f"work/{work_hash}")
         if stored is None:
@@ -190,7 +194,9 @@ class Copyright(Contract):
         note = args["note"]
         if not isinstance(note, str) or len(note) > 500:
             raise ContractError("expected a note of at most 500 characters", field="args.note")
+        matched = _points_found(work, args.get("inliers"))
         record = {
+            **matched,
             "work": work_hash,
             "url": url,
             "files": files,
@@ -216,6 +222,26 @@ class Copyright(Contract):
         context.write(NAME, f"by/{context.sender}/count", by_org + 1)
         context.write(NAME, f"tx/{context.tx_id}", evidence_id)
         return {"root": MerkleTree(context.suite.hash, [digest]).root().hex(), "size": 1}
+
+
+def _points_found(work: dict[str, Any], inliers: object) -> dict[str, int]:
+    """`inliers` and the work's `points` for the record, when the recorder says how many of
+    the work's registered points its search found in place in the copy (features.verify):
+    its claim, as copy_pdq is; the chain only checks it is possible."""
+    if inliers is None:
+        return {}
+    if "features" not in work:
+        raise ContractError(
+            "the work registered no local features: no points can be found in a copy",
+            field="args.inliers",
+        )
+    points = len(LocalFeatures.decode(work["features"]))
+    if isinstance(inliers, bool) or not isinstance(inliers, int) or not 0 <= inliers <= points:
+        raise ContractError(
+            f"expected the points found in place, from 0 to the work's {points}",
+            field="args.inliers",
+        )
+    return {"inliers": inliers, "points": points}
 
 
 def _owner_text(record: dict[str, Any]) -> str:

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from xinchain.apps.copyright import features
+from xinchain.apps.copyright import features, perceptual
 from xinchain.apps.copyright.feature_index import FeatureIndex
 from xinchain.apps.copyright.features import LocalFeatures, Verification
 from xinchain.apps.copyright.index import PdqIndex
@@ -127,3 +129,23 @@ class WorkIndex:
             )
         )
         return found[:limit]
+
+
+def copy_evidence(record: dict[str, Any], data: bytes) -> dict[str, Any]:
+    """What a piece of evidence says of a copy (the image `data`) of the work `record`: its
+    PDQ hash in the orientation nearest the work's stored hashes (`copy_pdq`, empty for a
+    picture too flat to hash) and, when the work registered local features, how many of its
+    points the copy shows in place (`inliers`). Raises ImageInvalid for what is no image."""
+    rgb = perceptual.load_rgb(data)
+    stored = [bytes.fromhex(text) for text in [record["pdq"], *record["crops"]]]
+    try:
+        hashes = perceptual.hash_pixels(rgb).hashes
+        nearest = min(hashes, key=lambda query: min(perceptual.distance(query, s) for s in stored))
+        found: dict[str, Any] = {"copy_pdq": nearest.hex()}
+    except perceptual.ImageInvalid:
+        found = {"copy_pdq": ""}
+    if "features" in record:
+        registered = LocalFeatures.decode(record["features"])
+        queries = features.query_features(Image.fromarray(rgb))
+        found["inliers"] = max(features.verify(query, registered).inliers for query in queries)
+    return found

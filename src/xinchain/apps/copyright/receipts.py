@@ -57,13 +57,22 @@ _evidence_fields = fields(
         "note": text,
         "recorder": identifier,
         "time_ms": uint,
-    }
+    },
+    optional={"inliers": integer(0, 64), "points": integer(1, 64)},
 )
 
 
 def _check_evidence(record: object, where: str) -> None:
     _evidence_fields(record, where)
     assert isinstance(record, dict)  # the fields check refused anything else
+    if ("inliers" in record) != ("points" in record) or record.get("inliers", 0) > record.get(
+        "points", 64
+    ):
+        raise ReceiptInvalid(
+            "inliers and points come together, inliers at most points, found "
+            f"inliers {record.get('inliers')!r} and points {record.get('points')!r}",
+            field=f"{where}.inliers",
+        )
     if (record["copy_pdq"] == "") != (record["distance"] == -1):
         raise ReceiptInvalid(
             "distance is -1 exactly when no copy was hashed (copy_pdq empty), found "

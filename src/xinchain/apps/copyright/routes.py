@@ -14,6 +14,7 @@ org's clients. They are open only to a caller presenting the node's gateway toke
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import os
@@ -39,11 +40,10 @@ from xinchain.api.checks import (
 from xinchain.apps.copyright.contract import NAME
 from xinchain.apps.copyright.evidence import build_package
 from xinchain.apps.copyright.features import LocalFeatures
+from xinchain.apps.copyright.matching import copy_evidence
 from xinchain.apps.copyright.perceptual import (
     DIHEDRAL,
     WorkHashes,
-    distance,
-    hash_image,
     match_distance_max,
     parse_pdq,
     quality_min,
@@ -336,17 +336,20 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         note: str = Query("", max_length=note_chars_max),
     ) -> dict[str, Any]:
         """Record the captured image (the body) as a suspected copy of work `work` found at
-        `url`; the copy's PDQ hash in its best-matching orientation goes on chain with it."""
+        `url`; the copy's PDQ hash in its best-matching orientation goes on chain with it, and
+        how many of the work's registered points it shows in place (`inliers`)."""
         org = authorize(request)
         hex64(work_sha256, "work")
         data = await request.body()
-        hashes = await hashing.run(hash_image, data)
+        found = await hashing.run(
+            functools.partial(copy_evidence, work(node.chain, work_sha256)), data
+        )
         args = {
             "work": work_sha256,
             "url": url,
             "files": [{"name": name, "sha256": hashlib.sha256(data).hexdigest()}],
             "captured_ms": captured_ms if captured_ms is not None else int(time.time() * 1000),
-            "copy_pdq": best_orientation(node, work_sha256, list(hashes.hashes)).hex(),
+            **found,
             "note": note,
         }
         committed = await submit_and_wait(org, "evidence", args)
@@ -361,13 +364,6 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
     @api.get("/copyright", response_class=HTMLResponse, include_in_schema=False)
     def copyright_console() -> str:
         return COPYRIGHT_HTML
-
-
-def best_orientation(node: Node, work_sha256: str, queries: list[bytes]) -> bytes:
-    """Of the copy's dihedral hashes, the one nearest the work's stored hashes."""
-    record = work(node.chain, work_sha256)
-    stored = [bytes.fromhex(h) for h in [record["pdq"], *record["crops"]]]
-    return min(queries, key=lambda q: min(distance(q, s) for s in stored))
 
 
 def _evidence_id_of(node: Node, tx_id: str) -> str:
