@@ -14,6 +14,8 @@ Scenarios:
 * Registering a half-size copy of a registered photo lists the original among the similar works.
 * Registering a picture with little detail shows the low-quality warning; a flat colour is
   refused, the page saying why (in Chinese and English).
+* Searching with a copy under a price banner (desktop and phone) lists the work as found by
+  local features, with its points in place.
 * Searching with a half-size mirrored copy (desktop and phone) lists the work with the distance
   and orientation an independent hashing gives; a photo of noise shows "no match".
 * From "my works", recording evidence for a work (desktop and phone) with a captured copy, a URL
@@ -38,6 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import copy_kinds
 import httpx
 import numpy as np
 import pytest
@@ -289,6 +292,33 @@ def test_searching_with_a_resized_mirrored_copy_lists_the_work_with_its_distance
     expect(match.locator("img.thumb")).to_be_visible()
     moment = time.gmtime(registered["time_ms"] / 1000 + 8 * 3600)
     expect(match).to_contain_text(time.strftime("%Y-%m-%d %H:%M:%S 北京时间", moment))
+    if viewport.phone:
+        assert_fits_width(page)
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_searching_with_a_bannered_copy_says_it_was_found_by_local_features(
+    open_console: Callable[[Viewport], Page],
+    console_node: ConsoleNode,
+    token: str,
+    viewport: Viewport,
+    tmp_path: Path,
+) -> None:
+    original = photo(10 if viewport.phone else 11)
+    registered = register_by_api(console_node, token, original, "Tin 罐头")["work"]
+    bannered = io.BytesIO()
+    copy_kinds.make(Image.open(io.BytesIO(original)), "banner", 3).save(bannered, "JPEG")
+    page = open_copyright(open_console, console_node, viewport, "")
+    page.locator("#tab-search").click()
+    page.locator("#search-file").set_input_files(
+        write(tmp_path, "bannered.jpg", bannered.getvalue())
+    )
+    page.locator("#search-submit").click()
+
+    match = page.locator("#search-matches li", has_text=registered["sha256"])
+    expect(match).to_have_count(1)
+    expect(match).to_contain_text("局部特征点 local features")
+    expect(match).to_contain_text(re.compile(r"\d+ / 64 个登记特征点在原位"))
     if viewport.phone:
         assert_fits_width(page)
 
