@@ -1,9 +1,10 @@
 """Soak: 4 validators under a steady load for hours; does anything grow without bound?
 
-    .venv/bin/python bench/soak.py [--minutes 120] [--rate 1800] [--validators 4]
+    .venv/bin/python bench/soak.py [--minutes 120] [--rate 800] [--validators 4]
 
 Runs `xinchain up --validators 4` (no observer) and offers `--rate` signed notary anchors a
-second (half the sustained rate docs/performance.md measured), spread over the validators'
+second (half the sustained rate: four validators and this load generator, which signs each
+anchor live, saturate 2 cores near 1,600 a second), spread over the validators'
 transaction streams, each signed just before it is sent. Every minute it samples, per node:
 RSS and open file descriptors (from /proc), and for the chain: committed transactions, disk
 bytes per committed transaction (validator-0's ledger), and the p50/p99 latency from send to
@@ -316,7 +317,7 @@ def replot(result: Path, memory: Path | None) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=120)
-    parser.add_argument("--rate", type=int, default=1800)
+    parser.add_argument("--rate", type=int, default=800)
     parser.add_argument("--validators", type=int, default=4)
     parser.add_argument("--watch", type=Path, metavar="HOME", help="sample a running soak's memory")
     parser.add_argument("--out", type=Path, help="with --watch: the JSON-lines file to append to")
