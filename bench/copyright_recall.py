@@ -50,7 +50,7 @@ PHOTOS = BENCH_DIR / "photos"
 sys.path.insert(0, str(REPO / "tests" / "support"))
 import copy_kinds  # noqa: E402  (a test helper: the path is set just above)
 
-from xinchain.apps.copyright import features, perceptual  # noqa: E402
+from xinchain.apps.copyright import perceptual  # noqa: E402
 from xinchain.apps.copyright.features import LocalFeatures  # noqa: E402
 from xinchain.apps.copyright.matching import FEATURES, HASH, WorkIndex  # noqa: E402
 
@@ -87,19 +87,22 @@ class Searcher:
         self.timings: dict[str, list[float]] = defaultdict(list)
 
     def register(self, number: int, image: Image.Image) -> None:
+        """As a client registers the uploaded file and the node reads the work back."""
         hashes = perceptual.work_hashes(jpeg_bytes(image))
-        described = features.registered_features(image)
+        described = LocalFeatures.decode(hashes.work_args("", "")["features"])
         rows = [(number, row) for row in (hashes.pdq.pdq, *hashes.crops)]
         self.index.add(rows, [(number, described)])
         self.registered[number] = described
 
     def search(self, image: Image.Image) -> dict[str, set[int]]:
+        """As the node searches an uploaded file (POST /v1/copyright/images/search)."""
         started = time.perf_counter()
         try:
-            hash_queries = list(perceptual.hash_image(jpeg_bytes(image)).hashes)
-        except perceptual.ImageInvalid:
-            hash_queries = []
-        queries = features.query_features(image)
+            hashes, queries = perceptual.query_hashes(jpeg_bytes(image))
+        except perceptual.ImageInvalid:  # the node refuses a flat picture: nothing found
+            self.timings["describe_ms"].append(1000 * (time.perf_counter() - started))
+            return {HASH: set(), FEATURES: set()}
+        hash_queries = list(hashes.hashes)
         described = time.perf_counter()
         found = self.index.search(
             hash_queries,

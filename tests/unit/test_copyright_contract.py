@@ -240,6 +240,7 @@ def test_evidence_may_say_how_many_of_the_works_points_the_copy_shows(chain: Cha
         (1, -1, "from 0 to the work's 5"),
         (1, True, "from 0 to the work's 5"),
         (1, "4", "from 0 to the work's 5"),
+        (1, None, "from 0 to the work's 5"),
         (2, 3, "registered no local features"),
     ],
 )

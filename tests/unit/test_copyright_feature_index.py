@@ -3,8 +3,10 @@
 * A work's own points, each with a few bits changed, find it first among many other works,
   with votes from a quarter of them or more.
 * Every vote is real: for each candidate, at least `votes` query points have one of its points
-  within `distance_max` (checked by brute force), and no query point votes for more than
-  `works_per_point_max` works.
+  within `distance_max` (checked by brute force), and its score is at most those points'
+  shares (a point near k works gives each 1/k).
+* Nine more registrations of one work's points do not hide it or them: all ten are found,
+  each with its votes.
 * Every stored point sits in exactly one leaf of each tree after many additions and splits;
   every leaf has its own slot and inner nodes have none.
 * The same additions give the same answers (the trees' centres are drawn from seeded
@@ -87,11 +89,10 @@ def test_every_vote_is_a_point_within_the_distance(index: FeatureIndex, stored: 
         distances = np.abs(np.unpackbits(stored.reshape(-1, 32), axis=1) - row).sum(axis=1)
         near_works.append(set(np.flatnonzero(distances <= feature_index.distance_max) // 64))
     for candidate in found:
-        real = sum(
-            candidate.work in works and len(works) <= feature_index.works_per_point_max
-            for works in near_works
-        )
+        real = sum(candidate.work in works for works in near_works)
+        shared = sum(1 / len(works) for works in near_works if candidate.work in works)
         assert candidate.votes <= real, (candidate, real)
+        assert candidate.score <= shared + 1e-9, (candidate, shared)
 
 
 def test_every_point_is_in_one_leaf_of_each_tree(index: FeatureIndex) -> None:
@@ -113,6 +114,15 @@ def test_the_same_additions_give_the_same_answers(stored: np.ndarray) -> None:
     for a, b in zip(first._trees, second._trees, strict=True):
         assert np.array_equal(a.first_child[: a.node_count], b.first_child[: b.node_count])
         assert np.array_equal(a.slots[: a.slot_count], b.slots[: b.slot_count])
+
+
+def test_nine_registrations_of_one_photos_points_are_all_found(stored: np.ndarray) -> None:
+    index = _filled(stored[:100])
+    for number in range(1000, 1009):  # the same points, registered nine more times
+        index.add_many(np.full(POINTS_A_WORK, number), stored[42])
+    found = index.candidates(_noisy(stored[42], 15, seed=4), limit=20)
+    assert {candidate.work for candidate in found[:10]} == {42, *range(1000, 1009)}
+    assert all(candidate.votes >= POINTS_A_WORK // 4 for candidate in found[:10])
 
 
 def test_many_copies_of_one_descriptor_neither_break_a_split_nor_drown_a_search() -> None:

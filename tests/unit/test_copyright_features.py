@@ -10,7 +10,6 @@
   10 % a side, turned by up to 5°, inside a screenshot, under a banner, and mirrored (through
   the mirrored query), with the transform's turn about right; it finds nothing between
   different generated photos.
-* The same query and registration give the same answer every time.
 * A search of a registered set (matching.WorkIndex) reports how it found each work: a resized
   copy by hash and by features, a bannered one by features at least; a photo never registered
   finds nothing.
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import io
-import random
 
 import copy_kinds
 import image_set
@@ -128,15 +126,6 @@ def test_verify_finds_nothing_between_different_photos(
                     found = features.verify(query, work)
                     assert not found.matched, (number, other, found)
                     assert found.inliers < features.inliers_min
-
-
-def test_verify_gives_the_same_answer_every_time(
-    photos: list[Image.Image], registered: list[LocalFeatures]
-) -> None:
-    copy = copy_kinds.make(photos[0], "rotate", random.Random(3).random())
-    query = features.query_features(copy)[0]
-    answers = {features.verify(query, registered[0]) for _ in range(5)}
-    assert len(answers) == 1, answers
 
 
 @pytest.fixture(scope="module")

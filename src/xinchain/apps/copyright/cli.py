@@ -223,12 +223,14 @@ def evidence(
     def act(client: Client) -> tuple[str, dict[str, Any]]:
         record = _get(client, f"/v1/copyright/works/{work}")["work"]
         found: dict[str, Any] = {"copy_pdq": ""}
-        for data in contents.values():  # the first captured file that is an image
+        for data in contents.values():  # the first captured image with detail to hash
             try:
                 found = copy_evidence(record, data)
             except ImageInvalid:
                 continue
-            break
+            if found["copy_pdq"]:
+                break
+            found = {"copy_pdq": ""}  # a flat picture: no hash, and its points prove nothing
         genesis, sender, key = _signer(client, home, org)
         args = {
             "work": work,

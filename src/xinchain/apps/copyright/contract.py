@@ -194,7 +194,7 @@ class Copyright(Contract):
         note = args["note"]
         if not isinstance(note, str) or len(note) > 500:
             raise ContractError("expected a note of at most 500 characters", field="args.note")
-        matched = _points_found(work, args.get("inliers"))
+        matched = _points_found(work, args["inliers"]) if "inliers" in args else {}
         record = {
             **matched,
             "work": work_hash,
@@ -228,8 +228,6 @@ def _points_found(work: dict[str, Any], inliers: object) -> dict[str, int]:
     """`inliers` and the work's `points` for the record, when the recorder says how many of
     the work's registered points its search found in place in the copy (features.verify):
     its claim, as copy_pdq is; the chain only checks it is possible."""
-    if inliers is None:
-        return {}
     if "features" not in work:
         raise ContractError(
             "the work registered no local features: no points can be found in a copy",

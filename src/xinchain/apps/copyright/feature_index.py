@@ -18,9 +18,9 @@ the `beam` children nearest to it at each level and compares itself with every p
 leaves it reaches; `trees` trees, each with its own centres, catch what one tree's borders cut
 off. Candidates are stored points within `distance_max` bits.
 
-Votes. A work's votes are the query points that found one of its points. A query point that
-finds points of more than `works_per_point_max` works (a plain patch, a letter's corner) is
-evidence for none of them and votes for none.
+Votes. A work's votes are the query points that found one of its points; a query point that
+found points of k works gives each 1/k (a plain patch or a letter's corner, near thousands of
+works, says next to nothing), and works are ranked by that score.
 
 Growth. Points are added one batch at a time (a registration's works): each walks down to its
 nearest leaf and joins it; a leaf that outgrows `leaf_points_max` splits into one child per
@@ -56,7 +56,6 @@ leaf_points_max = 64
 # Leaves each query point reaches in each tree.
 beam = 2
 distance_max = 48
-works_per_point_max = 8
 # Points assigned to centres at a time while splitting: bounds scratch memory (512 B a point).
 assign_rows_max = 1 << 16
 work_max = (1 << 32) - 1
@@ -151,37 +150,40 @@ class _Tree:
             self._fill(leaf, np.concatenate([stored, numbers[first:end]]), all_points)
 
     def _fill(self, node: int, members: NDArray[np.int64], all_points: Words) -> None:
-        """Make leaf `node` hold `members`, splitting it (and its children) as needed."""
-        slot = int(self.slot_of[node])
-        if len(members) <= leaf_points_max:
-            self.slots[slot, : len(members)] = members
-            self.sizes[slot] = len(members)
-            return
-        member_words = all_points[members]
-        distinct = np.unique(member_words, axis=0)
-        if len(distinct) < 2:  # one descriptor many times over: nothing to split by
-            self.slots[slot] = members[:leaf_points_max]
-            self.sizes[slot] = leaf_points_max
-            return
-        generator = np.random.default_rng((self.seed, node))
-        count = min(branching, len(distinct), -(-len(members) // leaf_points_target))
-        centres = distinct[generator.choice(len(distinct), count, replace=False)]
-        nearest = np.empty(len(members), dtype=np.int64)
-        for start in range(0, len(members), assign_rows_max):
-            block = member_words[start : start + assign_rows_max]
-            nearest[start : start + len(block)] = _distance(
-                block[:, None, :], centres[None, :, :]
-            ).argmin(axis=1)
-        first = self._new_nodes(count)
-        self.centres[first : first + count] = centres
-        self.first_child[node] = first
-        self.child_count[node] = count
-        self.slot_of[first] = slot  # the first child takes over the leaf's slot
-        self.slot_of[node] = -1
-        for child in range(1, count):
-            self.slot_of[first + child] = self._new_slot()
-        for child in range(count):
-            self._fill(first + child, members[nearest == child], all_points)
+        """Make leaf `node` hold `members`, splitting it (and its children) as needed; an
+        explicit stack, not recursion, however the points fall."""
+        pending = [(node, members)]
+        while pending:
+            node, members = pending.pop()
+            slot = int(self.slot_of[node])
+            if len(members) <= leaf_points_max:
+                self.slots[slot, : len(members)] = members
+                self.sizes[slot] = len(members)
+                continue
+            member_words = all_points[members]
+            distinct = np.unique(member_words, axis=0)
+            if len(distinct) < 2:  # one descriptor many times over: nothing to split by
+                self.slots[slot] = members[:leaf_points_max]
+                self.sizes[slot] = leaf_points_max
+                continue
+            generator = np.random.default_rng((self.seed, node))
+            count = min(branching, len(distinct), -(-len(members) // leaf_points_target))
+            centres = distinct[generator.choice(len(distinct), count, replace=False)]
+            nearest = np.empty(len(members), dtype=np.int64)
+            for start in range(0, len(members), assign_rows_max):
+                block = member_words[start : start + assign_rows_max]
+                nearest[start : start + len(block)] = _distance(
+                    block[:, None, :], centres[None, :, :]
+                ).argmin(axis=1)
+            first = self._new_nodes(count)
+            self.centres[first : first + count] = centres
+            self.first_child[node] = first
+            self.child_count[node] = count
+            self.slot_of[first] = slot  # the first child takes over the leaf's slot
+            self.slot_of[node] = -1
+            for child in range(1, count):
+                self.slot_of[first + child] = self._new_slot()
+            pending.extend((first + child, members[nearest == child]) for child in range(count))
 
     def _new_nodes(self, count: int) -> int:
         first = self.node_count
@@ -213,6 +215,7 @@ def _grown(array: NDArray[Any], capacity: int, fill: int) -> NDArray[Any]:
 class Candidate:
     work: int
     votes: int  # query points that found a point of this work within distance_max
+    score: float  # those votes, each divided among the works its query point found
 
 
 class FeatureIndex:
@@ -271,15 +274,20 @@ class FeatureIndex:
             works_near = self._works[point_of[near]].astype(np.int64)
         voters = _distinct(row_of[near] * (work_max + 1) + works_near)
         voter, voted = np.divmod(voters, work_max + 1)
-        spread = np.bincount(voter, minlength=len(query))
-        voted = np.sort(voted[spread[voter] <= works_per_point_max])
+        # A query point near points of k works gives each 1/k of a vote: a plain patch near
+        # thousands of works says next to nothing, and nine registrations of one photo (or
+        # copies of its features) still share the votes of the points they have in common.
+        weight = 1.0 / np.bincount(voter, minlength=len(query))[voter]
+        order = np.argsort(voted, kind="stable")
+        voted, weight = voted[order], weight[order]
         if not len(voted):
             return []
         starts = np.flatnonzero(np.r_[True, voted[1:] != voted[:-1]])
         work_numbers = voted[starts]
         votes = np.diff(np.r_[starts, len(voted)])
-        order = np.lexsort((work_numbers, -votes))[:limit]
-        return [Candidate(int(work_numbers[i]), int(votes[i])) for i in order]
+        scores = np.add.reduceat(weight, starts)
+        ranked = np.lexsort((work_numbers, -np.round(scores, 9)))[:limit]
+        return [Candidate(int(work_numbers[i]), int(votes[i]), float(scores[i])) for i in ranked]
 
 
 def _distinct(values: NDArray[np.int64]) -> NDArray[np.int64]:

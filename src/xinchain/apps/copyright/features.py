@@ -26,7 +26,8 @@ geometric transform (RANSAC) as the proof.
 
 On chain a work carries its points as `features` (`encode`): the frame's size and, for each
 point, its position and descriptor; 36 bytes a point, base64. They are the client's claim, as
-the perceptual hashes are: the node uses them only to answer searches.
+the perceptual hashes are: the node uses them to answer searches, and the contract counts
+them (a piece of evidence's `points`) and checks their form, never their content.
 """
 
 from __future__ import annotations
@@ -264,11 +265,12 @@ def verify(query: LocalFeatures, registered: LocalFeatures) -> Verification:
     order = candidates[np.lexsort((candidates, best_distance[candidates]))]
     _, first_of_each = np.unique(best[order], return_index=True)
     pairs = order[first_of_each]
-    if len(pairs) < 3:
-        return Verification(len(pairs), len(registered), 0.0, 0.0)
+    if len(pairs) < 3:  # too few to fit a transform: nothing is in place
+        return Verification(0, len(registered), 0.0, 0.0)
     source = query.points[pairs].astype(np.float32)
     target = registered.points[best[pairs]].astype(np.float32)
-    cv2.setRNGSeed(len(pairs))  # the same answer for the same pairs, every time
+    # OpenCV's RANSAC draws its samples from a generator of its own with a fixed seed: the
+    # same pairs give the same answer every time.
     transform, inlier_mask = cv2.estimateAffinePartial2D(
         source,
         target,

@@ -110,10 +110,7 @@ class WorkIndex:
                 stored = registered(candidate.work)
                 if stored is None:
                     continue
-                best = max(
-                    (features.verify(query, stored) for query in feature_queries),
-                    key=lambda verification: verification.inliers,
-                )
+                best = best_verification(feature_queries, stored)
                 if best.matched:
                     by_features[candidate.work] = best
         found = []
@@ -135,7 +132,8 @@ def copy_evidence(record: dict[str, Any], data: bytes) -> dict[str, Any]:
     """What a piece of evidence says of a copy (the image `data`) of the work `record`: its
     PDQ hash in the orientation nearest the work's stored hashes (`copy_pdq`, empty for a
     picture too flat to hash) and, when the work registered local features, how many of its
-    points the copy shows in place (`inliers`). Raises ImageInvalid for what is no image."""
+    points the copy shows in place (`inliers`, 0 unless they make a match). Raises
+    ImageInvalid for what is no image."""
     rgb = perceptual.load_rgb(data)
     stored = [bytes.fromhex(text) for text in [record["pdq"], *record["crops"]]]
     try:
@@ -147,5 +145,15 @@ def copy_evidence(record: dict[str, Any], data: bytes) -> dict[str, Any]:
     if "features" in record:
         registered = LocalFeatures.decode(record["features"])
         queries = features.query_features(Image.fromarray(rgb))
-        found["inliers"] = max(features.verify(query, registered).inliers for query in queries)
+        best = best_verification(queries, registered)
+        # Points "in place" only where a transform a copy could have put them there.
+        found["inliers"] = best.inliers if best.matched else 0
     return found
+
+
+def best_verification(queries: Sequence[LocalFeatures], registered: LocalFeatures) -> Verification:
+    """The verification of the orientation of the query that finds the most points."""
+    return max(
+        (features.verify(query, registered) for query in queries),
+        key=lambda verification: verification.inliers,
+    )

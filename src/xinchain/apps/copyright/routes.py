@@ -43,6 +43,7 @@ from xinchain.apps.copyright.features import LocalFeatures
 from xinchain.apps.copyright.matching import copy_evidence
 from xinchain.apps.copyright.perceptual import (
     DIHEDRAL,
+    ImageInvalid,
     WorkHashes,
     match_distance_max,
     parse_pdq,
@@ -344,6 +345,11 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         found = await hashing.run(
             functools.partial(copy_evidence, work(node.chain, work_sha256)), data
         )
+        if not found["copy_pdq"]:
+            raise ImageInvalid(
+                "the captured image has no detail to hash (a flat or blank picture)",
+                field="image",
+            )
         args = {
             "work": work_sha256,
             "url": url,

@@ -52,6 +52,7 @@ class CopyrightView:
             count = self.app.read_state(NAME, "count") or 0
             rows: list[tuple[int, bytes]] = []
             described: list[tuple[int, LocalFeatures]] = []
+            shas = []
             for number in range(self._loaded, count):
                 sha = str(self.app.read_state(NAME, f"at/{number}"))
                 record = work(self.app, sha)
@@ -60,8 +61,15 @@ class CopyrightView:
                 )
                 if "features" in record:
                     described.append((number, LocalFeatures.decode(record["features"])))
-                self._shas.append(sha)
-            self._index.add(rows, described)
+                shas.append(sha)
+            try:
+                self._index.add(rows, described)
+            except BaseException:
+                # Half an addition would leave work numbers and rows apart: start afresh on
+                # the next search rather than answer from a mixed index.
+                self._index, self._loaded, self._shas = WorkIndex(), 0, []
+                raise
+            self._shas.extend(shas)
             self._loaded = count
 
     def _registered(self, number: int) -> LocalFeatures | None:
