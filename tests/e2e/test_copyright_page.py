@@ -150,6 +150,20 @@ def open_copyright(
     return page
 
 
+def search_on_page(
+    open_console: Callable[[Viewport], Page],
+    node: ConsoleNode,
+    viewport: Viewport,
+    image: Path,
+) -> Page:
+    """The copyright page's search tab, after searching for `image`."""
+    page = open_copyright(open_console, node, viewport, "")
+    page.locator("#tab-search").click()
+    page.locator("#search-file").set_input_files(image)
+    page.locator("#search-submit").click()
+    return page
+
+
 def assert_fits_width(page: Page) -> None:
     measured = page.evaluate(MEASURE_WIDTH)
     assert measured["width"] == PHONE.width, measured
@@ -276,10 +290,7 @@ def test_searching_with_a_resized_mirrored_copy_lists_the_work_with_its_distance
     title = f"Shoe 运动鞋 {viewport.width}"
     registered = register_by_api(console_node, token, original, title)["work"]
     copy = flip(resize_half(original))
-    page = open_copyright(open_console, console_node, viewport, "")
-    page.locator("#tab-search").click()
-    page.locator("#search-file").set_input_files(write(tmp_path, "found.jpg", copy))
-    page.locator("#search-submit").click()
+    page = search_on_page(open_console, console_node, viewport, write(tmp_path, "found.jpg", copy))
 
     match = page.locator("#search-matches li", has_text=registered["sha256"])
     expect(match).to_have_count(1)
@@ -308,12 +319,9 @@ def test_searching_with_a_bannered_copy_says_it_was_found_by_local_features(
     registered = register_by_api(console_node, token, original, "Tin 罐头")["work"]
     bannered = io.BytesIO()
     copy_kinds.make(Image.open(io.BytesIO(original)), "banner", 3).save(bannered, "JPEG")
-    page = open_copyright(open_console, console_node, viewport, "")
-    page.locator("#tab-search").click()
-    page.locator("#search-file").set_input_files(
-        write(tmp_path, "bannered.jpg", bannered.getvalue())
+    page = search_on_page(
+        open_console, console_node, viewport, write(tmp_path, "bannered.jpg", bannered.getvalue())
     )
-    page.locator("#search-submit").click()
 
     match = page.locator("#search-matches li", has_text=registered["sha256"])
     expect(match).to_have_count(1)
@@ -327,10 +335,9 @@ def test_searching_with_an_unregistered_image_shows_no_match(
     open_console: Callable[[Viewport], Page], console_node: ConsoleNode, tmp_path: Path
 ) -> None:
     noise = np.random.default_rng(SEED).integers(0, 256, (300, 400, 3), dtype=np.uint8)
-    page = open_copyright(open_console, console_node, DESKTOP, "")
-    page.locator("#tab-search").click()
-    page.locator("#search-file").set_input_files(write(tmp_path, "noise.png", png(noise)))
-    page.locator("#search-submit").click()
+    page = search_on_page(
+        open_console, console_node, DESKTOP, write(tmp_path, "noise.png", png(noise))
+    )
     expect(page.locator("#search-result")).to_contain_text("没有匹配的已登记作品 No match")
     expect(page.locator("#search-matches")).to_have_count(0)
 
