@@ -112,6 +112,9 @@ class _Tree:
             children = np.where(real, self.first_child[nodes][:, None] + offsets, 0)
             distances = _distance(self.centres[children], query[rows][:, None, :])
             distances[~real] = distance_span  # past the node's last child: never kept
+            if keep == 1:  # each row's nearest child: no ranking needed
+                nodes = children[np.arange(len(rows)), distances.argmin(axis=1)]
+                continue
             # Keep, per query row, its `keep` nearest children over all its current nodes: one
             # stable sort by (row, distance); ties keep the children's order.
             all_rows = np.repeat(rows, branching)
@@ -139,15 +142,31 @@ class _Tree:
     def add(self, numbers: NDArray[np.int64], points: Words, all_points: Words) -> None:
         """Put points `numbers` (their words `points`) in their nearest leaves; a leaf that
         outgrows leaf_points_max splits. `all_points` are every stored point's words."""
-        _, leaves = self.descend(points, 1)
+        leaves = np.empty(len(numbers), dtype=np.int64)
+        for start in range(0, len(numbers), assign_rows_max):
+            _, leaves[start : start + assign_rows_max] = self.descend(
+                points[start : start + assign_rows_max], 1
+            )
         order = np.argsort(leaves, kind="stable")
         leaves, numbers = leaves[order], numbers[order]
-        bounds = np.flatnonzero(np.r_[True, leaves[1:] != leaves[:-1], True])
-        for first, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-            leaf = int(leaves[first])
-            slot = int(self.slot_of[leaf])
+        starts = np.flatnonzero(np.r_[True, leaves[1:] != leaves[:-1]])
+        counts = np.diff(np.r_[starts, len(leaves)])
+        slots = self.slot_of[leaves[starts]]
+        fits = self.sizes[slots] + counts <= leaf_points_max
+        # Leaves with room take their new points in one step; only the others split.
+        fitting = np.repeat(fits, counts)
+        places = (
+            np.repeat(self.sizes[slots], counts)
+            + np.arange(len(leaves))
+            - np.repeat(starts, counts)
+        )
+        self.slots[np.repeat(slots, counts)[fitting], places[fitting]] = numbers[fitting]
+        self.sizes[slots[fits]] += counts[fits]
+        for group in np.flatnonzero(~fits).tolist():
+            first, end = int(starts[group]), int(starts[group] + counts[group])
+            slot = int(slots[group])
             stored = self.slots[slot, : self.sizes[slot]]
-            self._fill(leaf, np.concatenate([stored, numbers[first:end]]), all_points)
+            self._fill(int(leaves[first]), np.concatenate([stored, numbers[first:end]]), all_points)
 
     def _fill(self, node: int, members: NDArray[np.int64], all_points: Words) -> None:
         """Make leaf `node` hold `members`, splitting it (and its children) as needed; an
@@ -161,13 +180,20 @@ class _Tree:
                 self.sizes[slot] = len(members)
                 continue
             member_words = all_points[members]
-            distinct = np.unique(member_words, axis=0)
-            if len(distinct) < 2:  # one descriptor many times over: nothing to split by
-                self.slots[slot] = members[:leaf_points_max]
-                self.sizes[slot] = leaf_points_max
-                continue
             generator = np.random.default_rng((self.seed, node))
-            count = min(branching, len(distinct), -(-len(members) // leaf_points_target))
+            wanted = min(branching, -(-len(members) // leaf_points_target))
+            # Centres: distinct descriptors among a sample of the members (the whole of a
+            # large node need not be sorted to find a few).
+            sample = generator.choice(len(members), min(len(members), 4 * wanted), replace=False)
+            distinct = np.unique(member_words[np.sort(sample)], axis=0)
+            if len(distinct) < 2:
+                if (member_words == member_words[0]).all():
+                    # One descriptor many times over: nothing to split by.
+                    self.slots[slot] = members[:leaf_points_max]
+                    self.sizes[slot] = leaf_points_max
+                    continue
+                distinct = np.unique(member_words, axis=0)
+            count = min(wanted, len(distinct))
             centres = distinct[generator.choice(len(distinct), count, replace=False)]
             nearest = np.empty(len(members), dtype=np.int64)
             for start in range(0, len(members), assign_rows_max):
@@ -216,6 +242,9 @@ class Candidate:
     work: int
     votes: int  # query points that found a point of this work within distance_max
     score: float  # those votes, each divided among the works its query point found
+    # (group, score) for each group of query rows that voted (say, a query's orientations),
+    # the highest score first
+    groups: tuple[tuple[int, float], ...] = ()
 
 
 class FeatureIndex:
@@ -253,10 +282,15 @@ class FeatureIndex:
                 tree.add(numbers, self._points[start:end], self._points)
             self._count = end
 
-    def candidates(self, query: NDArray[np.uint8], limit: int) -> list[Candidate]:
+    def candidates(
+        self, query: NDArray[np.uint8], limit: int, groups: NDArray[np.int64] | None = None
+    ) -> list[Candidate]:
         """Works with points within `distance_max` of the query's, most votes first (ties by
-        work number), at most `limit`."""
+        work number), at most `limit`. `groups[i]` (0 for every row if not given) is the group
+        of query row i: each candidate says how much each group voted for it."""
         query_words = np.ascontiguousarray(query).view(np.uint64)
+        row_groups = np.zeros(len(query), dtype=np.int64) if groups is None else groups
+        ensure(len(row_groups) == len(query), "one group per query row")
         with self._lock:
             if self._count == 0 or len(query) == 0:
                 return []
@@ -266,28 +300,46 @@ class FeatureIndex:
                 owners, points = tree.members(leaves)
                 query_rows.append(rows[owners])
                 point_rows.append(points)
-            rows_found = np.concatenate(query_rows)
-            points_found = np.concatenate(point_rows)
-            pairs = _distinct(rows_found * self._count + points_found)
-            row_of, point_of = np.divmod(pairs, self._count)
+            # A (row, point) pair both trees (or two leaves of a beam) found is compared twice:
+            # cheaper than sorting every pair to drop the repeats; votes are counted once below.
+            row_of = np.concatenate(query_rows)
+            point_of = np.concatenate(point_rows)
             near = _distance(query_words[row_of], self._points[point_of]) <= distance_max
             works_near = self._works[point_of[near]].astype(np.int64)
         voters = _distinct(row_of[near] * (work_max + 1) + works_near)
         voter, voted = np.divmod(voters, work_max + 1)
+        if not len(voted):
+            return []
         # A query point near points of k works gives each 1/k of a vote: a plain patch near
         # thousands of works says next to nothing, and nine registrations of one photo (or
         # copies of its features) still share the votes of the points they have in common.
         weight = 1.0 / np.bincount(voter, minlength=len(query))[voter]
-        order = np.argsort(voted, kind="stable")
-        voted, weight = voted[order], weight[order]
-        if not len(voted):
-            return []
-        starts = np.flatnonzero(np.r_[True, voted[1:] != voted[:-1]])
-        work_numbers = voted[starts]
-        votes = np.diff(np.r_[starts, len(voted)])
-        scores = np.add.reduceat(weight, starts)
+        group_count = int(row_groups.max()) + 1
+        # Votes and scores by (work, group), then by work.
+        keys = voted * group_count + row_groups[voter]
+        order = np.argsort(keys, kind="stable")
+        keys, weight = keys[order], weight[order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        pair_work, pair_group = np.divmod(keys[starts], group_count)
+        pair_votes = np.diff(np.r_[starts, len(keys)])
+        pair_scores = np.add.reduceat(weight, starts)
+        work_starts = np.flatnonzero(np.r_[True, pair_work[1:] != pair_work[:-1]])
+        work_numbers = pair_work[work_starts]
+        votes = np.add.reduceat(pair_votes, work_starts)
+        scores = np.add.reduceat(pair_scores, work_starts)
         ranked = np.lexsort((work_numbers, -np.round(scores, 9)))[:limit]
-        return [Candidate(int(work_numbers[i]), int(votes[i]), float(scores[i])) for i in ranked]
+        ends = np.r_[work_starts[1:], len(pair_work)]
+        found = []
+        for i in ranked.tolist():
+            span = range(int(work_starts[i]), int(ends[i]))
+            by_group = sorted(
+                ((int(pair_group[j]), float(pair_scores[j])) for j in span),
+                key=lambda item: (-item[1], item[0]),
+            )
+            found.append(
+                Candidate(int(work_numbers[i]), int(votes[i]), float(scores[i]), tuple(by_group))
+            )
+        return found
 
 
 def _distinct(values: NDArray[np.int64]) -> NDArray[np.int64]:

@@ -246,8 +246,10 @@ class Verification:
 NO_MATCH = Verification(0, 0, 0.0, 0.0)
 
 
-def verify(query: LocalFeatures, registered: LocalFeatures) -> Verification:
-    """Pairs of nearest descriptors that pass the ratio test, then a RANSAC similarity."""
+def verify(query: LocalFeatures, registered: LocalFeatures, least: int = 3) -> Verification:
+    """Pairs of nearest descriptors that pass the ratio test, then a RANSAC similarity. With
+    fewer than `least` pairs (at least 3, which a transform needs) RANSAC is not run and no
+    point is in place: a search passes inliers_min, which fewer pairs cannot reach."""
     if len(query) < 2 or len(registered) < 2:
         return NO_MATCH
     distances = _hamming_matrix(query.descriptors, registered.descriptors)
@@ -265,7 +267,7 @@ def verify(query: LocalFeatures, registered: LocalFeatures) -> Verification:
     order = candidates[np.lexsort((candidates, best_distance[candidates]))]
     _, first_of_each = np.unique(best[order], return_index=True)
     pairs = order[first_of_each]
-    if len(pairs) < 3:  # too few to fit a transform: nothing is in place
+    if len(pairs) < max(3, least):  # too few to fit a transform, or to make a match
         return Verification(0, len(registered), 0.0, 0.0)
     source = query.points[pairs].astype(np.float32)
     target = registered.points[best[pairs]].astype(np.float32)

@@ -19,6 +19,7 @@ A work found both ways is reported once, with both scores.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +28,8 @@ import numpy as np
 from PIL import Image
 
 from xinchain.apps.copyright import features, perceptual
-from xinchain.apps.copyright.feature_index import FeatureIndex
-from xinchain.apps.copyright.features import LocalFeatures, Verification
+from xinchain.apps.copyright.feature_index import Candidate, FeatureIndex
+from xinchain.apps.copyright.features import NO_MATCH, LocalFeatures, Verification, inliers_min
 from xinchain.apps.copyright.index import PdqIndex
 from xinchain.apps.copyright.perceptual import HASH_BYTES
 
@@ -36,6 +37,9 @@ from xinchain.apps.copyright.perceptual import HASH_BYTES
 candidates_max = 32
 # Query points (in each orientation) that look for candidates; all of them verify.
 retrieval_points_max = 500
+# An orientation of the query is verified against a candidate only if its votes for it are at
+# least this share of the most-voted orientation's.
+orientation_votes_share = 0.5
 
 HASH = "hash"
 FEATURES = "features"
@@ -93,26 +97,41 @@ class WorkIndex:
         registered: RegisteredFeatures,
         distance_max: int,
         limit: int,
+        timings: dict[str, float] | None = None,
     ) -> list[Found]:
         """Works found by hash (within `distance_max` of a query hash) or by features (the
         query's points, in each orientation given, verified against `registered(number)`).
         Found both ways first, then by hash (nearest first), then by features (most inliers
-        first); at most `limit`."""
+        first); at most `limit`. `timings`, if given, gets the seconds each step took
+        (`hash`, `candidates`, `verify`)."""
+        clock = [time.perf_counter()]
+        spent = timings if timings is not None else {}
+
+        def lap(step: str) -> None:
+            now = time.perf_counter()
+            spent[step] = spent.get(step, 0.0) + now - clock[0]
+            clock[0] = now
+
         by_hash: dict[int, int] = {}
         if hash_queries:
             by_hash = dict(self.hashes.search(list(hash_queries), distance_max, limit))
+        lap("hash")
         by_features: dict[int, Verification] = {}
         if feature_queries and len(self.points):
-            retrieval = np.concatenate(
-                [query.descriptors[:retrieval_points_max] for query in feature_queries]
+            retrieval = [query.descriptors[:retrieval_points_max] for query in feature_queries]
+            groups = np.concatenate(
+                [np.full(len(rows), group, dtype=np.int64) for group, rows in enumerate(retrieval)]
             )
-            for candidate in self.points.candidates(retrieval, candidates_max):
+            candidates = self.points.candidates(np.concatenate(retrieval), candidates_max, groups)
+            lap("candidates")
+            for candidate in candidates:
                 stored = registered(candidate.work)
                 if stored is None:
                     continue
-                best = best_verification(feature_queries, stored)
+                best = verify_candidate(feature_queries, stored, candidate)
                 if best.matched:
                     by_features[candidate.work] = best
+            lap("verify")
         found = []
         for number in set(by_hash) | set(by_features):
             methods = (HASH,) * (number in by_hash) + (FEATURES,) * (number in by_features)
@@ -149,6 +168,24 @@ def copy_evidence(record: dict[str, Any], data: bytes) -> dict[str, Any]:
         # Points "in place" only where a transform a copy could have put them there.
         found["inliers"] = best.inliers if best.matched else 0
     return found
+
+
+def verify_candidate(
+    queries: Sequence[LocalFeatures], registered: LocalFeatures, candidate: Candidate
+) -> Verification:
+    """The candidate verified in the orientations that voted for it, the most-voted first,
+    until one matches; an orientation with under `orientation_votes_share` of the best one's
+    score is not tried (a mirror image's points vote for the mirror orientation)."""
+    best = NO_MATCH
+    first_score = candidate.groups[0][1] if candidate.groups else 0.0
+    for group, score in candidate.groups:
+        if score < orientation_votes_share * first_score:
+            break
+        found = features.verify(queries[group], registered, least=inliers_min)
+        if found.matched:
+            return found
+        best = max(best, found, key=lambda verification: verification.inliers)
+    return best
 
 
 def best_verification(queries: Sequence[LocalFeatures], registered: LocalFeatures) -> Verification:

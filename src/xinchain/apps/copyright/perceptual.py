@@ -230,6 +230,11 @@ def query_hashes(data: bytes) -> tuple[PdqHashes, tuple[LocalFeatures, ...]]:
     return hash_pixels(rgb), query_features(Image.fromarray(rgb))
 
 
+def query_pdq(data: bytes) -> tuple[PdqHashes, tuple[LocalFeatures, ...]]:
+    """What a search by hash alone looks for: query_hashes without the local features."""
+    return hash_pixels(load_rgb(data)), ()
+
+
 def parse_pdq(value: object, field: str) -> bytes:
     """A PDQ hash given as 64 lowercase hex digits, not a degenerate one."""
     if not isinstance(value, str) or len(value) != 2 * HASH_BYTES:

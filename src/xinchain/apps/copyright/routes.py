@@ -49,6 +49,7 @@ from xinchain.apps.copyright.perceptual import (
     parse_pdq,
     quality_min,
     query_hashes,
+    query_pdq,
     work_hashes,
 )
 from xinchain.apps.copyright.view import (
@@ -147,6 +148,7 @@ ORG = described("the org id", IDENTIFIER_PATTERN)
 
 def copyright_routes(api: FastAPI, node: Node) -> None:
     view = CopyrightView(node.chain)
+    api.router.on_shutdown.append(view.close)
     hashing = HashingPool()
     api.router.on_shutdown.append(hashing.close)
     tags: list[str | Enum] = ["copyright"]
@@ -156,6 +158,7 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         distance_max: int,
         limit: int,
         feature_queries: Sequence[LocalFeatures] = (),
+        timings: dict[str, float] | None = None,
     ) -> list[dict[str, Any]]:
         return [
             {
@@ -166,7 +169,7 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
                 "inliers": found.inliers,
                 "points": found.points,
             }
-            for found in view.search(queries, distance_max, limit, feature_queries)
+            for found in view.search(queries, distance_max, limit, feature_queries, timings)
         ]
 
     def exact(sha256: str) -> dict[str, Any] | None:
@@ -182,19 +185,32 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
     @api.post(f"{IMAGE_ROUTES}search", tags=tags)
     async def search_image(
         request: Request,
+        response: Response,
         distance_max: int = Query(match_distance_max, ge=0, le=query_distance_max),
         limit: int = Query(20, ge=1, le=matches_listed_max),
+        by: str = Query(
+            "all",
+            pattern="^(all|hash)$",
+            description="`all`: PDQ hashes and local features; `hash`: PDQ hashes alone",
+        ),
     ) -> dict[str, Any]:
         """Registered works the image copies: within `distance_max` of its PDQ hashes (or of
         its mirror images' and rotations'), or whose registered points its local features find
         in place (a crop, banner, screenshot or tilt); `found_by` says which, `inliers` of
         `points` how many points were found. Found both ways first, then nearest. `exact` is
-        the work with the same SHA-256, if any."""
+        the work with the same SHA-256, if any. `index` says how many registered works the
+        node's index holds (a node's first search over a large registry starts it loading).
+        The Server-Timing header gives the node's time for each step."""
         data = await request.body()
-        hashes, described = await hashing.run(query_hashes, data)
+        began = time.perf_counter()
+        hashes, described = await hashing.run(query_pdq if by == "hash" else query_hashes, data)
+        timings = {"image": time.perf_counter() - began}
         sha256 = hashlib.sha256(data).hexdigest()
         found = await asyncio.to_thread(
-            matches, list(hashes.hashes), distance_max, limit, described
+            matches, list(hashes.hashes), distance_max, limit, described, timings
+        )
+        response.headers["Server-Timing"] = ", ".join(
+            f"{step};dur={seconds * 1000:.1f}" for step, seconds in timings.items()
         )
         return {
             "query": {
@@ -205,8 +221,15 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
             },
             "exact": exact(sha256),
             "distance_max": distance_max,
+            "index": view.status(),
             "matches": found,
         }
+
+    @api.get("/v1/copyright/index", tags=tags)
+    def index_status() -> dict[str, Any]:
+        """How far this node's search index is: works registered and indexed, their stored
+        hashes and points, and whether it follows the chain (from the node's first search)."""
+        return view.status()
 
     @api.get("/v1/copyright/search", tags=tags)
     def search_hash(

@@ -9,6 +9,7 @@ a node restarted with a million works pays the load once, on its first search.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,15 @@ from xinchain.types import Transaction
 
 # Works or pieces of evidence one listing returns.
 listed_max = 200
+# The search index loads works this many at a time (its lock is free between loads).
+load_chunk_works = 4096
+# A search waits for the index to load at most this many newly registered works first; further
+# behind (a first search over a large registry), it answers from the index as it stands.
+wait_backlog_max = 10_000
+follow_interval_s = 0.2
+follow_retry_s = 5.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,17 +49,26 @@ class Match:
 
 
 class CopyrightView:
+    """Searches over the node's index of registered works. The index is built by a follower
+    thread that a node starts on its first search (a node never asked to search spends no
+    memory on it) and that then loads works as they commit, `load_chunk_works` at a time."""
+
     def __init__(self, app: ChainStore) -> None:
         self.app = app
         self._index = WorkIndex()
         self._loaded = 0
         self._shas: list[str] = []
         self._lock = threading.Lock()
+        self._follower: threading.Thread | None = None
+        self._stopping = threading.Event()
 
-    def _catch_up(self) -> None:
-        """Load the works registered since the last search, in one bulk add."""
+    def _registered_count(self) -> int:
+        return int(self.app.read_state(NAME, "count") or 0)
+
+    def _load(self, most: int) -> int:
+        """Load up to `most` of the works registered since the last load; how many."""
         with self._lock:
-            count = self.app.read_state(NAME, "count") or 0
+            count = min(self._registered_count(), self._loaded + most)
             rows: list[tuple[int, bytes]] = []
             described: list[tuple[int, LocalFeatures]] = []
             shas = []
@@ -65,12 +84,59 @@ class CopyrightView:
             try:
                 self._index.add(rows, described)
             except BaseException:
-                # Half an addition would leave work numbers and rows apart: start afresh on
-                # the next search rather than answer from a mixed index.
+                # Half an addition would leave work numbers and rows apart: start afresh
+                # rather than answer from a mixed index.
                 self._index, self._loaded, self._shas = WorkIndex(), 0, []
                 raise
             self._shas.extend(shas)
+            loaded = count - self._loaded
             self._loaded = count
+            return loaded
+
+    def _follow(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                loaded = self._load(load_chunk_works)
+            except Exception:
+                log.exception("copyright index: loading works failed; retrying")
+                loaded = 0
+                self._stopping.wait(follow_retry_s)
+            if not loaded:
+                self._stopping.wait(follow_interval_s)
+
+    def start_following(self) -> None:
+        with self._lock:
+            if self._follower is None:
+                self._follower = threading.Thread(
+                    target=self._follow, name="copyright-index", daemon=True
+                )
+                self._follower.start()
+
+    def close(self) -> None:
+        self._stopping.set()
+        if self._follower is not None:
+            self._follower.join(timeout=10.0)
+
+    def _catch_up(self) -> None:
+        """Start the follower; then, unless the index is more than `wait_backlog_max` works
+        behind (a node's first search over a large registry), load the rest now, so that a
+        search finds what committed before it."""
+        self.start_following()
+        registered = self._registered_count()
+        if registered - self._loaded > wait_backlog_max:
+            return
+        while self._loaded < registered:
+            self._load(registered - self._loaded)
+
+    def status(self) -> dict[str, int | bool]:
+        """How far the index is: works registered, works indexed, their points and hashes."""
+        return {
+            "registered": self._registered_count(),
+            "indexed": self._loaded,
+            "hashes": len(self._index.hashes),
+            "points": len(self._index.points),
+            "following": self._follower is not None,
+        }
 
     def _registered(self, number: int) -> LocalFeatures | None:
         record = work(self.app, self._shas[number])
@@ -82,6 +148,7 @@ class CopyrightView:
         distance_max: int = match_distance_max,
         limit: int = 20,
         feature_queries: Sequence[LocalFeatures] = (),
+        timings: dict[str, float] | None = None,
     ) -> list[Match]:
         """Works within `distance_max` of any query hash (the eight dihedral hashes of an
         image and its mirror's, in DIHEDRAL order, or just one), or whose registered points
@@ -89,7 +156,9 @@ class CopyrightView:
         nearest, then most inliers."""
         self._catch_up()
         matches = []
-        found = self._index.search(queries, feature_queries, self._registered, distance_max, limit)
+        found = self._index.search(
+            queries, feature_queries, self._registered, distance_max, limit, timings
+        )
         for item in found:
             record = work(self.app, self._shas[item.number])
             stored = [bytes.fromhex(h) for h in [record["pdq"], *record["crops"]]]
@@ -110,10 +179,6 @@ class CopyrightView:
                 )
             )
         return matches
-
-    def indexed(self) -> int:
-        self._catch_up()
-        return len(self._index.hashes)
 
 
 def stored_work(app: ChainStore, sha256: str) -> dict[str, Any]:
