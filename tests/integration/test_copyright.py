@@ -201,6 +201,36 @@ def test_search_finds_copies_made_as_infringers_make_them_by_local_features(
     assert features.inliers_min <= matches[0]["inliers"] <= matches[0]["points"] == 64
 
 
+def test_a_search_by_hash_alone_uses_no_local_features(
+    registered: Path, module_node: RunningNode
+) -> None:
+    original = Image.open(io.BytesIO(photo(1))).convert("RGB")
+    copy = io.BytesIO()
+    copy_kinds.make(original, "banner", 3).save(copy, "JPEG", quality=90)
+    box = receipt_of(registered, "box.jpg")["work"]["sha256"]
+    search = f"{module_node.api}/v1/copyright/images/search"
+    answers = {}
+    for by in ("hash", "all"):
+        response = httpx.post(search, params={"by": by}, content=copy.getvalue(), timeout=60)
+        assert response.status_code == 200, response.text
+        steps = [
+            part.split(";")[0].strip() for part in response.headers["server-timing"].split(",")
+        ]
+        assert steps == (
+            ["image", "hash"] if by == "hash" else ["image", "hash", "candidates", "verify"]
+        )
+        answers[by] = response.json()
+    assert all(m["found_by"] == ["hash"] and m["inliers"] == 0 for m in answers["hash"]["matches"])
+    assert [m["work"]["sha256"] for m in answers["all"]["matches"]] == [box]
+    assert "features" in answers["all"]["matches"][0]["found_by"]
+    index = answers["all"]["index"]
+    assert index["registered"] == index["indexed"] >= 4 and index["following"] is True
+    assert httpx.get(f"{module_node.api}/v1/copyright/index").json()["indexed"] == index["indexed"]
+    refused = httpx.post(search, params={"by": "colour"}, content=copy.getvalue(), timeout=60)
+    assert refused.status_code == 422
+    assert "by" in refused.text and "all|hash" in refused.text
+
+
 @pytest.fixture(scope="module")
 def evidence_id(
     registered: Path,

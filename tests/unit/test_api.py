@@ -97,6 +97,7 @@ ROUTES = {
     "/v1/copyright/images/register": {"post"},
     "/v1/copyright/images/evidence": {"post"},
     "/v1/copyright/search": {"get"},
+    "/v1/copyright/index": {"get"},
     "/v1/copyright/works/{sha256}": {"get"},
     "/v1/copyright/works/{sha256}/receipt": {"get"},
     "/v1/copyright/transactions/{tx_id}/evidence": {"get"},

@@ -145,3 +145,38 @@ def test_bad_input_is_refused() -> None:
     with pytest.raises(ValueError, match="work numbers must lie in"):
         index.add_many(np.array([-1]), np.zeros((1, 32), dtype=np.uint8))
     assert index.candidates(np.zeros((1, 32), dtype=np.uint8), 5) == []
+
+
+def test_a_candidate_says_which_group_of_query_rows_voted_for_it(
+    index: FeatureIndex, stored: np.ndarray
+) -> None:
+    # Group 0: points of no stored work; group 1: work 77's points with a few bits changed
+    # (as a query's mirror orientation finds a mirrored copy).
+    other = _works(1, seed=99)[0]
+    query = np.concatenate([other, _noisy(stored[77], 12, seed=5)])
+    groups = np.repeat(np.array([0, 1], dtype=np.int64), POINTS_A_WORK)
+    first = index.candidates(query, 5, groups)[0]
+    assert first.work == 77
+    assert first.groups[0][0] == 1
+    assert sum(score for _, score in first.groups) == pytest.approx(first.score)
+    scores = [score for _, score in first.groups]
+    assert scores == sorted(scores, reverse=True)
+    # Without groups every row is group 0, and the ranking is the same.
+    plain = index.candidates(query, 5)
+    assert [c.work for c in plain] == [c.work for c in index.candidates(query, 5, groups)]
+    assert plain[0].groups == ((0, pytest.approx(plain[0].score)),)
+
+
+def test_one_batch_or_many_put_every_point_in_a_leaf() -> None:
+    works = _works(300, seed=4)
+    for batch in (1, 7, 300):
+        index = _filled(works, batch=batch)
+        for tree in index._trees:
+            leaves = [node for node in range(tree.node_count) if tree.first_child[node] < 0]
+            members = [
+                int(p)
+                for slot in (int(tree.slot_of[node]) for node in leaves)
+                for p in tree.slots[slot, : tree.sizes[slot]]
+            ]
+            assert sorted(members) == list(range(len(index))), batch
+        assert index.candidates(_noisy(works[123], 10, seed=6), 1)[0].work == 123

@@ -174,3 +174,32 @@ def test_a_search_for_a_photo_never_registered_finds_nothing(
     photos: list[Image.Image], registered: list[LocalFeatures], works: WorkIndex
 ) -> None:
     assert _search(works, registered, photos[5]) == []
+
+
+def test_verify_skips_ransac_below_the_pairs_a_match_needs(
+    photos: list[Image.Image], registered: list[LocalFeatures]
+) -> None:
+    query = features.query_features(copy_kinds.make(photos[0], "resize", 2))[0]
+    full = features.verify(query, registered[0])
+    assert full.matched
+    # The same pair with `least` above every pair there is: no transform, nothing in place.
+    gated = features.verify(query, registered[0], least=features.registered_points_max + 1)
+    assert (gated.inliers, gated.registered, gated.matched) == (0, len(registered[0]), False)
+    # At inliers_min, a copy still matches with the same inliers.
+    assert features.verify(query, registered[0], least=features.inliers_min) == full
+
+
+def test_a_mirrored_copy_is_verified_in_the_mirror_orientation(
+    photos: list[Image.Image], registered: list[LocalFeatures], works: WorkIndex
+) -> None:
+    mirrored = _search(works, registered, copy_kinds.make(photos[1], "mirror", 3))
+    assert [found.number for found in mirrored][:1] == [1]
+    assert FEATURES in mirrored[0].methods
+
+
+@pytest.mark.parametrize("size", [(1, 40_000), (40_000, 1), (2, 70_000), (3, 900), (1, 3)])
+def test_a_strip_a_few_pixels_wide_has_no_points(size: tuple[int, int]) -> None:
+    noise = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    found = features.describe(Image.fromarray(noise), features.query_points_max)
+    assert len(found) == 0
+    assert 1 <= found.width <= features.frame_side and 1 <= found.height <= features.frame_side

@@ -62,6 +62,8 @@ grid_cells = 4  # per side
 scale_factor = 1.2
 levels = 8
 descriptor_bytes = 32
+# A frame narrower than this has no points: ORB's patch (31 pixels) and border (15) do not fit.
+frame_side_min = 32
 descriptor_distance_max = 64  # of 256 bits
 ratio_max = 0.85
 ransac_threshold_px = 4.0
@@ -169,16 +171,26 @@ def frame(image: Image.Image) -> NDArray[np.uint8]:
     height, width = grey.shape
     scale = min((frame_area / (width * height)) ** 0.5, frame_side / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if min(size) < frame_side_min:
+        # A strip: no corner ORB could describe, and OpenCV refuses to scale some of them.
+        return np.zeros((size[1], size[0]), dtype=np.uint8)
     if size != (width, height):
         method = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
         grey = cv2.resize(grey, size, interpolation=method)
     return np.ascontiguousarray(grey)
 
 
+def _no_points(width: int, height: int) -> LocalFeatures:
+    empty = np.zeros((0, 2), np.float32)
+    return LocalFeatures(width, height, empty, np.zeros((0, descriptor_bytes), np.uint8))
+
+
 def describe(image: Image.Image, count: int) -> LocalFeatures:
     """Up to `count` ORB points of `image`, spread over a grid, strongest first in each cell."""
     grey = frame(image)
     height, width = grey.shape
+    if min(height, width) < frame_side_min:
+        return _no_points(width, height)
     orb = cv2.ORB.create(
         nfeatures=max(count, orb_candidates_min),
         scaleFactor=scale_factor,
@@ -189,8 +201,7 @@ def describe(image: Image.Image, count: int) -> LocalFeatures:
     )
     keypoints, found = orb.detectAndCompute(grey, None)
     if found is None or not keypoints:
-        empty = np.zeros((0, 2), np.float32)
-        return LocalFeatures(width, height, empty, np.zeros((0, descriptor_bytes), np.uint8))
+        return _no_points(width, height)
     points = np.array([keypoint.pt for keypoint in keypoints], dtype=np.float32)
     response = np.array([keypoint.response for keypoint in keypoints], dtype=np.float32)
     descriptors = np.asarray(found, dtype=np.uint8)

@@ -58,7 +58,8 @@ class CopyrightView:
         self._index = WorkIndex()
         self._loaded = 0
         self._shas: list[str] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one load at a time
+        self._start_lock = threading.Lock()
         self._follower: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -81,6 +82,8 @@ class CopyrightView:
                 if "features" in record:
                     described.append((number, LocalFeatures.decode(record["features"])))
                 shas.append(sha)
+            # The works' SHA-256s first: a search running meanwhile may find them in the index.
+            self._shas.extend(shas)
             try:
                 self._index.add(rows, described)
             except BaseException:
@@ -88,7 +91,6 @@ class CopyrightView:
                 # rather than answer from a mixed index.
                 self._index, self._loaded, self._shas = WorkIndex(), 0, []
                 raise
-            self._shas.extend(shas)
             loaded = count - self._loaded
             self._loaded = count
             return loaded
@@ -105,7 +107,7 @@ class CopyrightView:
                 self._stopping.wait(follow_interval_s)
 
     def start_following(self) -> None:
-        with self._lock:
+        with self._start_lock:
             if self._follower is None:
                 self._follower = threading.Thread(
                     target=self._follow, name="copyright-index", daemon=True
@@ -139,6 +141,8 @@ class CopyrightView:
         }
 
     def _registered(self, number: int) -> LocalFeatures | None:
+        if number >= len(self._shas):
+            return None
         record = work(self.app, self._shas[number])
         return LocalFeatures.decode(record["features"]) if "features" in record else None
 
@@ -156,11 +160,14 @@ class CopyrightView:
         nearest, then most inliers."""
         self._catch_up()
         matches = []
+        shas = self._shas  # a failed load replaces the list; its works are not answered
         found = self._index.search(
             queries, feature_queries, self._registered, distance_max, limit, timings
         )
         for item in found:
-            record = work(self.app, self._shas[item.number])
+            if item.number >= len(shas):
+                continue
+            record = work(self.app, shas[item.number])
             stored = [bytes.fromhex(h) for h in [record["pdq"], *record["crops"]]]
             nearest = [min(distance(query, s) for s in stored) for query in queries]
             best = min(range(len(queries)), key=nearest.__getitem__) if queries else 0
