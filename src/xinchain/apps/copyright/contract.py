@@ -30,7 +30,7 @@ import re
 from typing import Any
 
 from xinchain import codec
-from xinchain.apps.copyright.features import FeaturesInvalid, LocalFeatures
+from xinchain.apps.copyright.feature_codec import FeaturesInvalid, LocalFeatures
 from xinchain.contracts.base import CallContext, Contract, Handler, require_args
 from xinchain.errors import ContractError
 from xinchain.merkle import MerkleTree

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from xinchain.apps.copyright.contract import NAME
-from xinchain.apps.copyright.features import FeaturesInvalid, LocalFeatures
+from xinchain.apps.copyright.feature_codec import FeaturesInvalid, LocalFeatures
 from xinchain.errors import ReceiptInvalid
 from xinchain.records import (
     ReceiptKinds,
