@@ -135,3 +135,36 @@ def verify_inclusion(
         return root_from_inclusion(hasher, leaf_digest, proof) == root
     except ReceiptInvalid:
         return False
+
+
+class MerkleFrontier:
+    """A tree that grows one leaf at a time, kept as its frontier: the roots of the perfect
+    subtrees its leaves fill so far, largest (leftmost) first, one for each bit set in the
+    size. Appending costs O(log n) hashes at most; `root` folds the frontier from the right,
+    which is MTH of the leaves (k, the largest power of two below n, is where the leftmost
+    peak ends). Its state is (size, peaks), small enough to store between transactions."""
+
+    def __init__(self, hasher: Hasher, size: int = 0, peaks: Sequence[bytes] = ()) -> None:
+        if size < 0 or len(peaks) != size.bit_count():
+            raise ValueError(f"a frontier of {size} leaves has {size.bit_count()} peaks")
+        self._hasher = hasher
+        self.size = size
+        self.peaks = list(peaks)
+
+    def append(self, data: bytes) -> None:
+        """Add the leaf with this data (hashed with the leaf prefix, as MerkleTree's)."""
+        node = self._hasher(LEAF_PREFIX + data)
+        filled = self.size
+        while filled & 1:  # each trailing 1 bit: a perfect subtree of that size to merge with
+            node = self._hasher(NODE_PREFIX + self.peaks.pop() + node)
+            filled >>= 1
+        self.peaks.append(node)
+        self.size += 1
+
+    def root(self) -> bytes:
+        if self.size == 0:
+            return self._hasher(b"")
+        node = self.peaks[-1]
+        for peak in reversed(self.peaks[:-1]):
+            node = self._hasher(NODE_PREFIX + peak + node)
+        return node

@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from xinchain.errors import ReceiptInvalid
 from xinchain.merkle import (
     InclusionProof,
+    MerkleFrontier,
     MerkleTree,
     leaf_hash,
     merkle_root,
@@ -477,3 +478,28 @@ def test_path_too_short_names_the_path_field() -> None:
     with pytest.raises(ReceiptInvalid) as caught:
         root_from_inclusion(sha256, tree.leaf_hash_at(5), replace(proof, path=proof.path[:-1]))
     assert caught.value.field == "path"
+
+
+def test_a_frontier_grown_leaf_by_leaf_has_the_trees_root_at_every_size() -> None:
+    hasher = sha256
+    leaves = [f"entry {i}".encode() for i in range(300)]
+    frontier = MerkleFrontier(hasher)
+    assert frontier.root() == MerkleTree(hasher, []).root()
+    for size, leaf in enumerate(leaves, start=1):
+        frontier.append(leaf)
+        assert frontier.size == size
+        assert len(frontier.peaks) == bin(size).count("1")
+        assert frontier.root() == MerkleTree(hasher, leaves[:size]).root(), size
+
+
+def test_a_frontier_resumed_from_its_state_goes_on_alike() -> None:
+    leaves = [bytes([i]) * 3 for i in range(77)]
+    first = MerkleFrontier(sha256)
+    for leaf in leaves[:45]:
+        first.append(leaf)
+    resumed = MerkleFrontier(sha256, first.size, tuple(first.peaks))
+    for leaf in leaves[45:]:
+        resumed.append(leaf)
+    assert resumed.root() == MerkleTree(sha256, leaves).root()
+    with pytest.raises(ValueError, match="a frontier of 45 leaves has 4 peaks"):
+        MerkleFrontier(sha256, 45, first.peaks[:3])
