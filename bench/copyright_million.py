@@ -109,6 +109,7 @@ class Photo:
     name: str
     role: str
     data: bytes
+    relation: str = ""  # "another frame": the same scene a moment later (not a copy)
 
 
 def load_photos(directory: Path) -> list[Photo]:
@@ -124,7 +125,9 @@ def load_photos(directory: Path) -> list[Photo]:
             image.thumbnail((upload_side_max, upload_side_max), Image.Resampling.LANCZOS)
         out = io.BytesIO()
         image.save(out, "JPEG", quality=upload_jpeg_quality)
-        photos.append(Photo(entry["name"], entry["role"], out.getvalue()))
+        photos.append(
+            Photo(entry["name"], entry["role"], out.getvalue(), entry.get("relation", ""))
+        )
     return photos
 
 
@@ -378,7 +381,9 @@ def search_all(
             out = io.BytesIO()
             copy.save(out, "JPEG", quality=upload_jpeg_quality)
             queries.append((kind, shas[photo.name], out.getvalue()))
-    queries.extend(("never registered", None, p.data) for p in photos if p.role == "negative")
+    queries.extend(
+        (p.relation or "never registered", None, p.data) for p in photos if p.role == "negative"
+    )
     chooser.shuffle(queries)
     if limit is not None:
         queries = queries[:limit]
@@ -390,6 +395,7 @@ def search_all(
             phases: dict[str, list[float]] = {}
             kinds: dict[str, list[int]] = {}
             false_matches = 0
+            other_frames_matched = 0
             began = time.monotonic()
             for kind, expected, data in queries:
                 sent = time.perf_counter()
@@ -400,7 +406,9 @@ def search_all(
                 for name, ms in timing(response.headers.get("server-timing", "")).items():
                     phases.setdefault(name, []).append(ms / 1000)
                 found = {m["work"]["sha256"] for m in response.json()["matches"]}
-                if expected is None:
+                if kind == "another frame":
+                    other_frames_matched += bool(found)
+                elif expected is None:
                     false_matches += bool(found)
                 else:
                     kinds.setdefault(kind, []).append(expected in found)
@@ -415,6 +423,10 @@ def search_all(
                 },
                 "false_matches": false_matches,
                 "negatives": sum(1 for kind, _, _ in queries if kind == "never registered"),
+                # Another frame of a registered scene (a video's next frame, a stereo pair's
+                # other eye): matching it is no false match of a different photo.
+                "other_frames_matched": other_frames_matched,
+                "other_frames": sum(1 for kind, _, _ in queries if kind == "another frame"),
             }
             print(f"  search {method}: {by_method[method]}", file=sys.stderr, flush=True)
     return by_method
