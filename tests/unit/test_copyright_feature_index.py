@@ -3,8 +3,8 @@
 * A work's own points, each with a few bits changed, find it first among many other works,
   with votes from a quarter of them or more.
 * Every vote is real: for each candidate, at least `votes` query points have one of its points
-  within `distance_max` (checked by brute force), and its score is at most those points'
-  shares (a point near k works gives each 1/k).
+  within `distance_max` (checked by brute force), and its score is at most those votes (a
+  point near k distinct descriptors gives each work it found 1/k).
 * Nine more registrations of one work's points do not hide it or them: all ten are found,
   each with its votes.
 * Every stored point sits in exactly one leaf of each tree after many additions and splits;
@@ -180,3 +180,15 @@ def test_one_batch_or_many_put_every_point_in_a_leaf() -> None:
             ]
             assert sorted(members) == list(range(len(index))), batch
         assert index.candidates(_noisy(works[123], 10, seed=6), 1)[0].work == 123
+
+
+def test_registering_the_same_points_again_takes_no_score_from_the_first(
+    stored: np.ndarray,
+) -> None:
+    query = _noisy(stored[42], 15, seed=8)
+    alone = _filled(stored[:100])
+    before = {c.work: c.score for c in alone.candidates(query, 5)}
+    alone.add_many(np.full(POINTS_A_WORK, 500), stored[42])  # the same photo, again
+    after = {c.work: c.score for c in alone.candidates(query, 5)}
+    assert after[42] == pytest.approx(before[42])
+    assert after[500] == pytest.approx(before[42])

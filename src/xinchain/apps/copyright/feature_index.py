@@ -19,8 +19,11 @@ leaves it reaches; `trees` trees, each with its own centres, catch what one tree
 off. Candidates are stored points within `distance_max` bits.
 
 Votes. A work's votes are the query points that found one of its points; a query point that
-found points of k works gives each 1/k (a plain patch or a letter's corner, near thousands of
-works, says next to nothing), and works are ranked by that score.
+found k distinct descriptors gives each work it found 1/k (a plain patch or a letter's
+corner, near thousands of works' points, says next to nothing; the same photo registered
+twice is one descriptor, so both registrations keep the whole vote); works are ranked by
+that score. The query's rows may come in groups (its orientations): each candidate says how
+much of its score each group gave, and search verifies the orientations that voted most.
 
 Growth. Points are added one batch at a time (a registration's works): each walks down to its
 nearest leaf and joins it; a leaf that outgrows `leaf_points_max` splits into one child per
@@ -241,7 +244,7 @@ def _grown(array: NDArray[Any], capacity: int, fill: int) -> NDArray[Any]:
 class Candidate:
     work: int
     votes: int  # query points that found a point of this work within distance_max
-    score: float  # those votes, each divided among the works its query point found
+    score: float  # those votes, each divided among the distinct descriptors its point found
     # (group, score) for each group of query rows that voted (say, a query's orientations),
     # the highest score first
     groups: tuple[tuple[int, float], ...] = ()
@@ -304,16 +307,21 @@ class FeatureIndex:
             # cheaper than sorting every pair to drop the repeats; votes are counted once below.
             row_of = np.concatenate(query_rows)
             point_of = np.concatenate(point_rows)
-            near = _distance(query_words[row_of], self._points[point_of]) <= distance_max
-            works_near = self._works[point_of[near]].astype(np.int64)
-        voters = _distinct(row_of[near] * (work_max + 1) + works_near)
+            found_words = self._points[point_of]
+            near = _distance(query_words[row_of], found_words) <= distance_max
+            row_of, point_of, found_words = row_of[near], point_of[near], found_words[near]
+            works_near = self._works[point_of].astype(np.int64)
+        voters = _distinct(row_of * (work_max + 1) + works_near)
         voter, voted = np.divmod(voters, work_max + 1)
         if not len(voted):
             return []
-        # A query point near points of k works gives each 1/k of a vote: a plain patch near
-        # thousands of works says next to nothing, and nine registrations of one photo (or
-        # copies of its features) still share the votes of the points they have in common.
-        weight = 1.0 / np.bincount(voter, minlength=len(query))[voter]
+        # A query point near k distinct descriptors gives each work it found 1/k of a vote: a
+        # plain patch near thousands of works' points says next to nothing. Distinct
+        # descriptors, not works: the same photo registered twice (or nine times) is one
+        # descriptor found twice, and each registration keeps the whole vote.
+        described = _distinct(row_of * _DESCRIPTOR_SPAN + (_mixed(found_words) % _DESCRIPTOR_SPAN))
+        per_row = np.bincount(described // _DESCRIPTOR_SPAN, minlength=len(query))
+        weight = 1.0 / per_row[voter]
         group_count = int(row_groups.max()) + 1
         # Votes and scores by (work, group), then by work.
         keys = voted * group_count + row_groups[voter]
@@ -340,6 +348,23 @@ class FeatureIndex:
                 Candidate(int(work_numbers[i]), int(votes[i]), float(scores[i]), tuple(by_group))
             )
         return found
+
+
+# Descriptors are told apart by a 40-bit mix of their words: two different descriptors found
+# by one query point share a mix once in a trillion pairs (and only soften one weight).
+_DESCRIPTOR_SPAN = 1 << 40
+
+
+def _mixed(found_words: Words) -> NDArray[np.int64]:
+    """A 63-bit mix of each row's four words (multiply-xorshift: distinct rows, distinct mixes
+    but for chance)."""
+    mixed = np.zeros(len(found_words), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for word in range(words):
+            mixed ^= found_words[:, word]
+            mixed *= np.uint64(0x9E3779B97F4A7C15)
+            mixed ^= mixed >> np.uint64(29)
+    return (mixed >> np.uint64(1)).astype(np.int64)
 
 
 def _distinct(values: NDArray[np.int64]) -> NDArray[np.int64]:
