@@ -44,7 +44,6 @@ import base64
 import datetime as dt
 import io
 import json
-import math
 import os
 import platform
 import queue
@@ -62,8 +61,10 @@ from typing import Any
 import httpx
 import numpy as np
 
-# One way to start and stop `up`, name the commit, take a percentile and write a summary.
+# One way to start and stop `up`, name the commit, take a percentile and write a summary
+# (the provenance and copyright-registration benches).
 from consortium import Consortium
+from copyright import percentile_ms, spread
 from numpy.typing import NDArray
 from PIL import Image
 from provenance import _git_commit as git_commit
@@ -73,8 +74,10 @@ from xinchain.apps.copyright import features as features_module
 from xinchain.apps.copyright.contract import NAME
 from xinchain.apps.copyright.perceptual import crop_hashes_count, work_hashes
 from xinchain.client.sdk import Client, sign_transaction, validity_blocks
+from xinchain.crypto import PrivateKey
 from xinchain.genesis import Genesis
 from xinchain.node.home import Home
+from xinchain.types import Transaction
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -190,6 +193,22 @@ class Filler:
         return works
 
 
+def registration(
+    genesis: Genesis, key: PrivateKey, works: list[dict[str, Any]], valid_until: int
+) -> Transaction:
+    """`copyright.register` of `works`, signed for the platform org."""
+    return sign_transaction(
+        genesis.suite,
+        key,
+        chain_id=genesis.chain_id,
+        sender=PLATFORM,
+        contract=NAME,
+        method="register",
+        args={"works": works},
+        valid_until=valid_until,
+    )
+
+
 @dataclass
 class LoadTally:
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -220,16 +239,7 @@ def load(
                     return
                 try:
                     batch = filler.batch(first, min(works_per_tx, works - first))
-                    tx = sign_transaction(
-                        genesis.suite,
-                        key,
-                        chain_id=genesis.chain_id,
-                        sender=PLATFORM,
-                        contract=NAME,
-                        method="register",
-                        args={"works": batch},
-                        valid_until=height[0] + validity_blocks,
-                    )
+                    tx = registration(genesis, key, batch, height[0] + validity_blocks)
                     began = time.perf_counter()
                     answer = client.wait_committed(client.submit(tx), timeout_s=commit_timeout_s)
                     if not answer["result"]["ok"]:
@@ -300,16 +310,7 @@ def register_all(
         args = hashes.work_args(title, "seller-bench")
         if not with_features:
             args.pop("features", None)
-        tx = sign_transaction(
-            genesis.suite,
-            key,
-            chain_id=genesis.chain_id,
-            sender=PLATFORM,
-            contract=NAME,
-            method="register",
-            args={"works": [args]},
-            valid_until=valid_until[0],
-        )
+        tx = registration(genesis, key, [args], valid_until[0])
         answer = client.wait_committed(client.submit(tx), timeout_s=commit_timeout_s)
         if not answer["result"]["ok"]:
             raise RuntimeError(f"refused: {answer['result']['error']}")
@@ -346,7 +347,7 @@ def register_all(
                 "registrations": len(latencies),
                 "seconds": round(time.monotonic() - began, 1),
                 **spread(latencies),
-                "goal_met": percentile(latencies, 99) * 1000 <= goal_register_p99_ms,
+                "goal_met": percentile_ms(latencies, 99) <= goal_register_p99_ms,
             }
             print(f"  register {name}: {results[name]}", file=sys.stderr, flush=True)
     finally:
@@ -416,7 +417,7 @@ def search_all(
                 "searches": len(latencies),
                 "seconds": round(time.monotonic() - began, 1),
                 "latency": spread(latencies),
-                "goal_met": percentile(latencies, 99) * 1000 <= goal_search_p99_ms,
+                "goal_met": percentile_ms(latencies, 99) <= goal_search_p99_ms,
                 "server_timing": {name: spread(values) for name, values in phases.items()},
                 "recall": {
                     kind: round(100 * sum(hits) / len(hits), 1) for kind, hits in kinds.items()
@@ -433,24 +434,6 @@ def search_all(
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], percent: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(percent / 100 * len(ordered))) - 1]
-
-
-def spread(values_s: list[float]) -> dict[str, float]:
-    if not values_s:
-        return {}
-    return {
-        "p50_ms": round(percentile(values_s, 50) * 1000, 1),
-        "p90_ms": round(percentile(values_s, 90) * 1000, 1),
-        "p99_ms": round(percentile(values_s, 99) * 1000, 1),
-        "max_ms": round(max(values_s) * 1000, 1),
-        "mean_ms": round(sum(values_s) / len(values_s) * 1000, 1),
-    }
 
 
 def node_memory_mb(home: Path) -> dict[str, float]:
