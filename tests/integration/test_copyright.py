@@ -217,7 +217,7 @@ def test_a_search_by_hash_alone_uses_no_local_features(
             part.split(";")[0].strip() for part in response.headers["server-timing"].split(",")
         ]
         assert steps == (
-            ["image", "hash"] if by == "hash" else ["image", "hash", "candidates", "verify"]
+            ["pdq", "hash"] if by == "hash" else ["pdq", "hash", "points", "candidates", "verify"]
         )
         answers[by] = response.json()
     assert all(m["found_by"] == ["hash"] and m["inliers"] == 0 for m in answers["hash"]["matches"])

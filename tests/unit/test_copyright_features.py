@@ -203,3 +203,35 @@ def test_a_strip_a_few_pixels_wide_has_no_points(size: tuple[int, int]) -> None:
     found = features.describe(Image.fromarray(noise), features.query_points_max)
     assert len(found) == 0
     assert 1 <= found.width <= features.frame_side and 1 <= found.height <= features.frame_side
+
+
+def test_the_index_keeps_each_works_points_as_the_chain_holds_them(
+    registered: list[LocalFeatures],
+) -> None:
+    index = WorkIndex()
+    chain = [LocalFeatures.decode(work.encode()) for work in registered]  # as a node reads them
+    # Works out of order, in several additions (the arrays grow), one without features.
+    for batch in ([(3, chain[3]), (0, chain[0])], [(5, chain[5])], [(1, chain[1]), (4, chain[4])]):
+        index.add([], batch)
+    index.add([], [(2, _no_points())])
+    for number in (0, 1, 3, 4, 5):
+        assert index.features_of(number) == chain[number]
+    assert index.features_of(2) is None
+    assert index.features_of(6) is None
+    assert index.features_of(10_000) is None
+
+
+def _no_points() -> LocalFeatures:
+    return LocalFeatures(64, 64, np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
+
+
+def test_the_mirrored_query_describes_the_same_points_as_the_mirror_image() -> None:
+    photo = Image.open(io.BytesIO(image_set.generate_photo(7, SEED).data))
+    _, mirrored = features.query_features(photo)
+    detected = features.describe(
+        photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT), features.query_points_max
+    )
+    # The same corners found again in the mirror image, in place and alike: nearly all pairs.
+    found = features.verify(mirrored, detected)
+    assert found.matched and found.inliers >= 0.9 * min(len(mirrored), len(detected))
+    assert abs(found.scale - 1) < 0.01 and abs(found.rotation_deg) < 0.5

@@ -15,8 +15,9 @@ points drawn from the node itself, each point going to its nearest centre; a nod
 `leaf_points_max` points is a leaf. Dense regions get more, smaller cells, so a leaf holds a
 bounded number of points however skewed the data. A query point walks down the tree keeping
 the `beam` children nearest to it at each level and compares itself with every point of the
-leaves it reaches; `trees` trees, each with its own centres, catch what one tree's borders cut
-off. Candidates are stored points within `distance_max` bits.
+leaves it reaches (one: a second leaf per tree doubled the time and brought more chance votes
+than finds); `trees` trees, each with its own centres, catch what one tree's borders cut off.
+Candidates are stored points within `distance_max` bits.
 
 Votes. A work's votes are the query points that found one of its points; a query point that
 found k distinct descriptors gives each work it found 1/k (a plain patch or a letter's
@@ -57,7 +58,7 @@ branching = 16
 leaf_points_target = 24
 leaf_points_max = 64
 # Leaves each query point reaches in each tree.
-beam = 2
+beam = 1
 distance_max = 48
 # Points assigned to centres at a time while splitting: bounds scratch memory (512 B a point).
 assign_rows_max = 1 << 16
@@ -284,6 +285,12 @@ class FeatureIndex:
             for tree in self._trees:
                 tree.add(numbers, self._points[start:end], self._points)
             self._count = end
+
+    def descriptors(self, first: int, count: int) -> NDArray[np.uint8]:
+        """The descriptors of rows first..first+count (a copy), as added."""
+        points = self._points  # growing replaces the array, never changes stored rows
+        rows = points[first : first + count]
+        return np.ascontiguousarray(rows).view(np.uint8).reshape(len(rows), descriptor_bytes).copy()
 
     def candidates(
         self, query: NDArray[np.uint8], limit: int, groups: NDArray[np.int64] | None = None

@@ -96,13 +96,8 @@ def _no_points(width: int, height: int) -> LocalFeatures:
     return LocalFeatures(width, height, empty, np.zeros((0, descriptor_bytes), np.uint8))
 
 
-def describe(image: Image.Image, count: int) -> LocalFeatures:
-    """Up to `count` ORB points of `image`, spread over a grid, strongest first in each cell."""
-    grey = frame(image)
-    height, width = grey.shape
-    if min(height, width) < frame_side_min:
-        return _no_points(width, height)
-    orb = cv2.ORB.create(
+def _orb(count: int) -> cv2.ORB:
+    return cv2.ORB.create(
         nfeatures=max(count, orb_candidates_min),
         scaleFactor=scale_factor,
         nlevels=levels,
@@ -110,14 +105,66 @@ def describe(image: Image.Image, count: int) -> LocalFeatures:
         patchSize=31,
         fastThreshold=fast_threshold,
     )
-    keypoints, found = orb.detectAndCompute(grey, None)
+
+
+def _detect(grey: NDArray[np.uint8], count: int) -> tuple[list[cv2.KeyPoint], NDArray[np.uint8]]:
+    """Up to `count` ORB points of a frame (the keypoints and their descriptors), spread over
+    a grid, strongest first in each cell."""
+    height, width = grey.shape
+    if min(height, width) < frame_side_min:
+        return [], np.zeros((0, descriptor_bytes), np.uint8)
+    keypoints, found = _orb(count).detectAndCompute(grey, None)
     if found is None or not keypoints:
-        return _no_points(width, height)
+        return [], np.zeros((0, descriptor_bytes), np.uint8)
     points = np.array([keypoint.pt for keypoint in keypoints], dtype=np.float32)
     response = np.array([keypoint.response for keypoint in keypoints], dtype=np.float32)
-    descriptors = np.asarray(found, dtype=np.uint8)
     chosen = _spread(points, response, width, height, count)
-    return LocalFeatures(width, height, points[chosen], descriptors[chosen])
+    descriptors = np.asarray(found, dtype=np.uint8)[chosen]
+    return [keypoints[i] for i in chosen.tolist()], descriptors
+
+
+def _features(
+    grey: NDArray[np.uint8], keypoints: list[cv2.KeyPoint], descriptors: NDArray[np.uint8]
+) -> LocalFeatures:
+    height, width = grey.shape
+    if not keypoints:
+        return _no_points(width, height)
+    points = np.array([keypoint.pt for keypoint in keypoints], dtype=np.float32)
+    return LocalFeatures(width, height, points, descriptors)
+
+
+def describe(image: Image.Image, count: int) -> LocalFeatures:
+    """Up to `count` ORB points of `image`, spread over a grid, strongest first in each cell."""
+    grey = frame(image)
+    return _features(grey, *_detect(grey, count))
+
+
+def _mirrored(
+    grey: NDArray[np.uint8], keypoints: list[cv2.KeyPoint]
+) -> tuple[list[cv2.KeyPoint], NDArray[np.uint8]]:
+    """The same points described in the frame mirrored left to right. A corner stays a corner
+    in the mirror image and ORB's orientation mirrors with it, so the detection is not run
+    again: each keypoint is moved to its mirror position with its angle mirrored and
+    described there (the descriptors equal those a detection on the mirror image gives)."""
+    width = grey.shape[1]
+    if not keypoints:
+        return [], np.zeros((0, descriptor_bytes), np.uint8)
+    moved = [
+        cv2.KeyPoint(
+            width - 1 - keypoint.pt[0],
+            keypoint.pt[1],
+            keypoint.size,
+            (180.0 - keypoint.angle) % 360.0,
+            keypoint.response,
+            keypoint.octave,
+            keypoint.class_id,
+        )
+        for keypoint in keypoints
+    ]
+    described, found = _orb(len(moved)).compute(np.ascontiguousarray(grey[:, ::-1]), moved)
+    if found is None or not described:
+        return [], np.zeros((0, descriptor_bytes), np.uint8)
+    return list(described), np.asarray(found, dtype=np.uint8)
 
 
 def _spread(
@@ -144,10 +191,10 @@ def registered_features(image: Image.Image) -> LocalFeatures:
 
 def query_features(image: Image.Image) -> tuple[LocalFeatures, LocalFeatures]:
     """The query's points as it is and mirrored left to right."""
-    return (
-        describe(image, query_points_max),
-        describe(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), query_points_max),
-    )
+    grey = frame(image)
+    keypoints, descriptors = _detect(grey, query_points_max)
+    mirrored = np.ascontiguousarray(grey[:, ::-1])
+    return _features(grey, keypoints, descriptors), _features(mirrored, *_mirrored(grey, keypoints))
 
 
 @dataclass(frozen=True)

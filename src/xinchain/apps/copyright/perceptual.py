@@ -230,9 +230,10 @@ def query_hashes(data: bytes) -> tuple[PdqHashes, tuple[LocalFeatures, ...]]:
     return hash_pixels(rgb), query_features(Image.fromarray(rgb))
 
 
-def query_pdq(data: bytes) -> tuple[PdqHashes, tuple[LocalFeatures, ...]]:
-    """What a search by hash alone looks for: query_hashes without the local features."""
-    return hash_pixels(load_rgb(data)), ()
+def query_points(data: bytes) -> tuple[LocalFeatures, ...]:
+    """What a search by local features looks for: the image's points as it is and mirrored
+    (query_hashes without the hashes; a search computes both at once, in two processes)."""
+    return query_features(Image.fromarray(load_rgb(data)))
 
 
 def parse_pdq(value: object, field: str) -> bytes:

@@ -39,21 +39,23 @@ from xinchain.api.checks import (
 )
 from xinchain.apps.copyright.contract import NAME
 from xinchain.apps.copyright.evidence import build_package
-from xinchain.apps.copyright.features import LocalFeatures
+from xinchain.apps.copyright.features import LocalFeatures, Verification
 from xinchain.apps.copyright.matching import copy_evidence
 from xinchain.apps.copyright.perceptual import (
     DIHEDRAL,
     ImageInvalid,
+    PdqHashes,
     WorkHashes,
+    hash_image,
     match_distance_max,
     parse_pdq,
     quality_min,
-    query_hashes,
-    query_pdq,
+    query_points,
     work_hashes,
 )
 from xinchain.apps.copyright.view import (
     CopyrightView,
+    Match,
     evidence_of_work,
     evidence_receipt,
     org_evidence,
@@ -119,6 +121,21 @@ class HashingPool:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+async def _nothing() -> dict[int, Verification]:
+    return {}
+
+
+def _match_view(found: Match) -> dict[str, Any]:
+    return {
+        "work": found.work,
+        "distance": found.distance,
+        "orientation": found.orientation,
+        "found_by": list(found.found_by),
+        "inliers": found.inliers,
+        "points": found.points,
+    }
+
+
 def gateway_org(node: Node) -> str | None:
     """The org the node's gateway signs for: its validator's org, when that org's key is in
     the home; None otherwise (an observer, or a home without the org's key)."""
@@ -161,14 +178,7 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         timings: dict[str, float] | None = None,
     ) -> list[dict[str, Any]]:
         return [
-            {
-                "work": found.work,
-                "distance": found.distance,
-                "orientation": found.orientation,
-                "found_by": list(found.found_by),
-                "inliers": found.inliers,
-                "points": found.points,
-            }
+            _match_view(found)
             for found in view.search(queries, distance_max, limit, feature_queries, timings)
         ]
 
@@ -200,17 +210,44 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         `points` how many points were found. Found both ways first, then nearest. `exact` is
         the work with the same SHA-256, if any. `index` says how many registered works the
         node's index holds (a node's first search over a large registry starts it loading).
-        The Server-Timing header gives the node's time for each step."""
+        The Server-Timing header gives the node's time for each step: `pdq` and `points`
+        until the image's hashes and its local features were ready (two worker processes
+        compute them at once), `hash` the lookup of the hashes, `candidates` and `verify` the
+        search by local features (beside the lookup)."""
         data = await request.body()
         began = time.perf_counter()
-        hashes, described = await hashing.run(query_pdq if by == "hash" else query_hashes, data)
-        timings = {"image": time.perf_counter() - began}
+        timings: dict[str, float] = {}
+
+        async def by_hash() -> tuple[PdqHashes, dict[int, int]]:
+            hashes = await hashing.run(hash_image, data)
+            timings["pdq"] = time.perf_counter() - began
+            queries = list(hashes.hashes)
+            return hashes, await asyncio.to_thread(
+                view.by_hash, queries, distance_max, limit, timings
+            )
+
+        async def by_features() -> dict[int, Verification]:
+            described = await hashing.run(query_points, data)
+            timings["points"] = time.perf_counter() - began
+            return await asyncio.to_thread(view.by_features, described, timings)
+
+        hash_side = asyncio.ensure_future(by_hash())
+        feature_side = asyncio.ensure_future(by_features() if by == "all" else _nothing())
+        try:
+            (hashes, found_by_hash), found_by_features = await asyncio.gather(
+                hash_side, feature_side
+            )
+        finally:
+            for side in (hash_side, feature_side):
+                side.cancel()  # when the other failed (an image refused): not wanted
+        found = [
+            _match_view(match)
+            for match in view.matches(list(hashes.hashes), found_by_hash, found_by_features, limit)
+        ]
         sha256 = hashlib.sha256(data).hexdigest()
-        found = await asyncio.to_thread(
-            matches, list(hashes.hashes), distance_max, limit, described, timings
-        )
+        order = ("pdq", "hash", "points", "candidates", "verify")
         response.headers["Server-Timing"] = ", ".join(
-            f"{step};dur={seconds * 1000:.1f}" for step, seconds in timings.items()
+            f"{step};dur={timings[step] * 1000:.1f}" for step in order if step in timings
         )
         return {
             "query": {

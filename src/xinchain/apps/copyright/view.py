@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from xinchain.apps.copyright.contract import NAME, record_digest
-from xinchain.apps.copyright.features import LocalFeatures
-from xinchain.apps.copyright.matching import WorkIndex
+from xinchain.apps.copyright.features import LocalFeatures, Verification
+from xinchain.apps.copyright.matching import WorkIndex, ranked
 from xinchain.apps.copyright.perceptual import DIHEDRAL, HASH_BYTES, distance, match_distance_max
 from xinchain.errors import NotFound
 from xinchain.execution.chain import ChainStore
@@ -140,12 +140,6 @@ class CopyrightView:
             "following": self._follower is not None,
         }
 
-    def _registered(self, number: int) -> LocalFeatures | None:
-        if number >= len(self._shas):
-            return None
-        record = work(self.app, self._shas[number])
-        return LocalFeatures.decode(record["features"]) if "features" in record else None
-
     def search(
         self,
         queries: list[bytes],
@@ -158,12 +152,41 @@ class CopyrightView:
         image and its mirror's, in DIHEDRAL order, or just one), or whose registered points
         the query's local features find in place (matching.py); found both ways first, then
         nearest, then most inliers."""
+        by_hash = self.by_hash(queries, distance_max, limit, timings)
+        by_features = self.by_features(feature_queries, timings)
+        return self.matches(queries, by_hash, by_features, limit)
+
+    def by_hash(
+        self,
+        queries: list[bytes],
+        distance_max: int = match_distance_max,
+        limit: int = 20,
+        timings: dict[str, float] | None = None,
+    ) -> dict[int, int]:
+        """The works within `distance_max` of a query hash: their least distances."""
         self._catch_up()
+        return self._index.by_hash(queries, distance_max, limit, timings)
+
+    def by_features(
+        self, feature_queries: Sequence[LocalFeatures], timings: dict[str, float] | None = None
+    ) -> dict[int, Verification]:
+        """The works whose registered points the query's find in place (matching.py)."""
+        self._catch_up()
+        index = self._index
+        return index.by_features(feature_queries, index.features_of, timings)
+
+    def matches(
+        self,
+        queries: list[bytes],
+        by_hash: dict[int, int],
+        by_features: dict[int, Verification],
+        limit: int = 20,
+    ) -> list[Match]:
+        """The works found by hash and by features, as a search answers them: found both
+        ways first, then nearest, then most inliers; at most `limit`."""
         matches = []
         shas = self._shas  # a failed load replaces the list; its works are not answered
-        found = self._index.search(
-            queries, feature_queries, self._registered, distance_max, limit, timings
-        )
+        found = ranked(by_hash, by_features, limit)
         for item in found:
             if item.number >= len(shas):
                 continue
