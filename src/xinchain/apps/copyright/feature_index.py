@@ -42,6 +42,7 @@ takes milliseconds.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,7 @@ distance_max = 48
 # Points assigned to centres at a time while splitting: bounds scratch memory (512 B a point).
 assign_rows_max = 1 << 16
 work_max = (1 << 32) - 1
+_tree_threads = ThreadPoolExecutor(max_workers=trees, thread_name_prefix="copyright-trees")
 # Point numbers are kept as int32 in the leaves: 4 bytes a point a tree.
 points_max = (1 << 31) - 1
 words = descriptor_bytes // 8
@@ -286,6 +288,18 @@ class FeatureIndex:
                 tree.add(numbers, self._points[start:end], self._points)
             self._count = end
 
+    def _near(
+        self, tree: _Tree, query_words: Words
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], Words]:
+        """The (query row, point) pairs of the leaves the query reaches in `tree` that lie
+        within `distance_max`, and the points' words."""
+        rows, leaves = tree.descend(query_words, beam)
+        owners, points = tree.members(leaves)
+        rows = rows[owners]
+        found_words = self._points[points]
+        near = _distance(query_words[rows], found_words) <= distance_max
+        return rows[near], points[near], found_words[near]
+
     def descriptors(self, first: int, count: int) -> NDArray[np.uint8]:
         """The descriptors of rows first..first+count (a copy), as added."""
         points = self._points  # growing replaces the array, never changes stored rows
@@ -304,19 +318,14 @@ class FeatureIndex:
         with self._lock:
             if self._count == 0 or len(query) == 0:
                 return []
-            query_rows, point_rows = [], []
-            for tree in self._trees:
-                rows, leaves = tree.descend(query_words, beam)
-                owners, points = tree.members(leaves)
-                query_rows.append(rows[owners])
-                point_rows.append(points)
-            # A (row, point) pair both trees (or two leaves of a beam) found is compared twice:
-            # cheaper than sorting every pair to drop the repeats; votes are counted once below.
-            row_of = np.concatenate(query_rows)
-            point_of = np.concatenate(point_rows)
-            found_words = self._points[point_of]
-            near = _distance(query_words[row_of], found_words) <= distance_max
-            row_of, point_of, found_words = row_of[near], point_of[near], found_words[near]
+            # Each tree in a thread of its own: numpy lets go of the interpreter while it
+            # gathers and compares, so two trees take little more than one on two cores. A
+            # (row, point) pair both trees found is compared twice: cheaper than sorting every
+            # pair to drop the repeats; votes are counted once below.
+            parts = list(_tree_threads.map(lambda tree: self._near(tree, query_words), self._trees))
+            row_of = np.concatenate([rows for rows, _, _ in parts])
+            point_of = np.concatenate([points for _, points, _ in parts])
+            found_words = np.concatenate([words for _, _, words in parts])
             works_near = self._works[point_of].astype(np.int64)
         voters = _distinct(row_of * (work_max + 1) + works_near)
         voter, voted = np.divmod(voters, work_max + 1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,10 @@ orientation_votes_share = 0.5
 # resized and re-encoded can lie further (20 % of them, on real photos); its local features
 # find it, as ORB's points do not depend on the turn.
 turned_distance_max = 15
+
+# Candidates are verified on this many threads (numpy and OpenCV let go of the interpreter).
+verify_threads = 2
+_verify_threads = ThreadPoolExecutor(verify_threads, thread_name_prefix="copyright-verify")
 
 HASH = "hash"
 FEATURES = "features"
@@ -162,13 +167,18 @@ class WorkIndex:
         timings: dict[str, float] | None = None,
     ) -> dict[int, int]:
         """The works within `distance_max` of a query hash, and their least distances. Given
-        an image's nine hashes (DIHEDRAL), the turned and flipped ones are looked up within
-        `turned_distance_max` only."""
+        an image's nine hashes (DIHEDRAL) or first eight, the hashes of the picture turned or
+        flipped upside down are looked up within `turned_distance_max` only; the mirror
+        image's (its pixels' or else PDQ's derived one) within `distance_max`."""
         began = time.perf_counter()
         found: dict[int, int] = {}
         near, turned = list(hash_queries), []
-        if len(near) == len(DIHEDRAL):
-            near, turned = [near[0], near[-1]], near[1:-1]
+        if len(near) in (len(DIHEDRAL), len(DIHEDRAL) - 1):
+            mirror = len(DIHEDRAL) - 1 if len(near) == len(DIHEDRAL) else DIHEDRAL.index("mirror")
+            near, turned = (
+                [near[0], near[mirror]],
+                [near[i] for i in range(1, len(DIHEDRAL) - 1) if i != mirror],
+            )
         if near:
             found = dict(self.hashes.search(near, distance_max, limit))
         if turned:
@@ -195,12 +205,13 @@ class WorkIndex:
         )
         candidates = self.points.candidates(np.concatenate(retrieval), candidates_max, groups)
         began = _spent(timings, "candidates", began)
+        stored = [(candidate, registered(candidate.work)) for candidate in candidates]
+        checked = [(candidate, points) for candidate, points in stored if points is not None]
+        verified = _verify_threads.map(
+            lambda item: verify_candidate(feature_queries, item[1], item[0]), checked
+        )
         found: dict[int, Verification] = {}
-        for candidate in candidates:
-            stored = registered(candidate.work)
-            if stored is None:
-                continue
-            best = verify_candidate(feature_queries, stored, candidate)
+        for (candidate, _), best in zip(checked, verified, strict=True):
             if best.matched:
                 found[candidate.work] = best
         _spent(timings, "verify", began)

@@ -50,6 +50,7 @@ from xinchain.apps.copyright.perceptual import (
     match_distance_max,
     parse_pdq,
     quality_min,
+    query_pdq,
     query_points,
     work_hashes,
 )
@@ -219,7 +220,7 @@ def copyright_routes(api: FastAPI, node: Node) -> None:
         timings: dict[str, float] = {}
 
         async def by_hash() -> tuple[PdqHashes, dict[int, int]]:
-            hashes = await hashing.run(hash_image, data)
+            hashes = await hashing.run(hash_image if by == "hash" else query_pdq, data)
             timings["pdq"] = time.perf_counter() - began
             queries = list(hashes.hashes)
             return hashes, await asyncio.to_thread(

@@ -194,7 +194,7 @@ class CopyrightView:
             stored = [bytes.fromhex(h) for h in [record["pdq"], *record["crops"]]]
             nearest = [min(distance(query, s) for s in stored) for query in queries]
             best = min(range(len(queries)), key=nearest.__getitem__) if queries else 0
-            orientation = DIHEDRAL[best] if len(queries) == len(DIHEDRAL) else "original"
+            orientation = DIHEDRAL[best] if len(queries) >= len(DIHEDRAL) - 1 else "original"
             points = item.verification.registered if item.verification is not None else 0
             if not points and "features" in record:
                 points = len(LocalFeatures.decode(record["features"]))
