@@ -235,3 +235,56 @@ def test_the_mirrored_query_describes_the_same_points_as_the_mirror_image() -> N
     found = features.verify(mirrored, detected)
     assert found.matched and found.inliers >= 0.9 * min(len(mirrored), len(detected))
     assert abs(found.scale - 1) < 0.01 and abs(found.rotation_deg) < 0.5
+
+
+def _flipped(value: bytes, bits: int, seed: int) -> bytes:
+    """`value` with `bits` of its 256 bits changed."""
+    chosen = np.random.default_rng(seed).choice(256, bits, replace=False)
+    number = int.from_bytes(value, "big")
+    for bit in chosen.tolist():
+        number ^= 1 << bit
+    return number.to_bytes(32, "big")
+
+
+@pytest.mark.parametrize(
+    ("count", "slot", "bits", "found"),
+    [
+        (9, 0, 31, True),  # the picture as given: within 31
+        (9, 8, 31, True),  # its mirrored pixels: within 31
+        (9, 5, 16, False),  # PDQ's derived mirror hash, beside the mirrored pixels': within 15
+        (9, 5, 15, True),
+        (8, 5, 31, True),  # ... and within 31 when the mirrored pixels were not hashed
+        (9, 1, 15, True),  # turned a quarter: within 15 only
+        (9, 1, 16, False),
+        (8, 7, 16, False),
+        (1, 0, 31, True),  # one hash (a search by a client's hash): within 31
+    ],
+)
+def test_turned_hashes_are_looked_up_closer(count: int, slot: int, bits: int, found: bool) -> None:
+    stored = bytes(range(32))
+    index = WorkIndex()
+    index.add([(7, stored)], [])
+    unrelated = [bytes([255 - i] * 32) for i in range(count)]
+    queries = [*unrelated[:slot], _flipped(stored, bits, slot), *unrelated[slot + 1 :]]
+    assert (7 in index.by_hash(queries, perceptual.match_distance_max, 10)) is found
+
+
+def test_a_large_jpeg_is_described_from_a_reduced_decoding_and_still_matches() -> None:
+    photo = Image.open(io.BytesIO(image_set.generate_photo(9, SEED).data)).convert("RGB")
+    large = photo.resize((2400, 2400 * photo.height // photo.width), Image.Resampling.LANCZOS)
+    data = _jpeg(large)
+    decoded = perceptual.load_image(data, area_least=features.frame_area)
+    # Decoded at a half, quarter or eighth of its size, yet never below the frame's area.
+    assert decoded.width < large.width and decoded.width * decoded.height >= features.frame_area
+    assert perceptual.load_image(data).size == large.size
+    registered = features.registered_features(Image.fromarray(perceptual.load_rgb(data)))
+    query, _mirrored = perceptual.query_points(data)
+    found = features.verify(query, registered)
+    # The same decoding would find all 64 in place; another decoding finds most (50-56 in
+    # measurements), far above the line.
+    assert found.matched and found.inliers >= 0.7 * len(registered)
+    assert abs(found.scale - 1) < 0.05 and abs(found.rotation_deg) < 1
+    # A PNG has no such decoding: described at full size, the same way.
+    out = io.BytesIO()
+    large.save(out, "PNG")
+    assert perceptual.load_image(out.getvalue(), area_least=features.frame_area).size == large.size

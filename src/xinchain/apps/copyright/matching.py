@@ -3,7 +3,8 @@
 Two ways find a copy, and a match says which did:
 
 * **hash**: a stored PDQ hash of the work (its own or one of its 25 crops') lies within
-  `distance_max` bits of one of the query's nine PDQ hashes (index.py). Exact, fast, and enough
+  `distance_max` bits of one of the query's PDQ hashes (index.py; its turned and upside-down
+  hashes within `turned_distance_max`). Exact, fast, and enough
   for a copy that was resized, recompressed, brightened, greyed, mirrored or cut a little. The
   score is the distance: 0 is the same picture, 31 (ThreatExchange's line) the most a match
   may differ, unrelated pictures lie near 128.

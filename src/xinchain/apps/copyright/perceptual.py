@@ -16,8 +16,8 @@ it: 99 % of 5 % crops are found with this grid, 93 % with a 4x4 one); the index 
 hashes of each work.
 
 The eight dihedral hashes (rotations by 90°, mirror images) are computed from one pass over the
-image, and a ninth from the mirrored pixels: a search with all nine finds a copy that was
-flipped or rotated.
+image, and a ninth from the mirrored pixels: a search by hash alone with all nine finds a copy
+that was flipped or rotated (a search with local features skips the ninth: query_pdq).
 """
 
 from __future__ import annotations
