@@ -124,6 +124,17 @@ def report_from_page(
     else:
         verdict = "a match" if distance <= 31 else "not within the match threshold"
         likeness = f"{distance} of 256 bits differ ({verdict}; PDQ matches at ≤ 31)"
+    if "inliers" in evidence:
+        inliers, points = evidence["inliers"], evidence["points"]
+        in_place = (
+            f"{inliers} of the work's {points} registered points found where one shift, scale "
+            "and turn of the picture puts them ("
+            + ("a match" if inliers >= 12 else "not a match")
+            + "; a match at ≥ 12, different photos keep a handful): this finds a copy cropped, "
+            "bannered, screenshotted or tilted, which moves its PDQ hash"
+        )
+    else:
+        in_place = "the work registered no local features"
     originals = sorted(path for path in members if path.startswith("original/"))
     genesis_hash = work_receipt["header"]["genesis_hash"]
     rows = [
@@ -137,6 +148,7 @@ def report_from_page(
         ("Captured 取证时间", when(evidence["captured_ms"])),
         ("Copy PDQ hash", evidence["copy_pdq"] or "none"),
         ("Likeness 相似度", likeness),
+        ("Points in place 特征点", in_place),
         ("Recorded by 存证方", evidence["recorder"]),
         ("Evidence recorded 存证上链", anchoring(evidence_receipt)),
         ("Note 备注", evidence["note"] or "—"),
@@ -158,12 +170,15 @@ def report_from_page(
 
 
 @pytest.mark.parametrize("with_files", [False, True])
+@pytest.mark.parametrize("suffix", ["", "-features"])
 def test_the_page_reproduces_every_file_of_a_package(
-    issued: dict[str, Issued], with_files: bool
+    issued: dict[str, Issued], with_files: bool, suffix: str
 ) -> None:
-    work_receipt, evidence_receipt = issued["work"].receipt, issued["evidence"].receipt
+    work_receipt = issued["work" + suffix].receipt
+    evidence_receipt = issued["evidence" + suffix].receipt
     captures = {CAPTURE_NAME: CAPTURE} if with_files else None
-    original = ("photo.jpg", WORK_IMAGE) if with_files else None
+    image = WORK_IMAGE + b" with features" if suffix else WORK_IMAGE  # as receipt_kinds registers
+    original = ("photo.jpg", image) if with_files else None
     package = build_package(work_receipt, evidence_receipt, original, captures)
     with zipfile.ZipFile(io.BytesIO(package)) as archive:
         members = {info.filename: archive.read(info) for info in archive.infolist()}

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from xinchain.apps.copyright.feature_codec import inliers_min
 from xinchain.apps.copyright.receipts import COPYRIGHT_RECEIPTS
 from xinchain.errors import ReceiptInvalid, XinchainError
 from xinchain.receipt import (
@@ -176,11 +177,13 @@ def package_lines(
     )
     work, evidence = checked.work, checked.evidence
     owner = f"seller {work['seller']} of {work['org']}" if work["seller"] else work["org"]
+    likeness = f"PDQ distance {evidence['distance']}"
+    if "inliers" in evidence:
+        likeness += f", {evidence['inliers']} of {evidence['points']} points in place"
     return [
         f"valid: evidence package for work {work['title']!r} ({work['sha256']}) of {owner}",
         f"  registration {anchoring_text(checked.work_receipt)}",
-        f"  copy at {evidence['url']} (PDQ distance {evidence['distance']}) "
-        f"{anchoring_text(checked.evidence_receipt)}",
+        f"  copy at {evidence['url']} ({likeness}) {anchoring_text(checked.evidence_receipt)}",
         f"  files checked against the chain: {', '.join(checked.files) or 'none'}",
         pinning_text(checked.work_receipt),
     ]
@@ -338,6 +341,16 @@ def render_report(
     else:
         verdict = "a match" if distance <= 31 else "not within the match threshold"
         likeness = f"{distance} of 256 bits differ ({verdict}; PDQ matches at ≤ 31)"
+    if "inliers" in evidence:
+        found_in_place = (
+            f"{evidence['inliers']} of the work's {evidence['points']} registered points found "
+            "where one shift, scale and turn of the picture puts them ("
+            + ("a match" if evidence["inliers"] >= inliers_min else "not a match")
+            + f"; a match at ≥ {inliers_min}, different photos keep a handful): this finds a "
+            "copy cropped, bannered, screenshotted or tilted, which moves its PDQ hash"
+        )
+    else:
+        found_in_place = "the work registered no local features"
     files = "".join(
         f"<li><code>{html.escape(item['name'])}</code> SHA-256 "
         f"<code>{html.escape(item['sha256'])}</code>"
@@ -363,6 +376,7 @@ def render_report(
         row("Captured 取证时间", _time(evidence["captured_ms"])),
         row("Copy PDQ hash", evidence["copy_pdq"] or "none"),
         row("Likeness 相似度", likeness),
+        row("Points in place 特征点", found_in_place),
         row("Recorded by 存证方", evidence["recorder"]),
         row("Evidence recorded 存证上链", anchoring(evidence_checked)),
         row("Note 备注", evidence["note"] or "—"),

@@ -25,6 +25,9 @@ frame_side = 2048
 registered_points_max = 64
 descriptor_bytes = 32
 position_scale = 16
+# Points found in place (features.verify's inliers) that make a match. Different photos leave
+# at most 5 in tests/unit measurements. Here, without OpenCV, for the evidence report.
+inliers_min = 12
 
 _FORMAT = 1
 _HEADER = struct.Struct(">BHH")  # format, frame width, frame height

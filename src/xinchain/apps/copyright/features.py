@@ -44,6 +44,7 @@ from xinchain.apps.copyright.feature_codec import FeaturesInvalid as FeaturesInv
 from xinchain.apps.copyright.feature_codec import LocalFeatures as LocalFeatures
 from xinchain.apps.copyright.feature_codec import descriptor_bytes as descriptor_bytes
 from xinchain.apps.copyright.feature_codec import frame_side as frame_side
+from xinchain.apps.copyright.feature_codec import inliers_min as inliers_min
 from xinchain.apps.copyright.feature_codec import position_scale as position_scale
 from xinchain.apps.copyright.feature_codec import registered_points_max as registered_points_max
 
@@ -69,8 +70,6 @@ descriptor_distance_max = 64  # of 256 bits
 ratio_max = 0.85
 ransac_threshold_px = 4.0
 ransac_iterations = 2000
-# Inliers that make a match. Different photos leave at most 5 in tests/unit measurements.
-inliers_min = 12
 # A similarity transform further from the original's scale than this is no copy: a thumbnail
 # of a picture in a much larger frame, or a tiny detail blown up.
 scale_range = (0.25, 4.0)
