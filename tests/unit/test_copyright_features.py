@@ -251,9 +251,9 @@ def _flipped(value: bytes, bits: int, seed: int) -> bytes:
     [
         (9, 0, 31, True),  # the picture as given: within 31
         (9, 8, 31, True),  # its mirrored pixels: within 31
-        (9, 5, 16, False),  # PDQ's derived mirror hash, beside the mirrored pixels': within 15
-        (9, 5, 15, True),
-        (8, 5, 31, True),  # ... and within 31 when the mirrored pixels were not hashed
+        (9, 5, 31, True),  # PDQ's derived mirror hash: within 31 (either mirror may be nearer)
+        (9, 5, 32, False),
+        (8, 5, 31, True),  # ... and when the mirrored pixels were not hashed
         (9, 1, 15, True),  # turned a quarter: within 15 only
         (9, 1, 16, False),
         (8, 7, 16, False),

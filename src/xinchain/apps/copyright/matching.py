@@ -45,12 +45,11 @@ retrieval_points_max = 500
 # least this share of the most-voted orientation's.
 orientation_votes_share = 0.5
 
-# A search's hashes of the query turned by quarter turns or flipped upside down (and PDQ's
-# derived mirror hash, which the hash of the mirrored pixels outdoes) are looked up within this
-# distance, not the whole `distance_max`: that probes a sixteenth of the buckets, and the
-# lookup among 26 million hashes takes 8 ms instead of 22. A copy turned by a quarter and also
-# resized and re-encoded can lie further (20 % of them, on real photos); its local features
-# find it, as ORB's points do not depend on the turn.
+# A search's hashes of the query turned by quarter turns or flipped upside down are looked up
+# within this distance, not the whole `distance_max`: that probes a sixteenth of the buckets,
+# and the lookup among 26 million hashes takes 8 ms instead of 22. A copy turned by a quarter
+# and also resized and re-encoded can lie further (20 % of them, on real photos); its local
+# features find it, as ORB's points do not depend on the turn.
 turned_distance_max = 15
 
 # Candidates are verified on this many threads (numpy and OpenCV let go of the interpreter).
@@ -170,16 +169,17 @@ class WorkIndex:
         """The works within `distance_max` of a query hash, and their least distances. Given
         an image's nine hashes (DIHEDRAL) or first eight, the hashes of the picture turned or
         flipped upside down are looked up within `turned_distance_max` only; the mirror
-        image's (its pixels' or else PDQ's derived one) within `distance_max`."""
+        image's (PDQ's derived one and the mirrored pixels') within `distance_max`."""
         began = time.perf_counter()
         found: dict[int, int] = {}
         near, turned = list(hash_queries), []
         if len(near) in (len(DIHEDRAL), len(DIHEDRAL) - 1):
-            mirror = len(DIHEDRAL) - 1 if len(near) == len(DIHEDRAL) else DIHEDRAL.index("mirror")
-            near, turned = (
-                [near[0], near[mirror]],
-                [near[i] for i in range(1, len(DIHEDRAL) - 1) if i != mirror],
-            )
+            # The picture as given and its mirror image (PDQ's derived hash and, when given,
+            # the mirrored pixels': either may be the nearer) within distance_max.
+            mirrors = {DIHEDRAL.index("mirror"), len(DIHEDRAL) - 1}
+            queries = near
+            near = [queries[0]] + [queries[i] for i in sorted(mirrors) if i < len(queries)]
+            turned = [queries[i] for i in range(1, len(DIHEDRAL) - 1) if i not in mirrors]
         if near:
             found = dict(self.hashes.search(near, distance_max, limit))
         if turned:
