@@ -139,13 +139,14 @@ def describe(image: Image.Image, count: int) -> LocalFeatures:
 
 
 def _mirrored(
-    grey: NDArray[np.uint8], keypoints: list[cv2.KeyPoint]
+    mirrored: NDArray[np.uint8], keypoints: list[cv2.KeyPoint]
 ) -> tuple[list[cv2.KeyPoint], NDArray[np.uint8]]:
-    """The same points described in the frame mirrored left to right. A corner stays a corner
-    in the mirror image and ORB's orientation mirrors with it, so the detection is not run
-    again: each keypoint is moved to its mirror position with its angle mirrored and
-    described there (the descriptors equal those a detection on the mirror image gives)."""
-    width = grey.shape[1]
+    """The points `keypoints` of a frame described in `mirrored`, that frame mirrored left to
+    right. A corner stays a corner in the mirror image and ORB's orientation mirrors with it,
+    so the detection is not run again: each keypoint is moved to its mirror position with its
+    angle mirrored and described there (the descriptors equal those a detection on the mirror
+    image gives)."""
+    width = mirrored.shape[1]
     if not keypoints:
         return [], np.zeros((0, descriptor_bytes), np.uint8)
     moved = [
@@ -160,7 +161,7 @@ def _mirrored(
         )
         for keypoint in keypoints
     ]
-    described, found = _orb(len(moved)).compute(np.ascontiguousarray(grey[:, ::-1]), moved)
+    described, found = _orb(len(moved)).compute(mirrored, moved)
     if found is None or not described:
         return [], np.zeros((0, descriptor_bytes), np.uint8)
     return list(described), np.asarray(found, dtype=np.uint8)
@@ -193,7 +194,9 @@ def query_features(image: Image.Image) -> tuple[LocalFeatures, LocalFeatures]:
     grey = frame(image)
     keypoints, descriptors = _detect(grey, query_points_max)
     mirrored = np.ascontiguousarray(grey[:, ::-1])
-    return _features(grey, keypoints, descriptors), _features(mirrored, *_mirrored(grey, keypoints))
+    return _features(grey, keypoints, descriptors), _features(
+        mirrored, *_mirrored(mirrored, keypoints)
+    )
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,11 @@ orientation_votes_share = 0.5
 # and also resized and re-encoded can lie further (20 % of them, on real photos); its local
 # features find it, as ORB's points do not depend on the turn.
 turned_distance_max = 15
+# Of an image's hashes (DIHEDRAL order): the picture as given and its mirror image (PDQ's
+# derived hash and the mirrored pixels', when given: either may be the nearer), looked up
+# within `distance_max`; the others are turned or upside down.
+_NEAR = (0, DIHEDRAL.index("mirror"), DIHEDRAL.index("mirror_pixels"))
+_TURNED = tuple(i for i in range(len(DIHEDRAL)) if i not in _NEAR)
 
 # Candidates are verified on this many threads (numpy and OpenCV let go of the interpreter).
 verify_threads = 2
@@ -173,13 +178,9 @@ class WorkIndex:
         began = time.perf_counter()
         found: dict[int, int] = {}
         near, turned = list(hash_queries), []
-        if len(near) in (len(DIHEDRAL), len(DIHEDRAL) - 1):
-            # The picture as given and its mirror image (PDQ's derived hash and, when given,
-            # the mirrored pixels': either may be the nearer) within distance_max.
-            mirrors = {DIHEDRAL.index("mirror"), len(DIHEDRAL) - 1}
-            queries = near
-            near = [queries[0]] + [queries[i] for i in sorted(mirrors) if i < len(queries)]
-            turned = [queries[i] for i in range(1, len(DIHEDRAL) - 1) if i not in mirrors]
+        if len(hash_queries) in (len(DIHEDRAL), len(DIHEDRAL) - 1):
+            near = [hash_queries[i] for i in _NEAR if i < len(hash_queries)]
+            turned = [hash_queries[i] for i in _TURNED]
         if near:
             found = dict(self.hashes.search(near, distance_max, limit))
         if turned:
