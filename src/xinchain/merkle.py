@@ -153,7 +153,12 @@ class MerkleFrontier:
 
     def append(self, data: bytes) -> None:
         """Add the leaf with this data (hashed with the leaf prefix, as MerkleTree's)."""
-        node = self._hasher(LEAF_PREFIX + data)
+        self.append_hash(self._hasher(LEAF_PREFIX + data))
+
+    def append_hash(self, node: bytes) -> None:
+        """Add a leaf given by its hash: the tree is then MTH over those hashes, as
+        `MerkleTree.from_leaf_hashes` builds it. A frontier over the roots of consecutive
+        2^k-leaf blocks so built has the root of the tree over all their leaves."""
         filled = self.size
         while filled & 1:  # each trailing 1 bit: a perfect subtree of that size to merge with
             node = self._hasher(NODE_PREFIX + self.peaks.pop() + node)

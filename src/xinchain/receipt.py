@@ -164,6 +164,33 @@ def proof_from_value(value: object, where: str) -> InclusionProof:
     return InclusionProof(index, size, tuple(bytes.fromhex(node) for node in path))
 
 
+def build_receipt(
+    proof: TxProof,
+    digest: bytes,
+    anchor: InclusionProof,
+    record: dict[str, Any],
+    record_field: str,
+) -> dict[str, Any]:
+    """The receipt of one record whose path to the transaction's root was built elsewhere
+    (a ranking kept in blocks): checked against the root before it is handed out."""
+    hasher = proof.genesis.suite.hash
+    if root_from_inclusion(hasher, leaf_hash(hasher, digest), anchor).hex() != (
+        proof.result.data.get("root")
+    ):
+        raise ReceiptInvalid("this path does not lead to the root this transaction committed")
+    return {
+        "format": FORMAT,
+        "result": proof.result.to_value(),
+        "result_proof": proof_to_value(proof.result_proof),
+        "header": proof.header.to_value(),
+        "certificate": proof.certificate.to_value(),
+        "genesis": proof.genesis.to_value(),
+        "document": {"algorithm": proof.genesis.suite.hash_name, "hash": digest.hex()},
+        "anchor": proof_to_value(anchor),
+        record_field: record,
+    }
+
+
 def build_receipts(
     proof: TxProof,
     digests: list[bytes],

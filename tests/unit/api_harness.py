@@ -7,6 +7,7 @@ TestClient, so a test commits what is pending by calling `commit()` (the node's
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -111,6 +112,11 @@ class Harness:
         response = self.post_tx(tx)
         assert response.status_code == 202, response.text
         return str(response.json()["tx_id"])
+
+    def move_clock(self, ahead_ms: int) -> None:
+        """Date the blocks from now on `ahead_ms` later than the wall clock, as if that much
+        time had passed (a promotion's grace period, without waiting it out)."""
+        self.node.driver.source.clock_ms = lambda: int(time.time() * 1000) + ahead_ms
 
     def commit(self) -> None:
         """Commit every pending transaction in one block (what the producer task would do)."""

@@ -70,6 +70,7 @@ def make_consortium(
     params: dict[str, int] | None = None,
     chain_id: str = CHAIN_ID,
     roles: dict[str, list[str]] | None = None,
+    time_ms: int = GENESIS_TIME_MS,
 ) -> Consortium:
     """A genesis parsed through `Genesis.from_value`, so it is one a real node would accept.
     Every org has the role "member", or the roles `roles` gives it."""
@@ -79,7 +80,7 @@ def make_consortium(
     value = {
         "chain_id": chain_id,
         "suite": suite_name,
-        "time_ms": GENESIS_TIME_MS,
+        "time_ms": time_ms,
         "orgs": [
             {
                 "id": org,
@@ -120,6 +121,9 @@ class Chain:
         self.app = Application(
             store if store is not None else MemoryStore(), consortium.genesis, APP_CONTRACTS
         )
+        # Added to every later block's time: a test moves the chain's clock on with it (never
+        # back: block times only grow).
+        self.clock_offset_ms = 0
 
     @property
     def suite(self) -> Suite:
@@ -166,7 +170,9 @@ class Chain:
         height = self.next_height()
         return ExecuteBlockRequest(
             height=height,
-            time_ms=GENESIS_TIME_MS + height * BLOCK_INTERVAL_MS,
+            time_ms=self.consortium.genesis.time_ms
+            + height * BLOCK_INTERVAL_MS
+            + self.clock_offset_ms,
             txs=tuple(checked),
         )
 

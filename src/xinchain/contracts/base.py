@@ -28,11 +28,29 @@ class CallContext:
     height: int
     time_ms: int
     state: Overlay
+    # The chain's rules in force (genesis `rules`, raised by governance `set_rules`): a
+    # contract whose behaviour changed keeps the old behaviour where the rules are older, so
+    # that old blocks execute as they did when they were committed.
+    rules: int = 1
 
     def read(self, contract: str, key: str) -> Any:
         """Read any contract's state (reads across key spaces are allowed, writes are not)."""
         raw = self.state.get(state_key(contract, key))
         return None if raw is None else codec.decode(raw)
+
+    def scan(self, contract: str, start: str, end: str, limit: int) -> list[tuple[str, Any]]:
+        """A contract's records with start <= key < end in key order (as bytes of UTF-8), at
+        most `limit`, with this transaction's and this block's earlier writes applied: what
+        Fabric's GetStateByRange answers. (key, record), the key without the contract's
+        prefix."""
+        skip = len(contract) + 1
+        found: list[tuple[str, Any]] = []
+        entries = self.state.scan(state_key(contract, start), state_key(contract, end))
+        for key, raw in entries:
+            if len(found) == limit:
+                break
+            found.append((key[skip:].decode(), codec.decode(raw)))
+        return found
 
     def write(self, contract: str, key: str, value: Any) -> None:
         self.state.put(state_key(contract, key), codec.encode(value))

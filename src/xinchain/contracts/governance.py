@@ -11,15 +11,16 @@ counts. Actions:
 * ``set_keys``      {org, keys}
 * ``set_param``     {name, value}
 * ``set_config``    {contract, key, value}   (a setting a contract declares, `Contract.settings`)
+* ``set_rules``     {rules}                  (raise the chain's rules; never lowered)
 * ``add_node``      {org, name, tls_key}     (a node allowed on the P2P network)
 * ``set_node_key``  {name, tls_key}          (its certificate's key changed)
 * ``remove_node``   {name}                   (not a validator)
 
 State (key space ``governance/``): ``org/<id>`` → {name, roles, keys}; ``param/<name>`` → int;
 ``proposal/<n>`` → {action, proposer, approvals, executed}; ``next_proposal`` → int;
-``node/<name>`` → {org, tls_key, validator}; ``nodes`` → [names] (absent on a chain whose
-genesis registers no nodes and that has registered none since: peers are then accepted on
-their org's certificate alone).
+``rules`` → int (once raised); ``node/<name>`` → {org, tls_key, validator}; ``nodes`` → [names]
+(absent on a chain whose genesis registers no nodes and that has registered none since: peers
+are then accepted on their org's certificate alone).
 """
 
 from __future__ import annotations
@@ -61,6 +62,29 @@ def member_ids(state: StateReader) -> list[str]:
 def param(state: StateReader, name: str) -> int:
     raw = state.get(state_key(NAME, f"param/{name}"))
     return DEFAULT_PARAMS[name] if raw is None else int(codec.decode(raw))
+
+
+# The chain's rules: which behaviour of the contracts holds. A contract whose behaviour changes
+# keeps the old one under older rules, so that a node syncing an old chain executes its old
+# blocks as they were committed (as a CometBFT app switches behaviour at an upgrade height).
+# A chain whose genesis is dated from RULES_2_GENESIS_MS on starts at rules 2; an older chain
+# holds rules 1 until its members raise them with `set_rules`.
+#   1  the rules of every chain before 2026-12-04
+#   2  promotions: a grace period before close, late orders counted, ranking kept sorted and
+#      closed in bounded steps (apps/promo)
+CHAIN_RULES = 2
+RULES_2_GENESIS_MS = 1_796_407_200_000  # 2026-12-04T18:00:00Z
+
+
+def genesis_rules(genesis: Genesis) -> int:
+    return CHAIN_RULES if genesis.time_ms >= RULES_2_GENESIS_MS else 1
+
+
+def chain_rules(state: StateReader, genesis: Genesis) -> int:
+    """The rules in force: the genesis's, or higher once governance raised them."""
+    raw = state.get(state_key(NAME, "rules"))
+    raised = 0 if raw is None else int(codec.decode(raw))
+    return max(genesis_rules(genesis), raised)
 
 
 def node_registry_in_use(state: StateReader) -> bool:
@@ -176,6 +200,7 @@ def _check_action(
         "set_keys": {"kind", "org", "keys"},
         "set_param": {"kind", "name", "value"},
         "set_config": {"kind", "contract", "key", "value"},
+        "set_rules": {"kind", "rules"},
         "add_node": {"kind", "org", "name", "tls_key"},
         "set_node_key": {"kind", "name", "tls_key"},
         "remove_node": {"kind", "name"},
@@ -206,6 +231,8 @@ def _check_action(
             check_tls_key(value["tls_key"], "action.tls_key")
         if kind == "set_config":
             _check_config(settings, value["contract"], value["key"], value["value"])
+        if kind == "set_rules":
+            _check_rules(context, value["rules"])
         if kind == "set_param":
             if not isinstance(value["name"], str) or value["name"] not in DEFAULT_PARAMS:
                 raise ContractError(
@@ -236,6 +263,19 @@ def _check_config(
         raise ContractError(f"expected {setting.expected}", field="action.value")
 
 
+def _check_rules(context: CallContext, rules: object) -> None:
+    if isinstance(rules, bool) or not isinstance(rules, int) or not 1 <= rules <= CHAIN_RULES:
+        raise ContractError(
+            f"expected chain rules from 1 to {CHAIN_RULES} (this build's newest)",
+            field="action.rules",
+        )
+    if rules <= context.rules:
+        raise ContractError(
+            f"the chain already holds rules {context.rules}; rules are raised, never lowered",
+            field="action.rules",
+        )
+
+
 def _check_relations(context: CallContext, name: str, value: int) -> None:
     """The parameters as they would be with `name` set to `value` must work together."""
     params = {known: param(context.state, known) for known in DEFAULT_PARAMS}
@@ -258,6 +298,10 @@ def _execute(context: CallContext, action: dict[str, Any]) -> None:
         return
     if kind == "set_config":
         context.write(action["contract"], f"config/{action['key']}", action["value"])
+        return
+    if kind == "set_rules":
+        _check_rules(context, action["rules"])  # raised by another proposal meanwhile?
+        context.write(NAME, "rules", action["rules"])
         return
     if kind in ("add_node", "set_node_key", "remove_node"):
         _execute_node(context, action, members)

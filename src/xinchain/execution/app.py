@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from xinchain import codec
 from xinchain.contracts.base import CallContext, Contract
-from xinchain.contracts.governance import Governance, genesis_writes
+from xinchain.contracts.governance import Governance, chain_rules, genesis_writes
 from xinchain.errors import (
     ConfigError,
     ContractError,
@@ -95,6 +95,9 @@ class _StoreState:
         value = self._store.get(Table.STATE, key)
         self._cache[key] = value
         return value
+
+    def scan(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return self._store.scan_range(Table.STATE, start, end)
 
     def committed(self, written: Iterable[bytes]) -> None:
         """Forget cached records after a commit that wrote any of them."""
@@ -256,6 +259,7 @@ class Application:
             height=request.height,
             time_ms=request.time_ms,
             state=tx_state,
+            rules=chain_rules(tx_state, self.genesis),
         )
 
     # --- commit --------------------------------------------------------------------------------

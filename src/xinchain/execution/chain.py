@@ -66,6 +66,15 @@ class ChainStore:
         for key, raw in self._store.scan_prefix(Table.STATE, start + prefix.encode()):
             yield key[len(start) :].decode(), codec.decode(raw)
 
+    def scan_state_range(self, contract: str, start: str, end: str) -> Iterator[tuple[str, Any]]:
+        """A contract's records with start <= key < end, in key order: (key, record)."""
+        prefix = f"{contract}/".encode()
+        entries = self._store.scan_range(
+            Table.STATE, prefix + start.encode(), prefix + end.encode()
+        )
+        for key, raw in entries:
+            yield key[len(prefix) :].decode(), codec.decode(raw)
+
     def index_get(self, key: bytes) -> bytes | None:
         return self._store.get(Table.INDEX, key)
 

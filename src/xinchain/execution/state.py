@@ -12,6 +12,7 @@ block) and needs no tree over the whole state.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 from xinchain import codec
@@ -20,6 +21,12 @@ from xinchain.crypto import Suite
 
 class StateReader(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
+
+
+class RangeReader(Protocol):
+    def scan(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Entries with start <= key < end, in key (byte) order."""
+        ...
 
 
 def get_many(state: StateReader, keys: list[bytes]) -> dict[bytes, bytes | None]:
@@ -35,6 +42,8 @@ class Overlay:
     """Reads fall through to `base`; writes stay here until `merge_into` or discard."""
 
     def __init__(self, base: StateReader) -> None:
+        # `base` answers `scan` too where contracts read ranges (the node's committed state,
+        # and every overlay above it).
         self._base = base
         self.writes: dict[bytes, bytes | None] = {}
         # Entries for the derived index (Table.INDEX), kept or discarded with the writes.
@@ -53,6 +62,30 @@ class Overlay:
             else:
                 found.setdefault(key, None)
         return found
+
+    def scan(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """The base's entries in [start, end) as these writes change them, in key order. The
+        writes in range are sorted once a call: a contract scans a range a few times a block,
+        not once a key."""
+        scan = getattr(self._base, "scan", None)
+        if scan is None:
+            raise TypeError(f"{type(self._base).__name__} cannot read a range of keys")
+        changed = sorted((key, value) for key, value in self.writes.items() if start <= key < end)
+        below: Iterator[tuple[bytes, bytes]] = scan(start, end)
+        mine = iter(changed)
+        theirs = next(below, None)
+        own = next(mine, None)
+        while theirs is not None or own is not None:
+            if own is None or (theirs is not None and theirs[0] < own[0]):
+                assert theirs is not None
+                yield theirs
+                theirs = next(below, None)
+                continue
+            if theirs is not None and theirs[0] == own[0]:
+                theirs = next(below, None)
+            if own[1] is not None:
+                yield own[0], own[1]
+            own = next(mine, None)
 
     def put(self, key: bytes, value: bytes) -> None:
         self.writes[key] = value

@@ -47,6 +47,10 @@ class Store(Protocol):
 
     def scan_prefix(self, table: Table, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
 
+    def scan_range(self, table: Table, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Entries with start <= key < end, in key (byte) order."""
+        ...
+
     def close(self) -> None: ...
 
 

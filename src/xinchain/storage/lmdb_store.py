@@ -87,5 +87,15 @@ class LmdbStore:
                     return
                 yield bytes(key), bytes(value)
 
+    def scan_range(self, table: Table, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
+        with self._env.begin(db=self._databases[table]) as txn:
+            cursor = txn.cursor()
+            if not cursor.set_range(start):
+                return
+            for key, value in cursor:
+                if bytes(key) >= end:
+                    return
+                yield bytes(key), bytes(value)
+
     def close(self) -> None:
         self._env.close()

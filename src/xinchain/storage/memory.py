@@ -48,5 +48,10 @@ class MemoryStore:
         for key in sorted(k for k in self._tables[table] if k.startswith(prefix)):
             yield key, self._tables[table][key]
 
+    def scan_range(self, table: Table, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
+        stored = self._tables[table]
+        for key in sorted(k for k in stored if start <= k < end):
+            yield key, stored[key]
+
     def close(self) -> None:
         pass

@@ -1,23 +1,41 @@
 """What a node shows of a promotion: its ranking (final once closed), ranks and rank receipts.
 
-Before close the ranking shown is provisional: the same rule the chain applies at close
-(payment time, then order number), computed here from the orders anchored so far.
+Under chain rules 2 the state holds the orders in ranked order (`by/<sort key>`) and the settled
+part of the ranking in blocks of `ranking_block_entries`, each with its first key and, once
+full, its root. So a page of the ranking reads one block's range, a rank reads the order's sort
+key and counts within its block, and a rank receipt rebuilds that one block's tree and takes the
+path above it from the kept block roots: none of them reads the whole ranking. Orders not yet
+settled (paid within the skew of block time) follow the settled ones, in key order; their rank
+is provisional until close.
+
+A promotion opened under rules 1 has its orders in arrival order; its ranking is sorted here, as
+its close sorted it, and kept in memory for a few promotions at a time.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from xinchain.apps.promo.contract import NAME, entry_digest, ranking_entry, ranking_key
+from xinchain.apps.promo.contract import (
+    NAME,
+    entry_digest,
+    ranking_block_entries,
+    ranking_entry,
+    ranking_key,
+    rules_of,
+)
 from xinchain.errors import NotFound
 from xinchain.execution.chain import ChainStore
-from xinchain.merkle import MerkleTree
+from xinchain.merkle import InclusionProof, MerkleTree
 
-# Rankings kept in memory per (promotion, orders anchored): a page view must not re-read
-# 50,000 orders; a new order changes the key, so a stale ranking is never served.
-rankings_cached_max = 8
+# Promotions whose derived structures (block roots; the unsettled tail; a rules-1 ranking) are
+# kept in memory at a time; keyed by what changes them, so a stale one is never served.
+rankings_cached_max = 16
 
 
 def promotion(app: ChainStore, promo_id: str) -> dict[str, Any]:
@@ -27,60 +45,215 @@ def promotion(app: ChainStore, promo_id: str) -> dict[str, Any]:
     return dict(record)
 
 
-def ranking(app: ChainStore, promo_id: str) -> list[dict[str, Any]]:
-    """Ranking entries (rank from 1), final if the promotion is closed."""
+@dataclass(frozen=True)
+class RankProof:
+    """One entry of a committed ranking with what proves it: its digest and inclusion path."""
+
+    entry: dict[str, Any]
+    digest: bytes
+    proof: InclusionProof
+
+
+class Ranking:
+    """A promotion's ranking as this node's state holds it (final once the record is closed)."""
+
+    def __init__(self, app: ChainStore, record: dict[str, Any]) -> None:
+        self.app = app
+        self.record = record
+        self.promo: str = record["promo"]
+
+    @property
+    def size(self) -> int:
+        return int(self.record["orders"])
+
+    def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def position(self, order_no: str) -> int | None:
+        """The order's index in the ranking (rank - 1), or None if it is not ranked here."""
+        raise NotImplementedError
+
+    def proof(self, order_no: str) -> RankProof | None:
+        """The committed entry and its path to the close's root (a closed promotion only)."""
+        raise NotImplementedError
+
+    def late(self, order_no: str) -> dict[str, Any] | None:
+        record = self.app.read_state(NAME, f"{self.promo}/late/{order_no}")
+        return None if record is None else dict(record)
+
+
+def ranking(app: ChainStore, promo_id: str) -> Ranking:
     record = promotion(app, promo_id)
-    return list(_ranking(app, promo_id, record["orders"], record["closed"]))
+    if rules_of(record) == 1:
+        return _ArrivalRanking(app, record)
+    return _IndexRanking(app, record)
+
+
+# --- rules 2: the ranking the state keeps sorted ---------------------------------------------
+
+
+class _IndexRanking(Ranking):
+    def _by(self, start_key: str) -> Iterator[tuple[str, Any]]:
+        return self.app.scan_state_range(NAME, f"{self.promo}/by/{start_key}", f"{self.promo}/by0")
+
+    def _entries(
+        self, start_key: str, rank: int, count: int, skip: int = 0
+    ) -> list[dict[str, Any]]:
+        found = itertools.islice(self._by(start_key), skip, skip + count)
+        return [ranking_entry(self.promo, rank + i, order) for i, (_, order) in enumerate(found)]
+
+    def _blocks(self) -> _Blocks:
+        return _blocks(self.app, self.promo, int(self.record["blocks"]))
+
+    def _tail(self) -> tuple[str, ...]:
+        record = self.record
+        return _tail(self.app, self.promo, record["orders"], record["ranked"], record["cursor"])
+
+    def _settled_start(self, index: int) -> tuple[str, int]:
+        """Where the settled entry at `index` is read from: a block's first key and how many
+        entries of that block come before it."""
+        blocks = self._blocks()
+        j = index // ranking_block_entries
+        if j < len(blocks.firsts):
+            return blocks.firsts[j], index - j * ranking_block_entries
+        return self.record["block_first"], index - len(blocks.firsts) * ranking_block_entries
+
+    def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
+        ranked = int(self.record["ranked"])
+        entries: list[dict[str, Any]] = []
+        if offset < ranked:
+            first, skip = self._settled_start(offset)
+            entries = self._entries(first, offset + 1, min(limit, ranked - offset), skip)
+        if len(entries) < limit and offset + len(entries) < self.size:
+            tail = self._tail()
+            at = offset + len(entries) - ranked
+            if at < len(tail):
+                entries += self._entries(tail[at], ranked + at + 1, limit - len(entries))
+        return entries
+
+    def position(self, order_no: str) -> int | None:
+        key = self.app.read_state(NAME, f"{self.promo}/order/{order_no}")
+        if not isinstance(key, str):
+            return None
+        record = self.record
+        if record["ranked"] and key <= record["cursor"]:
+            blocks = self._blocks()
+            j = bisect.bisect_right(blocks.firsts, key) - 1
+            first = blocks.firsts[j] if j >= 0 else record["block_first"]
+            if j < 0:
+                j = len(blocks.firsts)
+            for i, (found, _) in enumerate(self._by(first)):
+                if found == f"{self.promo}/by/{key}":
+                    return j * ranking_block_entries + i
+            return None
+        tail = self._tail()
+        i = bisect.bisect_left(tail, key)
+        return record["ranked"] + i if i < len(tail) and tail[i] == key else None
+
+    def proof(self, order_no: str) -> RankProof | None:
+        record = self.record
+        position = self.position(order_no)
+        if not record["closed"] or position is None:
+            return None
+        blocks = self._blocks()
+        j = position // ranking_block_entries
+        size = min(ranking_block_entries, record["ranked"] - j * ranking_block_entries)
+        entries = self._entries(blocks.firsts[j], j * ranking_block_entries + 1, size)
+        hasher = self.app.suite.hash
+        digests = [entry_digest(hasher, entry) for entry in entries]
+        inner = MerkleTree(hasher, digests).inclusion_proof(position % ranking_block_entries)
+        outer = blocks.tree(hasher).inclusion_proof(j)
+        proof = InclusionProof(position, record["ranked"], inner.path + outer.path)
+        i = position % ranking_block_entries
+        return RankProof(entries[i], digests[i], proof)
+
+
+@dataclass(frozen=True, eq=False)  # cached by identity
+class _Blocks:
+    firsts: list[str]
+    roots: list[bytes]
+
+    def tree(self, hasher: Any) -> MerkleTree:
+        return _block_tree(self, hasher)
 
 
 @lru_cache(maxsize=rankings_cached_max)
-def _ranking(
-    app: ChainStore, promo_id: str, count: int, closed: bool
-) -> tuple[dict[str, Any], ...]:
-    orders = [
-        app.read_state(NAME, f"{promo_id}/order/{app.read_state(NAME, f'{promo_id}/at/{i}')}")
-        for i in range(count)
-    ]
-    orders.sort(key=ranking_key)
-    return tuple(ranking_entry(promo_id, rank, order) for rank, order in enumerate(orders, 1))
-
-
-def rank_positions(app: ChainStore, promo_id: str) -> dict[str, int]:
-    """Order number → index in the ranking (provisional or final)."""
-    record = promotion(app, promo_id)
-    return _positions(app, promo_id, record["orders"], record["closed"])
+def _blocks(app: ChainStore, promo: str, count: int) -> _Blocks:
+    found = list(itertools.islice(app.scan_state(NAME, f"{promo}/block/"), count))
+    return _Blocks(
+        [block["first"] for _, block in found], [bytes.fromhex(b["root"]) for _, b in found]
+    )
 
 
 @lru_cache(maxsize=rankings_cached_max)
-def _positions(app: ChainStore, promo_id: str, count: int, closed: bool) -> dict[str, int]:
-    entries = _ranking(app, promo_id, count, closed)
-    return {entry["order_no"]: index for index, entry in enumerate(entries)}
+def _block_tree(blocks: _Blocks, hasher: Any) -> MerkleTree:
+    return MerkleTree.from_leaf_hashes(hasher, blocks.roots)
+
+
+@lru_cache(maxsize=rankings_cached_max)
+def _tail(app: ChainStore, promo: str, orders: int, ranked: int, cursor: str) -> tuple[str, ...]:
+    """Sort keys of the orders not yet settled, in rank order."""
+    if orders == ranked:
+        return ()
+    start = f"{promo}/by/{cursor}\x00" if cursor else f"{promo}/by/"
+    prefix = len(f"{promo}/by/")
+    return tuple(key[prefix:] for key, _ in app.scan_state_range(NAME, start, f"{promo}/by0"))
+
+
+# --- rules 1: orders in arrival order, sorted here --------------------------------------------
+
+
+class _ArrivalRanking(Ranking):
+    def _sorted(self) -> _Sorted:
+        return _sorted(self.app, self.promo, self.record["orders"], self.record["closed"])
+
+    def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
+        return list(self._sorted().entries[offset : offset + limit])
+
+    def position(self, order_no: str) -> int | None:
+        return self._sorted().positions.get(order_no)
+
+    def proof(self, order_no: str) -> RankProof | None:
+        position = self.position(order_no)
+        if not self.record["closed"] or position is None:
+            return None
+        ranked = self._sorted()
+        tree = ranked.tree(self.app.suite.hash)
+        return RankProof(
+            ranked.entries[position], tree.leaf_data[position], tree.tree.inclusion_proof(position)
+        )
+
+
+@dataclass(frozen=True, eq=False)  # cached by identity
+class _Sorted:
+    entries: tuple[dict[str, Any], ...]
+    positions: dict[str, int]  # order number → index in `entries`
+
+    def tree(self, hasher: Any) -> _DigestTree:
+        return _digest_tree(self, hasher)
 
 
 @dataclass(frozen=True)
-class CommittedRanking:
-    entries: tuple[dict[str, Any], ...]
-    digests: list[bytes]
+class _DigestTree:
+    leaf_data: list[bytes]
     tree: MerkleTree
-    positions: dict[str, int]  # order number → index in `entries`
-
-
-def committed_ranking(app: ChainStore, promo_id: str) -> CommittedRanking:
-    """The closed promotion's ranking with its digests and tree, built once per node."""
-    record = promotion(app, promo_id)
-    return _committed(app, promo_id, record["orders"], record["closed"])
 
 
 @lru_cache(maxsize=rankings_cached_max)
-def _committed(app: ChainStore, promo_id: str, count: int, closed: bool) -> CommittedRanking:
-    entries = _ranking(app, promo_id, count, closed)
-    digests = [entry_digest(app.suite.hash, entry) for entry in entries]
-    return CommittedRanking(
-        entries=entries,
-        digests=digests,
-        tree=MerkleTree(app.suite.hash, digests),
-        positions={entry["order_no"]: index for index, entry in enumerate(entries)},
-    )
+def _sorted(app: ChainStore, promo: str, count: int, closed: bool) -> _Sorted:
+    orders = [
+        app.read_state(NAME, f"{promo}/order/{app.read_state(NAME, f'{promo}/at/{i}')}")
+        for i in range(count)
+    ]
+    orders.sort(key=ranking_key)
+    entries = tuple(ranking_entry(promo, rank, order) for rank, order in enumerate(orders, 1))
+    return _Sorted(entries, {entry["order_no"]: i for i, entry in enumerate(entries)})
+
+
+@lru_cache(maxsize=rankings_cached_max)
+def _digest_tree(ranked: _Sorted, hasher: Any) -> _DigestTree:
+    digests = [entry_digest(hasher, entry) for entry in ranked.entries]
+    return _DigestTree(digests, MerkleTree(hasher, digests))
 
 
 def mask_order_number(order_no: str) -> str:
