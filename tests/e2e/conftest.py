@@ -32,11 +32,13 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from fake_clock import clock_ahead_env
 from ports import free_ports
 
 try:
@@ -103,6 +105,20 @@ class ConsoleNode:
         self._process: subprocess.Popen[str] | None = None
         self._output: list[str] = []
         self._output_lock = threading.Lock()
+        # Seconds the node's clock runs ahead of the machine's from its next start (only ever
+        # raised): see fake_clock.py.
+        self.clock_ahead_s = 0
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000) + self.clock_ahead_s * 1000
+
+    def restart_past(self, moment_ms: int) -> None:
+        """Restart the node with its clock past `moment_ms`, as if that time had passed."""
+        behind_ms = moment_ms + 1_000 - self.now_ms()
+        if behind_ms > 0:
+            self.clock_ahead_s += -(-behind_ms // 1000)
+        self.stop()
+        self.start()
 
     def output(self) -> str:
         with self._output_lock:
@@ -118,7 +134,12 @@ class ConsoleNode:
             stdin=subprocess.DEVNULL,
             text=True,
             bufsize=1,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"},
+            env={
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                "NO_COLOR": "1",
+                **(clock_ahead_env(self.clock_ahead_s) if self.clock_ahead_s else {}),
+            },
         )
         ready = threading.Event()
         ready_lines: list[str] = []

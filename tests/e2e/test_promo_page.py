@@ -3,8 +3,11 @@ Chromium emulating a phone (390 x 844), against a real node.
 
 Setup, once for the module, through the Python SDK: the brand (a merchant) opens a promotion
 whose window ends a few seconds from now, with 3 winners; the platform (the payment org) anchors
-12 paid orders of 12 buyers, some paid in the same millisecond; once the block time has passed
-the window's end, the promotion is closed and its ranking committed.
+12 paid orders of 12 buyers, some paid in the same millisecond, and 450 orders to a second
+promotion; the node, a module's own, is restarted with its clock past the windows' end and the
+grace after it (libfaketime, as if the five minutes had passed); one more order, paid inside the
+second window, arrives then, too late to rank; both promotions are closed and their rankings
+committed.
 
 Scenarios:
 
@@ -18,6 +21,13 @@ Scenarios:
 * The receipt linked from the form downloads and passes `xinchain verify` offline.
 * An order number not in the promotion shows "no such order", in either language, and no receipt.
 * Nothing is wider than the phone, with the ranking and a form result on the page.
+* 450 orders are three pages of 200: page 1 lists ranks 1-200 and says "Page 1 of 3 · 450
+  orders"; Next leads to ranks 201-400, Last to 401-450, and typing 2 into the page box to page
+  2; the first page offers no Previous link, the last no Next.
+* The form, for the order at rank 420, links the page that shows it: following the link shows
+  that order's row on page 3.
+* The order that arrived too late: the page counts it ("1 orders arrived too late to rank"), and
+  the form says so for its number, in either language.
 
 One test saves a screenshot to the artifacts directory (see conftest.py): the Chinese phone page
 showing a winner's rank. Look at it there.
@@ -31,17 +41,17 @@ import os
 import secrets
 import subprocess
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PHONE, ConsoleNode
+from conftest import PHONE, ConsoleNode, free_ports
 from playwright.sync_api import BrowserContext, Page, expect
 
-from xinchain.client.sdk import ApiError, Client
+from xinchain.apps.promo.contract import payment_skew_ms
+from xinchain.client.sdk import Client
 from xinchain.node.home import Home
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -78,11 +88,10 @@ window_left_ms = 5_000
 # The window starts this long before the promotion opens, so that payments of the last few
 # seconds fall inside it.
 window_before_ms = 60_000
-# The block time lags the wall clock by up to a block; a close refused as too early is retried
-# this often until this long after the window's end.
-close_retry_s = 0.3
-close_timeout_s = 30.0
 cli_timeout_s = 60.0
+# The second promotion: enough orders for three pages of the ranking (200 rows a page).
+paged_orders = 450
+rows_a_page = 200
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,9 @@ class ClosedPromotion:
     promo: str
     ranked: list[Order]  # by the test's own sort, not the chain's
     unknown_order: str  # an order number of the same shape that was never anchored
+    paged: str  # the second promotion, of `paged_orders` orders
+    paged_ranked: list[Order]  # its orders by the test's own sort
+    late_order: str  # anchored to the second promotion after the grace: not ranked
 
     def rank_of(self, suffix: int) -> tuple[int, Order]:
         for rank, order in enumerate(self.ranked, start=1):
@@ -113,23 +125,32 @@ class ClosedPromotion:
         raise AssertionError(f"no order ending {suffix:04d}")
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def close_after_window(
-    call: Callable[[str, dict[str, Any]], dict[str, Any]], promo: str, ends_ms: int
-) -> dict[str, Any]:
-    """Closes the promotion once the block time reaches the window's end (refused before)."""
-    time.sleep(max(0.0, (ends_ms - now_ms()) / 1000))
-    deadline = time.monotonic() + close_timeout_s
+def close(call: Callable[[str, dict[str, Any]], dict[str, Any]], promo: str) -> dict[str, Any]:
+    """Close until the ranking is committed (a large one takes a close a block)."""
     while True:
-        try:
-            return call("close", {"promo": promo})
-        except ApiError as exc:
-            if "window ends" not in exc.reason or time.monotonic() > deadline:
-                raise
-            time.sleep(close_retry_s)
+        answer = call("close", {"promo": promo})
+        if "root" in answer:
+            return answer
+
+
+@pytest.fixture(scope="module")
+def console_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleNode]:
+    """The module's own node: its clock is moved on, which the session's node must not be."""
+    node = ConsoleNode(tmp_path_factory.mktemp("promo-node") / "home", free_ports(1)[0])
+    try:
+        node.start()
+        yield node
+    finally:
+        node.stop()
+
+
+def paid(order: Order, salt: str) -> dict[str, Any]:
+    return {
+        "order_no": order.number,
+        "paid_ms": order.paid_ms,
+        "buyer_hash": hashlib.sha256(f"{salt}:{order.buyer}".encode()).hexdigest(),
+        "buyer_mask": order.buyer_mask,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +173,7 @@ def promotion(console_node: ConsoleNode) -> ClosedPromotion:
             return call
 
         merchant, platform = caller(MERCHANT), caller(PAYMENT)
-        opened_ms = now_ms()
+        opened_ms = console_node.now_ms()
         ends_ms = opened_ms + window_left_ms
         merchant(
             "open",
@@ -165,25 +186,32 @@ def promotion(console_node: ConsoleNode) -> ClosedPromotion:
                 "winners": WINNERS,
             },
         )
-        base_ms = min(now_ms(), ends_ms - 1)  # every payment falls inside the window
+        base_ms = min(console_node.now_ms(), ends_ms - 1)  # every payment inside the window
         orders = [
             Order(f"{prefix}{suffix:04d}", base_ms - before_ms, f"{letter}buyer{suffix}")
             for (suffix, before_ms), letter in zip(PAYMENTS, BUYER_FIRST_LETTERS, strict=True)
         ]
-        anchored = [
-            {
-                "order_no": order.number,
-                "paid_ms": order.paid_ms,
-                "buyer_hash": hashlib.sha256(f"{salt}:{order.buyer}".encode()).hexdigest(),
-                "buyer_mask": order.buyer_mask,
-            }
-            for order in orders
-        ]
+        anchored = [paid(order, salt) for order in orders]
         assert platform("order", {"promo": promo, "orders": anchored})["orders"] == len(orders)
-        closed = close_after_window(merchant, promo, ends_ms)
-        assert closed["size"] == len(orders), closed
+        paged = f"{promo}-paged"
+        window = {"starts_ms": opened_ms - window_before_ms, "ends_ms": ends_ms}
+        merchant(
+            "open", {"promo": paged, "title": "First 100", "gift": GIFT, "winners": 100, **window}
+        )
+        many = [
+            Order(f"9{prefix}{n:04d}", base_ms - n * 7 % 3_000, f"p{n}z")
+            for n in range(paged_orders)
+        ]
+        assert platform("order", {"promo": paged, "orders": [paid(o, salt) for o in many]})
+        console_node.restart_past(ends_ms + payment_skew_ms)
+        late = Order(f"8{prefix}0001", ends_ms - 1_000, "late1")
+        answer = platform("order", {"promo": paged, "orders": [paid(late, salt)]})
+        assert [entry["order_no"] for entry in answer["late"]] == [late.number], answer
+        assert close(merchant, promo)["size"] == len(orders)
+        assert close(merchant, paged)["size"] == paged_orders
     ranked = sorted(orders, key=lambda order: (order.paid_ms, int(order.number)))
-    return ClosedPromotion(promo, ranked, f"{prefix}0000")
+    paged_ranked = sorted(many, key=lambda order: (order.paid_ms, int(order.number)))
+    return ClosedPromotion(promo, ranked, f"{prefix}0000", paged, paged_ranked, late.number)
 
 
 def open_ranking(
@@ -370,3 +398,87 @@ def test_nothing_is_wider_than_the_phone_with_a_rank_shown(
     check_rank(page, promotion.ranked[-1].number)
     expect(page.locator("#rank-receipt")).to_be_visible()
     assert_fits_width(page)
+
+
+def ranks_shown(page: Page) -> list[int]:
+    cells: list[str] = page.eval_on_selector_all(
+        "tbody tr", "rows => rows.map((row) => row.cells[0].textContent)"
+    )
+    return [int(cell.split()[0]) for cell in cells]
+
+
+def test_the_ranking_pages_through_450_orders(
+    console_node: ConsoleNode,
+    promotion: ClosedPromotion,
+    phone: Callable[[str], BrowserContext],
+) -> None:
+    page = open_ranking(phone, "en-US", console_node, promotion.paged)
+    assert ranks_shown(page) == list(range(1, rows_a_page + 1))
+    expect(page.locator("#where").first).to_have_text("Page 1 of 3 · 450 orders")
+    expect(page.locator(".pager a[rel=previous]")).to_have_count(0)
+    page.locator(".pager a[rel=next]").first.click()
+    expect(page.locator("#where").first).to_have_text("Page 2 of 3 · 450 orders")
+    assert ranks_shown(page) == list(range(rows_a_page + 1, 2 * rows_a_page + 1))
+    page.locator(".pager a[rel=last]").first.click()
+    expect(page.locator("#where").first).to_have_text("Page 3 of 3 · 450 orders")
+    assert ranks_shown(page) == list(range(2 * rows_a_page + 1, paged_orders + 1))
+    expect(page.locator(".pager a[rel=next]")).to_have_count(0)
+    box = page.locator(".go input[name=page]").first
+    box.fill("2")
+    box.press("Enter")
+    expect(page.locator("#where").first).to_have_text("Page 2 of 3 · 450 orders")
+    shown = page.eval_on_selector_all(
+        "tbody tr", "rows => rows.map((row) => row.cells[3].textContent)"
+    )
+    numbers = [
+        order.masked_number for order in promotion.paged_ranked[rows_a_page : 2 * rows_a_page]
+    ]
+    assert shown == [f"{n[:4]}****{n[-4:]}" for n in numbers] or shown == numbers
+
+
+def test_the_form_links_the_page_that_shows_the_rank(
+    console_node: ConsoleNode,
+    promotion: ClosedPromotion,
+    phone: Callable[[str], BrowserContext],
+) -> None:
+    order = promotion.paged_ranked[419]
+    page = open_ranking(phone, "zh-CN", console_node, promotion.paged)
+    check_rank(page, order.number)
+    expect(page.locator("#my-rank")).to_have_text(
+        f"您是第420名（共{paged_orders}单） · 未进入获奖名次"
+    )
+    page.locator("#rank-page").click()
+    expect(page.locator("#where").first).to_have_text(f"第 3 / 3 页 · 共 {paged_orders} 单")
+    row = page.locator("tbody tr", has_text=order.masked_number)
+    expect(row).to_have_count(1)
+    expect(row.locator("td").first).to_have_text("420")
+
+
+@pytest.mark.parametrize(
+    ("locale", "count", "message"),
+    [
+        (
+            "zh-CN",
+            "1 笔订单上链过晚，未参与排名（付款后超过 5 分钟才上链）",
+            "该订单上链过晚，未参与排名",
+        ),
+        (
+            "en-US",
+            "1 orders arrived too late to rank (anchored more than 5 minutes after payment)",
+            "This order arrived too late to rank",
+        ),
+    ],
+)
+def test_an_order_that_arrived_too_late_is_counted_and_says_so(
+    console_node: ConsoleNode,
+    promotion: ClosedPromotion,
+    phone: Callable[[str], BrowserContext],
+    locale: str,
+    count: str,
+    message: str,
+) -> None:
+    page = open_ranking(phone, locale, console_node, promotion.paged)
+    expect(page.locator("#late")).to_have_text(count)
+    check_rank(page, promotion.late_order)
+    expect(page.locator("#result .bad")).to_have_text(message)
+    expect(page.locator("#rank-receipt")).to_have_count(0)

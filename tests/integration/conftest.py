@@ -38,6 +38,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fake_clock import clock_ahead_env
 from ports import free_ports
 from receipts import verify_receipt
 
@@ -82,6 +83,10 @@ class RunningNode:
         self.process: subprocess.Popen[str] | None = None
         self.ready_line = ""
         self.starts = 0
+        # Seconds the node's clock runs ahead of the machine's (libfaketime), from its next
+        # start: a test moves a node past a wait (a promotion's grace) by restarting it later
+        # in time. Only ever raised: block times never go back.
+        self.clock_ahead_s = 0
         self._output: list[str] = []
         self._output_lock = threading.Lock()
 
@@ -112,6 +117,9 @@ class RunningNode:
             "--validators",
             "1",
         ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+        if self.clock_ahead_s:
+            env.update(clock_ahead_env(self.clock_ahead_s))
         process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
@@ -119,7 +127,7 @@ class RunningNode:
             stdin=subprocess.DEVNULL,
             text=True,
             bufsize=1,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"},
+            env=env,
         )
         self.process = process
         ready = threading.Event()
@@ -166,6 +174,19 @@ class RunningNode:
         """SIGKILL the node: no cleanup runs, as in a power cut of the process."""
         assert self.process is not None and self.running, "kill9() on a node that is not running"
         self._kill(self.process)
+
+    def now_ms(self) -> int:
+        """The node's clock: the machine's plus `clock_ahead_s`."""
+        return int(time.time() * 1000) + self.clock_ahead_s * 1000
+
+    def move_clock_past(self, moment_ms: int) -> None:
+        """Restart the node with its clock past `moment_ms` (plus a second), if it is not yet:
+        what waiting that long would do, without the wait."""
+        behind_ms = moment_ms + 1_000 - self.now_ms()
+        if behind_ms <= 0:
+            return
+        self.clock_ahead_s += -(-behind_ms // 1000)
+        self.restart()
 
     def restart(self) -> None:
         """Stop the node if it runs (gracefully) and start it again on the same home and port."""

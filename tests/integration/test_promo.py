@@ -3,7 +3,9 @@ the CLI flow and the public ranking page.
 
 The brand (a merchant) opens promotions; the platform (the payment org) anchors the paid
 orders through the SDK; closing commits the ranking. A chain's block time is the node's clock,
-so windows here are set from the test's clock and closes wait until it has passed their end.
+so windows here are set from the node's clock; a close must wait out the grace after a window
+(the payment skew, 5 minutes), which the tests skip by restarting the node with its clock that
+much later (libfaketime), as waiting would.
 
 Scenarios:
 
@@ -19,14 +21,21 @@ Scenarios:
   - a receipt whose position was edited fails: the entry's rank; the anchor index; both
     edited alike;
   - `xinchain verify` passes 5 sampled receipts (first, last winner, first loser, middle, last).
+* Fair to the last paid second: an order paid 1 s before the window's end and anchored 4
+  minutes after it ranks; one paid 1 s after the end is refused with the reason, before the end
+  and 4 minutes after it; close before the grace ends is refused, naming when it may close;
+  after the grace the promotion closes and the late-anchored order holds its place.
 * Rigging attempts, each refused with an error naming what was wrong, and nothing recorded:
   an order paid before the window starts; at its end (a millisecond earlier is accepted);
-  after its end; a payment time earlier than the block time minus the skew; later than the
-  block time plus the skew; an order number twice in one transaction; an order number anchored
-  again in a later transaction; orders anchored by the merchant's own org (the platform opens
-  as a merchant, then anchors as the payment org); an order after close; a close after close;
-  a close before the window ends; orders anchored by an org without the payment role (brand);
-  a promotion opened by an org without the merchant role (forwarder).
+  after its end; a payment time later than the block time plus the skew; an order number twice
+  in one transaction; an order number anchored again in a later transaction; orders anchored by
+  the merchant's own org (the platform opens as a merchant, then anchors as the payment org); a
+  close after close; a close before the window ends; orders anchored by an org without the
+  payment role (brand); a promotion opened by an org without the merchant role (forwarder).
+* Too late to rank, not refused: a payment time earlier than the block time minus the skew, and
+  an order after close: the transaction's other orders are anchored, the answer names the late
+  one with the reason, the promotion counts it, its rank lookup says it arrived too late, and a
+  closed ranking keeps its root.
 * CLI: `promo open` (its shortest window, one minute, is opened when the module starts so
   that it has passed by the time the CLI test closes it), `promo order` with two orders paid
   in the same millisecond, `promo close`, `promo rank` of a winner and a loser, `--receipt`
@@ -93,14 +102,13 @@ commit_timeout_s = 120.0
 # --- the chain, as the orgs see it through the SDK ---------------------------------------------
 
 
+# The module's node, once the `chain` fixture has started: its clock is the chain's.
+_node: list[RunningNode] = []
+
+
 def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def wait_past(moment_ms: int) -> None:
-    """Until the clock (the single validator's block time) has passed `moment_ms`."""
-    while now_ms() <= moment_ms:
-        time.sleep(min(0.2, (moment_ms - now_ms() + 1) / 1000))
+    """The node's clock (the single validator's block time)."""
+    return _node[0].now_ms() if _node else int(time.time() * 1000)
 
 
 def buyer_mask(account: str) -> str:
@@ -195,7 +203,20 @@ def chain(module_node: RunningNode) -> Iterator[Chain]:
     with Client(module_node.api, timeout_s=commit_timeout_s) as client:
         genesis = client.genesis()
         keys = {org: home.org_key(genesis.suite, org) for org in ("platform", "brand", "forwarder")}
+        _node.append(module_node)
         yield Chain(module_node, client, genesis, keys)
+        _node.clear()
+
+
+def close_after_grace(chain: Chain, promo: str, ends_ms: int) -> dict[str, Any]:
+    """Move the node past the window's end plus the grace, then close until the ranking is
+    committed (a close that is not the last answers how far it got): the last answer."""
+    chain.node.move_clock_past(ends_ms + payment_skew_ms)
+    while True:
+        answer = chain.call(MERCHANT, "close", {"promo": promo})
+        if "root" in answer:
+            return answer
+        assert answer["ranked"] < answer["of"], answer
 
 
 # --- 50,000 orders -----------------------------------------------------------------------------
@@ -269,8 +290,7 @@ def big(chain: Chain) -> BigPromotion:
     orders = plan_big_orders(starts_ms, seed=20261127)
     anchor_concurrently(chain, BIG_PROMO, orders)
     assert now_ms() < ends_ms + payment_skew_ms, "anchoring took longer than the skew allows"
-    wait_past(ends_ms)
-    close = chain.call(MERCHANT, "close", {"promo": BIG_PROMO})
+    close = close_after_grace(chain, BIG_PROMO, ends_ms)
     expected = ranked(BIG_PROMO, orders)
     return BigPromotion(orders, expected, {entry["order_no"]: entry for entry in expected}, close)
 
@@ -447,6 +467,38 @@ def test_xinchain_verify_passes_five_sampled_rank_receipts(
         assert f"anchored by {MERCHANT} " in result.stdout
 
 
+# --- fair to the last paid second --------------------------------------------------------------
+
+
+def test_an_order_paid_a_second_before_the_end_ranks_though_anchored_four_minutes_later(
+    chain: Chain,
+) -> None:
+    promo = unique("last-second")
+    opened = now_ms()
+    ends_ms = opened + 5_000
+    chain.open(promo, starts_ms=opened - 60_000, ends_ms=ends_ms, winners=2)
+    chain.order(promo, paid_order("202612040000000002", opened - 30_000, "early2"))
+    after_end = paid_order("202612040000000009", ends_ms + 1_000, "after9")
+    reason = chain.refused(PAYMENT, "order", {"promo": promo, "orders": [after_end]})
+    assert "outside the window" in reason and "whenever it is anchored" in reason, reason
+
+    chain.node.move_clock_past(ends_ms + 4 * 60_000)
+    last_second = paid_order("202612040000000001", ends_ms - 1_000, "last1")
+    answer = chain.order(promo, last_second)
+    assert (answer["orders"], answer["late"]) == (2, []), answer
+    reason = chain.refused(PAYMENT, "order", {"promo": promo, "orders": [after_end]})
+    assert "outside the window" in reason and "whenever it is anchored" in reason, reason
+    reason = chain.refused(MERCHANT, "close", {"promo": promo})
+    assert f"close from {ends_ms + payment_skew_ms} ms on" in reason, reason
+    assert chain.promotion(promo)["closed"] is False
+
+    close = close_after_grace(chain, promo, ends_ms)
+    assert close["size"] == 2
+    rank = chain.rank(promo, last_second["order_no"]).json()
+    assert (rank["rank"], rank["final"], rank["winner"]) == (2, True, True), rank
+    assert chain.rank(promo, after_end["order_no"]).status_code == 404
+
+
 # --- rigging attempts --------------------------------------------------------------------------
 
 
@@ -502,16 +554,24 @@ def test_an_order_paid_after_the_window_end_is_refused(chain: Chain) -> None:
     assert_nothing_anchored(chain, promo, "L0001")
 
 
-def test_a_payment_time_earlier_than_block_time_minus_the_skew_is_refused(chain: Chain) -> None:
+def test_a_payment_time_earlier_than_block_time_minus_the_skew_is_too_late_to_rank(
+    chain: Chain,
+) -> None:
     promo = open_now(chain, "backdated", before_ms=3 * payment_skew_ms)
-    backdated = now_ms() - payment_skew_ms - 60_000  # inside the window, too old to anchor
-    reason = chain.refused(
-        PAYMENT, "order", {"promo": promo, "orders": [paid_order("B0001", backdated, "b1")]}
+    backdated = now_ms() - payment_skew_ms - 60_000  # inside the window, too old to rank
+    answer = chain.order(
+        promo, paid_order("B0001", backdated, "b1"), paid_order("B0002", now_ms() - 60_000, "b2")
     )
-    assert f"more than {payment_skew_ms} ms from the block time" in reason, reason
-    assert_nothing_anchored(chain, promo, "B0001")
-    # A payment well within the skew is anchored.
-    assert chain.order(promo, paid_order("B0002", now_ms() - 60_000, "b2"))["orders"] == 1
+    assert answer["orders"] == 1, answer  # the payment well within the skew is anchored
+    [late] = answer["late"]
+    assert late["order_no"] == "B0001", answer
+    assert late["reason"].startswith("arrived too late to rank: paid at "), late
+    assert f"the payment platform anchors within {payment_skew_ms} ms" in late["reason"], late
+    record = chain.promotion(promo)
+    assert (record["orders"], record["late"]) == (1, 1)
+    lookup = chain.rank(promo, "B0001")
+    assert lookup.status_code == 404 and "arrived too late to rank" in lookup.text, lookup.text
+    assert chain.rank(promo, "B0002").json()["rank"] == 1
 
 
 def test_a_payment_time_later_than_block_time_plus_the_skew_is_refused(chain: Chain) -> None:
@@ -520,7 +580,8 @@ def test_a_payment_time_later_than_block_time_plus_the_skew_is_refused(chain: Ch
     reason = chain.refused(
         PAYMENT, "order", {"promo": promo, "orders": [paid_order("F0001", postdated, "f1")]}
     )
-    assert f"more than {payment_skew_ms} ms from the block time" in reason, reason
+    assert f"more than {payment_skew_ms} ms after the block time" in reason, reason
+    assert "clock is wrong" in reason, reason
     assert_nothing_anchored(chain, promo, "F0001")
 
 
@@ -595,18 +656,21 @@ def closed(chain: Chain) -> Closed:
         paid_order("202611270000000402", base + 25, "alice"),
     ]
     chain.order(promo, *orders)
-    wait_past(ends_ms)
-    root = chain.call(MERCHANT, "close", {"promo": promo})["root"]
+    root = close_after_grace(chain, promo, ends_ms)["root"]
     return Closed(promo, ends_ms, orders, root)
 
 
-def test_an_order_after_close_is_refused(chain: Chain, closed: Closed) -> None:
+def test_an_order_after_close_is_too_late_to_rank_and_changes_no_rank(
+    chain: Chain, closed: Closed
+) -> None:
     late = paid_order("202611270000000001", closed.ends_ms - 1, "late1")
-    reason = chain.refused(PAYMENT, "order", {"promo": closed.promo, "orders": [late]})
-    assert f"promotion {closed.promo!r} is closed; nothing changes after close" in reason, reason
+    answer = chain.order(closed.promo, late)
+    assert [entry["order_no"] for entry in answer["late"]] == [late["order_no"]], answer
     record = chain.promotion(closed.promo)
     assert (record["orders"], record["root"]) == (len(closed.orders), closed.root)
-    assert chain.rank(closed.promo, late["order_no"]).status_code == 404
+    assert record["late"] >= 1
+    lookup = chain.rank(closed.promo, late["order_no"])
+    assert lookup.status_code == 404 and "arrived too late to rank" in lookup.text, lookup.text
 
 
 def test_a_close_after_close_is_refused(chain: Chain, closed: Closed) -> None:
@@ -622,7 +686,7 @@ def test_a_close_before_the_window_ends_is_refused(chain: Chain) -> None:
     chain.order(promo, paid_order("S0001", now_ms() - 1_000, "s1"))
     ends_ms = chain.promotion(promo)["ends_ms"]
     reason = chain.refused(MERCHANT, "close", {"promo": promo})
-    assert f"the window ends at {ends_ms} ms; block time is" in reason, reason
+    assert f"close from {ends_ms + payment_skew_ms} ms on; block time is" in reason, reason
     record = chain.promotion(promo)
     assert (record["closed"], record["root"]) == (False, "")
     assert chain.rank(promo, "S0001").json()["final"] is False
@@ -700,7 +764,7 @@ def test_cli_opens_orders_closes_and_ranks_with_a_receipt_that_verifies(
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.startswith(f"anchored order {order_no} in block "), result.stdout
 
-    wait_past(cli_promotion.ends_ms)
+    module_node.move_clock_past(cli_promotion.ends_ms + payment_skew_ms)
     closed = cli("promo", "close", promo, *where, "--as", MERCHANT)
     assert closed.returncode == 0, closed.stdout + closed.stderr
     root = httpx.get(f"{module_node.api}/v1/promos/{promo}", timeout=30).json()["root"]

@@ -75,6 +75,15 @@ class ChainStore:
         for key, raw in entries:
             yield key[len(prefix) :].decode(), codec.decode(raw)
 
+    def scan_state_keys(self, contract: str, start: str, end: str) -> Iterator[str]:
+        """The keys alone of `scan_state_range`: nothing decoded."""
+        prefix = f"{contract}/".encode()
+        entries = self._store.scan_range(
+            Table.STATE, prefix + start.encode(), prefix + end.encode()
+        )
+        for key, _ in entries:
+            yield key[len(prefix) :].decode()
+
     def index_get(self, key: bytes) -> bytes | None:
         return self._store.get(Table.INDEX, key)
 

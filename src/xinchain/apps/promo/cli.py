@@ -70,6 +70,8 @@ def promo_order(
         "buyer_mask": mask_buyer(buyer),
     }
     result = contract_call(home, api, org, NAME, "order", {"promo": promo, "orders": [order]})
+    for late in result.get("late", []):
+        raise fail(f"order {late['order_no']} was not ranked: it {late['reason']}")
     console.print(f"anchored order {order_no} in block {result['height']}")
 
 
@@ -80,8 +82,12 @@ def promo_close(
     api: ApiOption = DEFAULT_API,
     org: Annotated[str | None, typer.Option("--as", help="any member org")] = None,
 ) -> None:
-    """Close a promotion after its window: the chain ranks the orders and commits the list."""
+    """Close a promotion after its window and grace: the chain ranks the orders and commits the
+    list. A large promotion closes in steps, a block each; this repeats close until it commits."""
     result = contract_call(home, api, org, NAME, "close", {"promo": promo})
+    while "root" not in result:
+        console.print(f"ranked {result['ranked']} of {result['of']} orders")
+        result = contract_call(home, api, org, NAME, "close", {"promo": promo})
     console.print(f"closed {promo}: {result['size']} orders, ranking root {result['root']}")
 
 

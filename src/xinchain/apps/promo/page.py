@@ -126,6 +126,7 @@ def render_ranking(
         "show": ("Show it in the ranking", "在排名中查看")[lang],
         "rows": ranking_page_rows,
     }
+    pager = _pager(page, pages, orders, lang) if pages > 1 else ""
     script = _SCRIPT.replace("__PROMO__", json.dumps(record["promo"])).replace(
         "__LABELS__", json.dumps(labels, ensure_ascii=False)
     )
@@ -138,9 +139,9 @@ def render_ranking(
         f"<form id='check'><label>{e(_t('order_no', lang))} <input id='order' "
         f"autocomplete='off' required maxlength='64'></label> "
         f"<button>{e(_t('submit', lang))}</button></form><div id='result'></div>"
-        f"{_pager(page, pages, orders, lang)}"
+        f"{pager}"
         f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
-        f"</table></div>{_pager(page, pages, orders, lang) if len(rows) > 20 else ''}"
+        f"</table></div>{pager if len(rows) > 20 else ''}"
         f"</main><script>{script}</script></body></html>"
     )
 

@@ -36,6 +36,9 @@ from xinchain.merkle import InclusionProof, MerkleTree
 # Promotions whose derived structures (block roots; the unsettled tail; a rules-1 ranking) are
 # kept in memory at a time; keyed by what changes them, so a stale one is never served.
 rankings_cached_max = 16
+# Blocks of rules-2 rankings kept decoded (64 entries each): pages, ranks and receipts of the
+# same block read it once.
+blocks_cached_max = 2_048
 
 
 def promotion(app: ChainStore, promo_id: str) -> dict[str, Any]:
@@ -105,30 +108,35 @@ class _IndexRanking(Ranking):
     def _blocks(self) -> _Blocks:
         return _blocks(self.app, self.promo, int(self.record["blocks"]))
 
+    def _kept(self, j: int) -> _Block:
+        """The j-th block the state keeps (full, or the last one once closed)."""
+        blocks = self._blocks()
+        size = min(ranking_block_entries, self.record["ranked"] - j * ranking_block_entries)
+        return _block(self.app, self.promo, j, blocks.firsts[j], size)
+
     def _tail(self) -> tuple[str, ...]:
         record = self.record
         return _tail(self.app, self.promo, record["orders"], record["ranked"], record["cursor"])
 
-    def _settled_start(self, index: int) -> tuple[str, int]:
-        """Where the settled entry at `index` is read from: a block's first key and how many
-        entries of that block come before it."""
-        blocks = self._blocks()
-        j = index // ranking_block_entries
-        if j < len(blocks.firsts):
-            return blocks.firsts[j], index - j * ranking_block_entries
-        return self.record["block_first"], index - len(blocks.firsts) * ranking_block_entries
-
     def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
-        ranked = int(self.record["ranked"])
+        record, kept = self.record, len(self._blocks().firsts)
+        ranked = int(record["ranked"])
         entries: list[dict[str, Any]] = []
-        if offset < ranked:
-            first, skip = self._settled_start(offset)
-            entries = self._entries(first, offset + 1, min(limit, ranked - offset), skip)
-        if len(entries) < limit and offset + len(entries) < self.size:
+        end = min(offset + limit, self.size)
+        at = offset
+        while at < end and at // ranking_block_entries < kept:
+            j = at // ranking_block_entries
+            block = self._kept(j).entries
+            entries += block[at - j * ranking_block_entries : end - j * ranking_block_entries]
+            at = min(end, (j + 1) * ranking_block_entries)
+        if at < min(end, ranked):  # the block being settled, not yet kept
+            skip = at - kept * ranking_block_entries
+            entries += self._entries(record["block_first"], at + 1, min(end, ranked) - at, skip)
+            at = min(end, ranked)
+        if at < end:
             tail = self._tail()
-            at = offset + len(entries) - ranked
-            if at < len(tail):
-                entries += self._entries(tail[at], ranked + at + 1, limit - len(entries))
+            if at - ranked < len(tail):
+                entries += self._entries(tail[at - ranked], at + 1, end - at)
         return entries
 
     def position(self, order_no: str) -> int | None:
@@ -137,15 +145,16 @@ class _IndexRanking(Ranking):
             return None
         record = self.record
         if record["ranked"] and key <= record["cursor"]:
-            blocks = self._blocks()
-            j = bisect.bisect_right(blocks.firsts, key) - 1
-            first = blocks.firsts[j] if j >= 0 else record["block_first"]
-            if j < 0:
-                j = len(blocks.firsts)
-            for i, (found, _) in enumerate(self._by(first)):
-                if found == f"{self.promo}/by/{key}":
-                    return j * ranking_block_entries + i
-            return None
+            firsts = self._blocks().firsts
+            j = bisect.bisect_right(firsts, key) - 1
+            if j >= 0:
+                found = self._kept(j).positions.get(order_no)
+                if found is not None:
+                    return j * ranking_block_entries + found
+            by = f"{self.promo}/by/"
+            start = by + record["block_first"]
+            keys = self.app.scan_state_keys(NAME, start, by + key + "\x00")
+            return len(firsts) * ranking_block_entries + sum(1 for _ in keys) - 1
         tail = self._tail()
         i = bisect.bisect_left(tail, key)
         return record["ranked"] + i if i < len(tail) and tail[i] == key else None
@@ -155,17 +164,40 @@ class _IndexRanking(Ranking):
         position = self.position(order_no)
         if not record["closed"] or position is None:
             return None
-        blocks = self._blocks()
-        j = position // ranking_block_entries
-        size = min(ranking_block_entries, record["ranked"] - j * ranking_block_entries)
-        entries = self._entries(blocks.firsts[j], j * ranking_block_entries + 1, size)
         hasher = self.app.suite.hash
-        digests = [entry_digest(hasher, entry) for entry in entries]
-        inner = MerkleTree(hasher, digests).inclusion_proof(position % ranking_block_entries)
-        outer = blocks.tree(hasher).inclusion_proof(j)
+        j, i = divmod(position, ranking_block_entries)
+        block = self._kept(j)
+        inner = block.tree(hasher).inclusion_proof(i)
+        outer = self._blocks().tree(hasher).inclusion_proof(j)
         proof = InclusionProof(position, record["ranked"], inner.path + outer.path)
-        i = position % ranking_block_entries
-        return RankProof(entries[i], digests[i], proof)
+        return RankProof(block.entries[i], block.digests(hasher)[i], proof)
+
+
+@dataclass(frozen=True, eq=False)  # cached by identity
+class _Block:
+    entries: list[dict[str, Any]]
+    positions: dict[str, int]  # order number → index in the block
+
+    def digests(self, hasher: Any) -> list[bytes]:
+        return _block_digests(self, hasher)
+
+    def tree(self, hasher: Any) -> MerkleTree:
+        return MerkleTree(hasher, self.digests(hasher))
+
+
+@lru_cache(maxsize=blocks_cached_max)
+def _block(app: ChainStore, promo: str, j: int, first: str, size: int) -> _Block:
+    found = itertools.islice(
+        app.scan_state_range(NAME, f"{promo}/by/{first}", f"{promo}/by0"), size
+    )
+    rank = j * ranking_block_entries + 1
+    entries = [ranking_entry(promo, rank + i, order) for i, (_, order) in enumerate(found)]
+    return _Block(entries, {entry["order_no"]: i for i, entry in enumerate(entries)})
+
+
+@lru_cache(maxsize=blocks_cached_max)
+def _block_digests(block: _Block, hasher: Any) -> list[bytes]:
+    return [entry_digest(hasher, entry) for entry in block.entries]
 
 
 @dataclass(frozen=True, eq=False)  # cached by identity
