@@ -44,6 +44,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from xinchain import codec
+from xinchain.apps.promo.contract import payment_skew_ms
 from xinchain.apps.provenance.demo import COMPANY_PREFIX, FACTORY, ITEM_REFERENCE, demo_gtin
 from xinchain.apps.provenance.epcis import to_chain_event
 from xinchain.apps.provenance.gs1 import Sgtin
@@ -106,7 +107,7 @@ def _record_everything(node: RunningNode) -> None:
         for i in range(2)
     ]  # fmt: skip
     _call(node, "platform", "promo", "order", {"promo": PROMO, "orders": orders})
-    time.sleep(max(0.0, (window["ends_ms"] - time.time() * 1000) / 1000) + 0.2)
+    node.move_clock_past(window["ends_ms"] + payment_skew_ms)  # the grace after the window
     _call(node, "brand", "promo", "close", {"promo": PROMO})
     _call(node, "brand", "provenance", "register_product",
           {"gtin": demo_gtin(), "name": "Infant formula", "origin": "Zwolle",
