@@ -16,6 +16,8 @@ Scenarios (chain rules 2, a chain whose genesis is dated after rules 2 began):
 - on a chain of rules 1 a promotion keeps the old behaviour (close at the window's end, a late
   order refuses its transaction); governance raises the rules, and a promotion opened after
   that follows rules 2, while one opened before keeps rules 1;
+- 40 promotions at once, orders interleaved, closed together: the per-block budget is shared
+  and never exceeded, and each commits the root of its own independent sort;
 - `sort_key` orders exactly as `ranking_key`, for random order numbers;
 - a range read sees the block's and the transaction's own writes and deletes.
 """
@@ -267,3 +269,51 @@ def test_a_receipt_is_refused_before_close() -> None:
     assert promo_view.ranking(c.app.chain, "r").proof("1") is None
     with pytest.raises(NotFound):
         promo_view.promotion(c.app.chain, "nothing")
+
+
+def test_many_promotions_at_once_share_the_block_budget_and_each_closes_right(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """40 promotions, their orders interleaved in blocks of several promotions each, all closed
+    together: a block's settling is shared among them (never over the budget), and every
+    promotion commits the root of its own independent sort."""
+    monkeypatch.setattr(promo_contract, "settle_per_block_max", 50)
+    chooser = random.Random(40)
+    c = chain()
+    starts = now(c) - 1_000
+    ends = starts + 120_000
+    promos = [f"shop{n:02d}" for n in range(40)]
+    for promo in promos:
+        open_promo(c, promo, starts, ends)
+    anchored: dict[str, list[dict[str, Any]]] = {promo: [] for promo in promos}
+    for round_number in range(3):
+        txs = []
+        for promo in chooser.sample(promos, 20):
+            batch = [
+                order(f"{round_number}{n:03d}", now(c) - chooser.randrange(1_500))
+                for n in range(chooser.randrange(1, 9))
+            ]
+            anchored[promo] += batch
+            txs.append(c.sign(PAYMENT, "promo", "order", {"promo": promo, "orders": batch}))
+        assert all(result.ok for result in c.commit_txs(txs).results)
+    move_to(c, ends + payment_skew_ms)
+    roots: dict[str, dict[str, Any]] = {}
+    while len(roots) < len(promos):
+        open_ones = [promo for promo in promos if promo not in roots]
+        txs = [c.sign(MERCHANT, "promo", "close", {"promo": p}) for p in open_ones]
+        block = c.commit_txs(txs)
+        for promo, result in zip(open_ones, block.results, strict=True):
+            assert result.ok, result.error
+            if "root" in result.data:
+                roots[promo] = result.data
+        work = c.app.read_state("promo", "!work")
+        settled = work[1] if work[0] == block.height else 0
+        assert settled <= 50
+    hasher = c.suite.hash
+    for promo in promos:
+        expected = independent(promo, anchored[promo])
+        digests = [entry_digest(hasher, entry) for entry in expected]
+        assert roots[promo] == {
+            "root": MerkleTree(hasher, digests).root().hex(),
+            "size": len(expected),
+        }
