@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,6 +38,9 @@ from xinchain.merkle import InclusionProof, MerkleTree
 # Promotions whose derived structures (block roots; the unsettled tail; a rules-1 ranking) are
 # kept in memory at a time; keyed by what changes them, so a stale one is never served.
 rankings_cached_max = 16
+# While orders arrive faster than blocks, the unsettled orders' keys are read again at most
+# this often for provisional ranks (a million of them take about a second to read).
+tail_refresh_s = 1.0
 # Blocks of rules-2 rankings kept decoded (64 entries each): pages, ranks and receipts of the
 # same block read it once.
 blocks_cached_max = 2_048
@@ -114,9 +119,31 @@ class _IndexRanking(Ranking):
         size = min(ranking_block_entries, self.record["ranked"] - j * ranking_block_entries)
         return _block(self.app, self.promo, j, blocks.firsts[j], size)
 
-    def _tail(self) -> tuple[str, ...]:
+    def _tail(self, needed: str = "") -> tuple[str, ...]:
+        """Sort keys of the orders not yet settled, in rank order: a snapshot at most
+        `tail_refresh_s` old while orders keep arriving, taken again at once if it lacks the
+        key `needed` (so an order just anchored is found; ranks among the unsettled are
+        provisional anyway)."""
         record = self.record
-        return _tail(self.app, self.promo, record["orders"], record["ranked"], record["cursor"])
+        tails = _tails.setdefault(self.app, {})
+        cached = tails.get(self.promo)
+        if cached is not None and (cached.ranked, cached.cursor) == (
+            record["ranked"],
+            record["cursor"],
+        ):
+            fresh = time.monotonic() - cached.taken < tail_refresh_s
+            if cached.orders == record["orders"] or (fresh and _holds(cached.keys, needed)):
+                return cached.keys
+        keys = _tail_keys(
+            self.app, self.promo, record["orders"], record["ranked"], record["cursor"]
+        )
+        tails.pop(self.promo, None)
+        tails[self.promo] = _Tail(
+            time.monotonic(), record["orders"], record["ranked"], record["cursor"], keys
+        )
+        while len(tails) > rankings_cached_max:
+            del tails[next(iter(tails))]
+        return keys
 
     def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
         record, kept = self.record, len(self._blocks().firsts)
@@ -155,7 +182,7 @@ class _IndexRanking(Ranking):
             start = by + record["block_first"]
             keys = self.app.scan_state_keys(NAME, start, by + key + "\x00")
             return len(firsts) * ranking_block_entries + sum(1 for _ in keys) - 1
-        tail = self._tail()
+        tail = self._tail(key)
         i = bisect.bisect_left(tail, key)
         return record["ranked"] + i if i < len(tail) and tail[i] == key else None
 
@@ -222,14 +249,35 @@ def _block_tree(blocks: _Blocks, hasher: Any) -> MerkleTree:
     return MerkleTree.from_leaf_hashes(hasher, blocks.roots)
 
 
-@lru_cache(maxsize=rankings_cached_max)
-def _tail(app: ChainStore, promo: str, orders: int, ranked: int, cursor: str) -> tuple[str, ...]:
-    """Sort keys of the orders not yet settled, in rank order."""
+@dataclass(frozen=True)
+class _Tail:
+    taken: float  # time.monotonic()
+    orders: int
+    ranked: int
+    cursor: str
+    keys: tuple[str, ...]
+
+
+# A node's chain → promotion → the last snapshot of its unsettled orders, oldest first.
+_tails: weakref.WeakKeyDictionary[ChainStore, dict[str, _Tail]] = weakref.WeakKeyDictionary()
+
+
+def _holds(keys: tuple[str, ...], key: str) -> bool:
+    if not key:
+        return True
+    i = bisect.bisect_left(keys, key)
+    return i < len(keys) and keys[i] == key
+
+
+def _tail_keys(
+    app: ChainStore, promo: str, orders: int, ranked: int, cursor: str
+) -> tuple[str, ...]:
     if orders == ranked:
         return ()
     start = f"{promo}/by/{cursor}\x00" if cursor else f"{promo}/by/"
     prefix = len(f"{promo}/by/")
-    return tuple(key[prefix:] for key, _ in app.scan_state_range(NAME, start, f"{promo}/by0"))
+    keys = app.scan_state_keys(NAME, start, f"{promo}/by0")
+    return tuple(key[prefix:] for key in keys)
 
 
 # --- rules 1: orders in arrival order, sorted here --------------------------------------------
