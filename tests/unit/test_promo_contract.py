@@ -226,6 +226,9 @@ def raise_rules(c: Chain) -> None:
     assert approved.ok and approved.data["executed"], approved
     again = c.call(MERCHANT, "governance", "propose", {"action": action})
     assert not again.ok and "already holds rules 2" in again.error
+    for wrong in (3, 0, True, "2"):
+        refused = c.call(MERCHANT, "governance", "propose", {"action": {**action, "rules": wrong}})
+        assert not refused.ok and "action.rules" in refused.error, refused.error
 
 
 def test_sort_keys_order_as_the_ranking_rule() -> None:
