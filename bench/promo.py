@@ -38,6 +38,7 @@ import os
 import platform
 import queue
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -67,6 +68,7 @@ from xinchain.apps.promo.contract import (
     ranking_key,
     settle_per_block_max,
 )
+from xinchain.apps.promo.view import mask_order_number
 from xinchain.apps.registry import RECEIPT_KINDS
 from xinchain.client.sdk import ApiError, Client, sign_transaction, validity_blocks
 from xinchain.errors import ReceiptInvalid
@@ -493,6 +495,52 @@ def latencies(name: str, values: list[float]) -> dict[str, float]:
     }
 
 
+# The public page's rows a page (xinchain.apps.promo.page) and ranking API entries a request.
+page_rows = 200
+api_page_entries = 100
+_ROW_RANK = re.compile(r"<tr class='[a-z]*'><td>([0-9]+)")
+
+
+def measure_pages(api: str, expected: Expected, samples: int, seed: int) -> dict[str, Any]:
+    """GET the public ranking page (/promo/{id}?page=N) and the ranking API (offset, limit)
+    at random places of the final ranking: each page must list the ranks it should, each API
+    page the bench's masked order numbers at their ranks."""
+    chooser = random.Random(seed)
+    size = len(expected.ordered)
+    pages = -(-size // page_rows)
+    page_ms: list[float] = []
+    api_ms: list[float] = []
+    failures: list[str] = []
+    with httpx.Client(base_url=api, timeout=60.0) as http:
+        for _ in range(samples):
+            number = chooser.randrange(1, pages + 1)
+            response, elapsed = timed_get(http, f"/promo/{expected.promo}?page={number}")
+            page_ms.append(elapsed)
+            ranks = [int(rank) for rank in _ROW_RANK.findall(response.text)]
+            first = (number - 1) * page_rows + 1
+            if ranks != list(range(first, min(first + page_rows, size + 1))):
+                failures.append(f"page {number}: HTTP {response.status_code}, ranks {ranks[:3]}…")
+            offset = chooser.randrange(size)
+            path = f"/v1/promos/{expected.promo}/ranking?offset={offset}&limit={api_page_entries}"
+            response, elapsed = timed_get(http, path)
+            api_ms.append(elapsed)
+            entries = response.json().get("entries", []) if response.status_code == 200 else []
+            wanted = expected.ordered[offset : offset + api_page_entries]
+            shown = [(entry["rank"], entry["order_no"]) for entry in entries]
+            if shown != [
+                (offset + i + 1, mask_order_number(order["order_no"]))
+                for i, order in enumerate(wanted)
+            ]:
+                failures.append(f"ranking API at offset {offset}: HTTP {response.status_code}")
+    return {
+        "samples": samples,
+        **latencies("page", page_ms),
+        **latencies("api_page", api_ms),
+        "errors": len(failures),
+        "error_examples": failures[:5],
+    }
+
+
 def measure_queries(
     api: str, expected: Expected, samples: int, seed: int, genesis_hash: str, threads: int
 ) -> dict[str, Any]:
@@ -681,7 +729,9 @@ def run_promotion(
     queries = measure_queries(
         apis[0], expected, rank_samples, seed + 13, genesis.hash_hex(), args.query_threads
     )
-    latencies = tally.commit_latencies_s
+    say(f"ranking pages ({args.page_samples} of each kind)")
+    pages = measure_pages(apis[0], expected, args.page_samples, seed + 17)
+    commit_s = tally.commit_latencies_s
     return {
         "promo": promo,
         "orders": orders,
@@ -703,15 +753,16 @@ def run_promotion(
             "blocks_with_orders": len(set(tally.heights)),
             "rounds": rounds_summary(anchor_rounds),
             "settled_while_anchoring": int(record_anchored.get("ranked", 0)),
-            "commit_latency_p50_s": round(percentile(latencies, 50), 3),
-            "commit_latency_p99_s": round(percentile(latencies, 99), 3),
-            "commit_latency_max_s": round(max(latencies), 3),
+            "commit_latency_p50_s": round(percentile(commit_s, 50), 3),
+            "commit_latency_p99_s": round(percentile(commit_s, 99), 3),
+            "commit_latency_max_s": round(max(commit_s), 3),
             "client_build_sign_s": round(tally.sign_s, 2),
         },
         "independent": {"root": expected.root, "sort_and_tree_s": round(expected.seconds, 2)},
         "close": close,
         "provisional_queries": provisional,
         "queries": queries,
+        "pages": pages,
     }
 
 
@@ -831,7 +882,7 @@ def errors(summary: dict[str, Any]) -> list[str]:
         for phase in ("anchor", "close"):
             if promo[phase]["rounds"]["max_round"] != 0:
                 found.append(f"{name}: {phase} rounds {promo[phase]['rounds']['by_round']}")
-        for kind in ("provisional_queries", "queries"):
+        for kind in ("provisional_queries", "queries", "pages"):
             found += [f"{name}: {example}" for example in promo[kind]["error_examples"]]
             if promo[kind]["errors"] > len(promo[kind]["error_examples"]):
                 found.append(f"{name}: {promo[kind]['errors']} {kind} errors in all")
@@ -900,6 +951,8 @@ def report(summary: dict[str, Any]) -> str:
         row("rank samples", lambda p: f"{p['queries']['samples']:,}"),
         row("rank p50/p99", ms("rank")),
         row("receipt p50/p99", ms("receipt")),
+        row("ranking page p50/p99", ms("page", "pages")),
+        row("ranking API page p50/p99", ms("api_page", "pages")),
         row("receipts verified", lambda p: f"{p['queries']['receipts_verified']:,}"),
         row("errors", lambda p: f"{p['queries']['errors'] + p['provisional_queries']['errors']}"),
     ]
@@ -968,6 +1021,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--provisional-samples", type=int, default=500, help="rank queries before close"
+    )
+    parser.add_argument(
+        "--page-samples", type=int, default=300, help="ranking pages and API pages fetched"
     )
     parser.add_argument("--query-threads", type=int, default=1, help="query client threads")
     parser.add_argument("--seed", type=int, default=1, help="seed of order numbers and sample")
