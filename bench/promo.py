@@ -403,11 +403,10 @@ def timed_get(http: httpx.Client, path: str) -> tuple[httpx.Response, float]:
     return response, (time.perf_counter() - began) * 1000
 
 
-def _split(items: list[str], parts: int) -> list[list[str]]:
-    return [items[i::parts] for i in range(parts)]
-
-
-def _run_threads(work: Any, chunks: list[list[str]]) -> None:
+def _run_threads(work: Any, chosen: list[str], threads: int) -> dict[str, Any]:
+    """`work` over `chosen` split among `threads` threads: the sample, threads and wall time
+    every query summary starts with."""
+    chunks = [chosen[i::threads] for i in range(threads)]
     failures: list[BaseException] = []
 
     def runner(chunk: list[str]) -> None:
@@ -416,13 +415,16 @@ def _run_threads(work: Any, chunks: list[list[str]]) -> None:
         except BaseException as exc:  # reported by the caller
             failures.append(exc)
 
-    threads = [threading.Thread(target=runner, args=(chunk,)) for chunk in chunks]
-    for thread in threads:
+    began = time.perf_counter()
+    running = [threading.Thread(target=runner, args=(chunk,)) for chunk in chunks]
+    for thread in running:
         thread.start()
-    for thread in threads:
+    for thread in running:
         thread.join()
     if failures:
         raise failures[0]
+    wall_s = time.perf_counter() - began
+    return {"samples": len(chosen), "threads": threads, "wall_s": round(wall_s, 2)}
 
 
 def sample_numbers(expected: Expected, samples: int, seed: int) -> tuple[list[str], list[str]]:
@@ -469,13 +471,9 @@ def measure_provisional(
                     if problem:
                         failures.append(problem)
 
-    began = time.perf_counter()
-    _run_threads(work, _split(chosen, threads))
-    wall_s = time.perf_counter() - began
+    timing = _run_threads(work, chosen, threads)
     return {
-        "samples": len(chosen),
-        "threads": threads,
-        "wall_s": round(wall_s, 2),
+        **timing,
         "settled_at_query": int(record.get("ranked", 0)),
         "orders_at_query": int(record.get("orders", 0)),
         "first_rank_ms": round(first_rank_ms, 2),
@@ -607,13 +605,9 @@ def measure_queries(
                         verified[0] += 1
                     failures.extend(problems)
 
-    began = time.perf_counter()
-    _run_threads(work, _split(chosen, threads))
-    wall_s = time.perf_counter() - began
+    timing = _run_threads(work, chosen, threads)
     return {
-        "samples": len(chosen),
-        "threads": threads,
-        "wall_s": round(wall_s, 2),
+        **timing,
         "warmup_requests": len(warmup),
         "first_rank_ms": round(first_rank_ms, 2),
         "first_receipt_ms": round(first_receipt_ms, 2),

@@ -164,6 +164,18 @@ def proof_from_value(value: object, where: str) -> InclusionProof:
     return InclusionProof(index, size, tuple(bytes.fromhex(node) for node in path))
 
 
+def _common(proof: TxProof) -> dict[str, Any]:
+    """What every receipt of one transaction carries alike."""
+    return {
+        "format": FORMAT,
+        "result": proof.result.to_value(),
+        "result_proof": proof_to_value(proof.result_proof),
+        "header": proof.header.to_value(),
+        "certificate": proof.certificate.to_value(),
+        "genesis": proof.genesis.to_value(),
+    }
+
+
 def build_receipt(
     proof: TxProof,
     digest: bytes,
@@ -179,12 +191,7 @@ def build_receipt(
     ):
         raise ReceiptInvalid("this path does not lead to the root this transaction committed")
     return {
-        "format": FORMAT,
-        "result": proof.result.to_value(),
-        "result_proof": proof_to_value(proof.result_proof),
-        "header": proof.header.to_value(),
-        "certificate": proof.certificate.to_value(),
-        "genesis": proof.genesis.to_value(),
+        **_common(proof),
         "document": {"algorithm": proof.genesis.suite.hash_name, "hash": digest.hex()},
         "anchor": proof_to_value(anchor),
         record_field: record,
@@ -209,14 +216,7 @@ def build_receipts(
     tree = tree or MerkleTree(hasher, digests)
     if tree.root().hex() != proof.result.data.get("root"):
         raise ReceiptInvalid("these digests are not the batch this transaction anchored")
-    common = {
-        "format": FORMAT,
-        "result": proof.result.to_value(),
-        "result_proof": proof_to_value(proof.result_proof),
-        "header": proof.header.to_value(),
-        "certificate": proof.certificate.to_value(),
-        "genesis": proof.genesis.to_value(),
-    }
+    common = _common(proof)
     chosen = range(len(digests)) if positions is None else positions
     receipts = []
     for i in chosen:

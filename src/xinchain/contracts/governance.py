@@ -70,8 +70,7 @@ def param(state: StateReader, name: str) -> int:
 # A chain whose genesis is dated from RULES_2_GENESIS_MS on starts at rules 2; an older chain
 # holds rules 1 until its members raise them with `set_rules`.
 #   1  the rules of every chain before 2026-12-04
-#   2  promotions: a grace period before close, late orders counted, ranking kept sorted and
-#      closed in bounded steps (apps/promo)
+#   2  the rules from 2026-12-04 (docs/architecture.md, "Chain rules", says what changed)
 CHAIN_RULES = 2
 RULES_2_GENESIS_MS = 1_796_407_200_000  # 2026-12-04T18:00:00Z
 

@@ -68,21 +68,21 @@ class ChainStore:
 
     def scan_state_range(self, contract: str, start: str, end: str) -> Iterator[tuple[str, Any]]:
         """A contract's records with start <= key < end, in key order: (key, record)."""
+        for key, raw in self._state_range(contract, start, end):
+            yield key, codec.decode(raw)
+
+    def scan_state_keys(self, contract: str, start: str, end: str) -> Iterator[str]:
+        """The keys alone of `scan_state_range`: nothing decoded."""
+        for key, _ in self._state_range(contract, start, end):
+            yield key
+
+    def _state_range(self, contract: str, start: str, end: str) -> Iterator[tuple[str, bytes]]:
         prefix = f"{contract}/".encode()
         entries = self._store.scan_range(
             Table.STATE, prefix + start.encode(), prefix + end.encode()
         )
         for key, raw in entries:
-            yield key[len(prefix) :].decode(), codec.decode(raw)
-
-    def scan_state_keys(self, contract: str, start: str, end: str) -> Iterator[str]:
-        """The keys alone of `scan_state_range`: nothing decoded."""
-        prefix = f"{contract}/".encode()
-        entries = self._store.scan_range(
-            Table.STATE, prefix + start.encode(), prefix + end.encode()
-        )
-        for key, _ in entries:
-            yield key[len(prefix) :].decode()
+            yield key[len(prefix) :].decode(), raw
 
     def index_get(self, key: bytes) -> bytes | None:
         return self._store.get(Table.INDEX, key)

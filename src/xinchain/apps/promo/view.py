@@ -18,7 +18,6 @@ import bisect
 import itertools
 import time
 import weakref
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -101,14 +100,10 @@ def ranking(app: ChainStore, promo_id: str) -> Ranking:
 
 
 class _IndexRanking(Ranking):
-    def _by(self, start_key: str) -> Iterator[tuple[str, Any]]:
-        return self.app.scan_state_range(NAME, f"{self.promo}/by/{start_key}", f"{self.promo}/by0")
-
     def _entries(
         self, start_key: str, rank: int, count: int, skip: int = 0
     ) -> list[dict[str, Any]]:
-        found = itertools.islice(self._by(start_key), skip, skip + count)
-        return [ranking_entry(self.promo, rank + i, order) for i, (_, order) in enumerate(found)]
+        return _read_entries(self.app, self.promo, start_key, rank, count, skip)
 
     def _blocks(self) -> _Blocks:
         return _blocks(self.app, self.promo, int(self.record["blocks"]))
@@ -212,13 +207,19 @@ class _Block:
         return MerkleTree(hasher, self.digests(hasher))
 
 
+def _read_entries(
+    app: ChainStore, promo: str, start_key: str, rank: int, count: int, skip: int = 0
+) -> list[dict[str, Any]]:
+    """`count` ranking entries read in key order from `start_key` on (after skipping `skip`),
+    the first at `rank`."""
+    orders = app.scan_state_range(NAME, f"{promo}/by/{start_key}", f"{promo}/by0")
+    found = itertools.islice(orders, skip, skip + count)
+    return [ranking_entry(promo, rank + i, order) for i, (_, order) in enumerate(found)]
+
+
 @lru_cache(maxsize=blocks_cached_max)
 def _block(app: ChainStore, promo: str, j: int, first: str, size: int) -> _Block:
-    found = itertools.islice(
-        app.scan_state_range(NAME, f"{promo}/by/{first}", f"{promo}/by0"), size
-    )
-    rank = j * ranking_block_entries + 1
-    entries = [ranking_entry(promo, rank + i, order) for i, (_, order) in enumerate(found)]
+    entries = _read_entries(app, promo, first, j * ranking_block_entries + 1, size)
     return _Block(entries, {entry["order_no"]: i for i, entry in enumerate(entries)})
 
 
