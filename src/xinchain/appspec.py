@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from xinchain.contracts.base import Contract
 from xinchain.errors import ConfigError
+from xinchain.private.receipts import PRIVATE_RECEIPTS
 from xinchain.receipt import RECEIPT_FIELDS
 from xinchain.records import ReceiptKinds
 from xinchain.types import check_identifier
@@ -76,7 +77,9 @@ class AppSpec:
     package: PackageCheck | None = None
 
 
-def check_apps(apps: Sequence[AppSpec], reserved: Sequence[str] = ("governance",)) -> None:
+def check_apps(
+    apps: Sequence[AppSpec], reserved: Sequence[str] = ("governance", "private")
+) -> None:
     """Refuse a registry whose apps share a name, a contract name or a CLI group, or take a name
     the core uses."""
     seen: set[str] = set(reserved)
@@ -108,5 +111,7 @@ def check_apps(apps: Sequence[AppSpec], reserved: Sequence[str] = ("governance",
 
 
 def receipt_kinds(apps: Sequence[AppSpec]) -> ReceiptKinds:
-    """Every app's receipt kinds in one set, for the verifier (refuses a clash)."""
-    return ReceiptKinds.gather((app.receipts for app in apps), reserved=RECEIPT_FIELDS)
+    """The core's receipt kinds (private records) and every app's, in one set, for the
+    verifier (refuses a clash)."""
+    parts = [PRIVATE_RECEIPTS, *(app.receipts for app in apps)]
+    return ReceiptKinds.gather(parts, reserved=RECEIPT_FIELDS)

@@ -81,6 +81,19 @@ class ValidTooFarAhead(XinchainError):
     code = "valid_until_too_far"
 
 
+class Forbidden(Unauthorized):
+    """The caller's org may not see what it asked for (a private record of a collection it
+    does not read, an audit by an org that is no regulator)."""
+
+    code = "forbidden"
+
+
+class Gone(XinchainError):
+    """What was asked for existed and was deleted on purpose (a purged private record)."""
+
+    code = "purged"
+
+
 class ContractError(XinchainError):
     """A contract refused a call: the transaction is recorded as failed, state is untouched."""
 

@@ -40,7 +40,7 @@ from xinchain.apps.promo.contract import (
     ranking_key,
     sort_key,
 )
-from xinchain.contracts.governance import RULES_2_GENESIS_MS
+from xinchain.contracts.governance import CHAIN_RULES, RULES_2_GENESIS_MS
 from xinchain.errors import NotFound
 from xinchain.execution.state import Overlay
 from xinchain.merkle import LEAF_PREFIX, MerkleTree, root_from_inclusion
@@ -226,7 +226,7 @@ def raise_rules(c: Chain) -> None:
     assert approved.ok and approved.data["executed"], approved
     again = c.call(MERCHANT, "governance", "propose", {"action": action})
     assert not again.ok and "already holds rules 2" in again.error
-    for wrong in (3, 0, True, "2"):
+    for wrong in (CHAIN_RULES + 1, 0, True, "2"):
         refused = c.call(MERCHANT, "governance", "propose", {"action": {**action, "rules": wrong}})
         assert not refused.ok and "action.rules" in refused.error, refused.error
 

@@ -19,10 +19,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xinchain.api.checks import HEX64_PATTERN, described, hex64
+from xinchain.api.private import private_routes
 from xinchain.api.stream import stream_routes
 from xinchain.appspec import UploadLimit
 from xinchain.errors import (
     Busy,
+    Gone,
     InvalidTransaction,
     MempoolFull,
     NotFound,
@@ -158,6 +160,7 @@ HTTP_STATUS: dict[type[XinchainError], int] = {
     NotFound: 404,
     Unauthorized: 403,
     ReplayedTransaction: 409,
+    Gone: 410,
     TooLarge: 413,
     Busy: 429,
 }
@@ -294,6 +297,7 @@ def create_api(node: Node) -> FastAPI:
             "certificate": None if certificate is None else certificate.to_value(),
         }
 
+    private_routes(api, node)
     for spec in node.apps:
         if spec.routes is not None:
             spec.routes(api, node)

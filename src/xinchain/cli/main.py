@@ -29,6 +29,7 @@ from xinchain.cli.common import (
     errors,
     fail,
 )
+from xinchain.cli.private import audit_cli, private_cli
 from xinchain.client.sdk import Client
 from xinchain.crypto import DEFAULT_SUITE
 from xinchain.errors import DiskFull, XinchainError
@@ -50,6 +51,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="xinchain: a 
 for spec in APPS:
     if spec.cli is not None:
         app.add_typer(spec.cli, name=spec.cli_name)
+app.add_typer(private_cli, name="private")
+app.add_typer(audit_cli, name="audit")
 
 # A new local consortium tolerates one faulty validator: n = 3f + 1 with f = 1.
 DEFAULT_VALIDATORS = 4

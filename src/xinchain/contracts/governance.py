@@ -15,12 +15,20 @@ counts. Actions:
 * ``add_node``      {org, name, tls_key}     (a node allowed on the P2P network)
 * ``set_node_key``  {name, tls_key}          (its certificate's key changed)
 * ``remove_node``   {name}                   (not a validator)
+* ``set_collection`` {name, members, regulator_reads, block_to_live, writers}   (rules 3:
+  define or change a private data collection, docs/private-data.md)
+* ``remove_collection`` {name}               (rules 3: no new writes; records stay)
+
+An org registers its own encryption key (X25519, for private data) with ``set_enc_key {key}``,
+no vote: only the org can read what is sealed to it, so only the org chooses the key.
 
 State (key space ``governance/``): ``org/<id>`` → {name, roles, keys}; ``param/<name>`` → int;
 ``proposal/<n>`` → {action, proposer, approvals, executed}; ``next_proposal`` → int;
 ``rules`` → int (once raised); ``node/<name>`` → {org, tls_key, validator}; ``nodes`` → [names]
 (absent on a chain whose genesis registers no nodes and that has registered none since: peers
-are then accepted on their org's certificate alone).
+are then accepted on their org's certificate alone); ``collection/<name>`` → {members,
+regulator_reads, block_to_live, writers, version, since}; ``collections`` → [names];
+``enc_key/<org>`` → {key, kid, since}.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from xinchain.genesis import (
     check_tls_key,
     param_relations_broken,
 )
+from xinchain.private.crypto import check_public_key, key_id
 from xinchain.types import check_identifier
 
 NAME = "governance"
@@ -71,12 +80,21 @@ def param(state: StateReader, name: str) -> int:
 # holds rules 1 until its members raise them with `set_rules`.
 #   1  the rules of every chain before 2026-12-04
 #   2  the rules from 2026-12-04 (docs/architecture.md, "Chain rules", says what changed)
-CHAIN_RULES = 2
+#   3  private data: collections, encryption keys and the `private` contract
+CHAIN_RULES = 3
 RULES_2_GENESIS_MS = 1_796_407_200_000  # 2026-12-04T18:00:00Z
+RULES_3_GENESIS_MS = 1_796_418_000_000  # 2026-12-04T21:00:00Z
+PRIVATE_DATA_RULES = 3
+# Collections: members each, and how long a purge may wait (blocks; 0 keeps records).
+collection_members_max = 32
+collections_max = 256
+block_to_live_max = 1_000_000_000
 
 
 def genesis_rules(genesis: Genesis) -> int:
-    return CHAIN_RULES if genesis.time_ms >= RULES_2_GENESIS_MS else 1
+    if genesis.time_ms >= RULES_3_GENESIS_MS:
+        return 3
+    return 2 if genesis.time_ms >= RULES_2_GENESIS_MS else 1
 
 
 def chain_rules(state: StateReader, genesis: Genesis) -> int:
@@ -88,6 +106,38 @@ def chain_rules(state: StateReader, genesis: Genesis) -> int:
 
 def node_registry_in_use(state: StateReader) -> bool:
     return state.get(state_key(NAME, "nodes")) is not None
+
+
+def collection(state: StateReader, name: str) -> dict[str, Any] | None:
+    """{members, regulator_reads, block_to_live, writers, version, since}, or None."""
+    raw = state.get(state_key(NAME, f"collection/{name}"))
+    return None if raw is None else dict(codec.decode(raw))
+
+
+def collection_names(state: StateReader) -> list[str]:
+    raw = state.get(state_key(NAME, "collections"))
+    return [] if raw is None else list(codec.decode(raw))
+
+
+def enc_key(state: StateReader, org: str) -> dict[str, Any] | None:
+    """{key, kid, since} of the org's registered encryption key, or None."""
+    raw = state.get(state_key(NAME, f"enc_key/{org}"))
+    return None if raw is None else dict(codec.decode(raw))
+
+
+def org_roles(state: StateReader, org: str) -> list[str]:
+    raw = state.get(state_key(NAME, f"org/{org}"))
+    return [] if raw is None else list(codec.decode(raw)["roles"])
+
+
+def reader_orgs(state: StateReader, record: dict[str, Any]) -> list[str]:
+    """Who reads a collection: its members that are still members of the chain, and every
+    member holding the regulator role when the collection lets the regulator read."""
+    members = member_ids(state)
+    readers = {org for org in record["members"] if org in members}
+    if record["regulator_reads"]:
+        readers |= {org for org in members if "regulator" in org_roles(state, org)}
+    return sorted(readers)
 
 
 def registered_node(state: StateReader, name: str) -> dict[str, Any] | None:
@@ -139,7 +189,27 @@ class Governance(Contract):
         self._settings = dict(settings or {})
 
     def methods(self) -> dict[str, Handler]:
-        return {"propose": self.propose, "approve": self.approve}
+        return {"propose": self.propose, "approve": self.approve, "set_enc_key": self.set_enc_key}
+
+    def set_enc_key(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+        """The sender org's own encryption key for private data (rules 3); records written
+        from the next transaction on are sealed to it."""
+        _require_private_data(context)
+        require_args(args, {"key"})
+        try:
+            raw = check_public_key(args["key"], "args.key")
+        except XinchainError as exc:
+            raise ContractError(exc.reason, field=exc.field) from exc
+        kid = key_id(raw)
+        current = context.read(NAME, f"enc_key/{context.sender}")
+        if current is not None and current["kid"] == kid:
+            raise ContractError(f"org {context.sender!r} already holds key {kid}", field="args.key")
+        context.write(
+            NAME,
+            f"enc_key/{context.sender}",
+            {"key": args["key"], "kid": kid, "since": context.height},
+        )
+        return {"org": context.sender, "kid": kid}
 
     def propose(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
         require_args(args, {"action"})
@@ -203,6 +273,15 @@ def _check_action(
         "add_node": {"kind", "org", "name", "tls_key"},
         "set_node_key": {"kind", "name", "tls_key"},
         "remove_node": {"kind", "name"},
+        "set_collection": {
+            "kind",
+            "name",
+            "members",
+            "regulator_reads",
+            "block_to_live",
+            "writers",
+        },
+        "remove_collection": {"kind", "name"},
     }
     kind = value["kind"]
     if kind not in fields:
@@ -232,6 +311,13 @@ def _check_action(
             _check_config(settings, value["contract"], value["key"], value["value"])
         if kind == "set_rules":
             _check_rules(context, value["rules"])
+        if kind in ("set_collection", "remove_collection"):
+            _require_private_data(context)
+            check_identifier(value["name"], "action.name")
+        if kind == "set_collection":
+            _check_collection(context, value)
+        if kind == "remove_collection" and collection(context.state, value["name"]) is None:
+            raise ContractError(f"no collection {value['name']!r}", field="action.name")
         if kind == "set_param":
             if not isinstance(value["name"], str) or value["name"] not in DEFAULT_PARAMS:
                 raise ContractError(
@@ -275,6 +361,50 @@ def _check_rules(context: CallContext, rules: object) -> None:
         )
 
 
+def _require_private_data(context: CallContext) -> None:
+    if context.rules < PRIVATE_DATA_RULES:
+        raise ContractError(
+            f"private data needs chain rules {PRIVATE_DATA_RULES}; this chain holds rules "
+            f"{context.rules} (raise them with set_rules)"
+        )
+    if context.suite.hash_name != "sha256":
+        raise ContractError(
+            f"private data is not available on the {context.suite.name} suite yet: its "
+            "records are sealed with X25519 HPKE and committed with SHA-256, and the national "
+            "suite's counterpart (SM2 key exchange, SM4-GCM, SM3) is not built"
+        )
+
+
+def _check_collection(context: CallContext, action: dict[str, Any]) -> None:
+    members = member_ids(context.state)
+    for name in ("members", "writers"):
+        _check_list(action[name], collection_members_max, f"action.{name}")
+        for org in action[name]:
+            check_identifier(org, f"action.{name}")
+            if org not in members:
+                raise ContractError(f"org {org!r} is not a member", field=f"action.{name}")
+        if len(set(action[name])) != len(action[name]):
+            raise ContractError("an org is listed twice", field=f"action.{name}")
+    if not action["members"]:
+        raise ContractError("a collection needs at least one member org", field="action.members")
+    outside = sorted(set(action["writers"]) - set(action["members"]))
+    if outside:
+        raise ContractError(
+            f"writers {outside} are not members of the collection; a writer reads what it writes",
+            field="action.writers",
+        )
+    if not isinstance(action["regulator_reads"], bool):
+        raise ContractError("expected true or false", field="action.regulator_reads")
+    ttl = action["block_to_live"]
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= block_to_live_max:
+        raise ContractError(
+            f"expected blocks from 0 (keep) to {block_to_live_max}", field="action.block_to_live"
+        )
+    names = collection_names(context.state)
+    if action["name"] not in names and len(names) >= collections_max:
+        raise ContractError(f"the chain holds {collections_max} collections already")
+
+
 def _check_relations(context: CallContext, name: str, value: int) -> None:
     """The parameters as they would be with `name` set to `value` must work together."""
     params = {known: param(context.state, known) for known in DEFAULT_PARAMS}
@@ -305,6 +435,9 @@ def _execute(context: CallContext, action: dict[str, Any]) -> None:
     if kind in ("add_node", "set_node_key", "remove_node"):
         _execute_node(context, action, members)
         return
+    if kind in ("set_collection", "remove_collection"):
+        _execute_collection(context, action)
+        return
     org = action["org"]
     record = context.read(NAME, f"org/{org}")
     if kind == "add_member":
@@ -328,6 +461,30 @@ def _execute(context: CallContext, action: dict[str, Any]) -> None:
         context.write(NAME, f"org/{org}", {**record, "roles": action["roles"]})
     elif kind == "set_keys":
         context.write(NAME, f"org/{org}", {**record, "keys": action["keys"]})
+
+
+def _execute_collection(context: CallContext, action: dict[str, Any]) -> None:
+    name = action["name"]
+    names = collection_names(context.state)
+    current = collection(context.state, name)
+    if action["kind"] == "remove_collection":
+        if current is None:
+            raise ContractError(f"no collection {name!r}")
+        context.remove(NAME, f"collection/{name}")
+        context.write(NAME, "collections", [other for other in names if other != name])
+        return
+    _check_collection(context, action)  # membership may have changed since the proposal
+    record = {
+        "members": sorted(action["members"]),
+        "regulator_reads": action["regulator_reads"],
+        "block_to_live": action["block_to_live"],
+        "writers": sorted(action["writers"]),
+        "version": 1 if current is None else current["version"] + 1,
+        "since": context.height,
+    }
+    context.write(NAME, f"collection/{name}", record)
+    if name not in names:
+        context.write(NAME, "collections", sorted([*names, name]))
 
 
 def _execute_node(context: CallContext, action: dict[str, Any], members: list[str]) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 from xinchain import codec
 from xinchain.contracts.base import CallContext, Contract
 from xinchain.contracts.governance import Governance, chain_rules, genesis_writes
+from xinchain.contracts.private import Private
 from xinchain.errors import (
     ConfigError,
     ContractError,
@@ -58,13 +59,14 @@ _log = logging.getLogger(__name__)
 
 
 def system_contracts(apps: Sequence[Contract]) -> dict[str, Contract]:
-    """Governance, which the core owns, and the contracts of the apps the node was given."""
+    """Governance and private data, which the core owns, and the contracts of the apps the
+    node was given."""
     settings = {
         (contract.name, key): setting
         for contract in apps
         for key, setting in contract.settings().items()
     }
-    contracts: list[Contract] = [Governance(settings), *apps]
+    contracts: list[Contract] = [Governance(settings), Private(), *apps]
     named: dict[str, Contract] = {}
     for contract in contracts:
         if contract.name in named:

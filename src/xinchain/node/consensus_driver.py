@@ -111,6 +111,8 @@ class ConsensusDriver:
         self.gossip = TxGossip(per_frame=gossip_txs_per_frame, flush_ms=gossip_flush_ms)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
+        # Frames of the node's own protocols by their "type" (private data): (peer, frame).
+        self.handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {}
 
     def _verify(self, validator: int, message: bytes, signature: bytes) -> bool:
         if validator >= len(self._validator_keys):
@@ -229,6 +231,13 @@ class ConsensusDriver:
         if self.transport is not None:
             self.transport.send(peer, data)
 
+    def send(self, peer: str, data: bytes) -> None:
+        """A frame to one connected peer (for the node's own protocols, `handlers`)."""
+        self._send(peer, data)
+
+    def connected_peers(self) -> list[str]:
+        return [] if self.transport is None else list(self.transport.connected)
+
     def on_frame(self, peer: str, data: bytes) -> None:
         """A frame from a connected, authenticated peer. Bad data is logged and dropped."""
         try:
@@ -244,6 +253,8 @@ class ConsensusDriver:
                 self._on_status(peer, value.get("height"))
             elif kind == "sync_request":
                 self._serve_sync(peer, value.get("from"))
+            elif kind in self.handlers:
+                self.handlers[kind](peer, value)
             else:
                 raise DecodeError(f"unknown message type {kind!r}", field="type")
         except XinchainError as exc:

@@ -30,6 +30,7 @@ from xinchain.merkle import MerkleTree
 from xinchain.node.consensus_driver import ConsensusDriver
 from xinchain.node.home import Home
 from xinchain.node.limits import ConnectionBudget
+from xinchain.private.service import PrivateData
 from xinchain.receipt import TxProof
 from xinchain.storage import LmdbStore, Store
 from xinchain.storage.safety import FileSafetyStore
@@ -110,6 +111,8 @@ class Node:
         # The caps on the node's ports and their counters, set by run_node (None in tests
         # that serve no port); /v1/status shows them.
         self.connections: ConnectionBudget | None = None
+        # Private data sealed to this node's org (xinchain/private/service.py).
+        self.private = PrivateData(self)
 
     def disk_status(self) -> dict[str, Any] | None:
         """Free space under the ledger against the node's marks (None: not on disk)."""

@@ -95,6 +95,9 @@ async def run_node(
         for spec in apps
         for task in spec.node_tasks
     ]
+    app_tasks.append(
+        asyncio.create_task(_logged(node.private.run(), "private data"), name="private-data")
+    )
     serving = asyncio.create_task(server.serve(), name="api")
     try:
         # Before the API's first answer (the task has not run yet): whoever sees the node answer
