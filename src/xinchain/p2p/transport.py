@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import ssl
 import struct
 import time
@@ -75,16 +76,39 @@ OnFrame = Callable[[str, bytes], None]
 AcceptPeer = Callable[[PeerIdentity], str]
 
 
+class Capture:
+    """Every frame a node sends and receives, after TLS, appended to a file: what a traffic
+    capture would show an operator who holds the node's TLS key. Off unless the node is started
+    with XINCHAIN_P2P_CAPTURE=<directory>: node N then appends to <directory>/N.frames (tests
+    use it to show what a node's peers sent it). Each frame: `<in|out> <peer> <bytes>` and a
+    newline, the frame, a newline."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "ab")  # noqa: SIM115 - open while the transport runs
+
+    def frame(self, direction: str, peer: str, data: bytes) -> None:
+        self._file.write(f"{direction} {peer} {len(data)}\n".encode() + data + b"\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class _Peer:
-    def __init__(self, name: str, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, name: str, writer: asyncio.StreamWriter, capture: Capture | None = None
+    ) -> None:
         self.name = name
         self.writer = writer
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(send_queue_frames_max)
         self.task: asyncio.Task[None] | None = None
+        self.capture = capture
 
     async def pump(self) -> None:
         while True:
             data = await self.queue.get()
+            if self.capture is not None:
+                self.capture.frame("out", self.name, data)
             self.writer.write(data)
             await self.writer.drain()
 
@@ -125,6 +149,12 @@ class Transport:
         self._tls_failures = 0
         self._tls_failure_logged_at = 0.0
         self._refusals: dict[tuple[str, str], tuple[int, float]] = {}
+        capture_directory = os.environ.get("XINCHAIN_P2P_CAPTURE")
+        self.capture = (
+            Capture(os.path.join(capture_directory, f"{name}.frames"))
+            if capture_directory
+            else None
+        )
 
     async def start(self) -> None:
         # Plain TCP: the guard admits a connection before its TLS handshake starts.
@@ -144,6 +174,8 @@ class Transport:
         for peer in list(self.connected.values()):
             peer.writer.close()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.capture is not None:
+            self.capture.close()
 
     def send(self, peer_name: str, data: bytes) -> None:
         peer = self.connected.get(peer_name)
@@ -263,12 +295,14 @@ class Transport:
             )
             if name is None or name in self.connected:
                 return
-            peer = _Peer(name, writer)
+            peer = _Peer(name, writer, self.capture)
             peer.task = asyncio.create_task(peer.pump())
             self.connected[name] = peer
             self._on_connect(name)
             while True:
                 data = await read_frame(reader)
+                if self.capture is not None:
+                    self.capture.frame("in", name, data)
                 self._on_frame(name, data)
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ssl.SSLError) as exc:
             _log.debug("connection closed: %s", exc)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from xinchain.private.crypto import (
     check_value,
     cipher_hash,
     commitment,
+    envelope_bytes_max,
     open_envelope,
     private_record,
     seal,
@@ -57,7 +59,9 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 RECORD_KIND = "private_record"
 # How often a node asks its peers again for envelopes it lacks, and how many per frame.
-want_interval_s = 1.0
+want_interval_s = 0.5
+# Envelopes held in memory while their record is not yet committed here.
+early_bytes_max = 64 * 1024 * 1024
 hashes_per_want_max = 256
 data_frame_bytes_max = 4 * 1024 * 1024
 # How long a node waits for its own write to commit.
@@ -100,6 +104,9 @@ class PrivateData:
         self.missing: dict[str, float] = {}  # envelopes sealed to this org, not yet here
         self._purged_through = 0
         self._scanned = False
+        # Envelopes pushed by their writer's node before this node committed their record.
+        self._early: OrderedDict[str, bytes] = OrderedDict()
+        self._early_bytes = 0
         node.block_listeners.append(self._on_block)
         node.driver.handlers["private_want"] = self._on_want
         node.driver.handlers["private_data"] = self._on_data
@@ -398,6 +405,7 @@ class PrivateData:
         self, height: int, tx_ids: tuple[str, ...], results: tuple[TxResult, ...]
     ) -> None:
         block = None
+        pushes: dict[str, list[bytes]] = {}
         for index, result in enumerate(results):
             if not (result.ok and result.contract == NAME and result.method == "put"):
                 continue
@@ -406,11 +414,32 @@ class PrivateData:
                 break
             hashed = Transaction.decode(block.txs[index]).body.args["cipher_hash"]
             meta = self.node.chain.read_state(NAME, f"hash/{hashed}")
-            if meta and self.org in meta["orgs"] and not self.store.has(hashed):
+            early = self._take_early(hashed)
+            if meta is None or self.org not in meta["orgs"]:
+                continue
+            if early is not None and not self.store.has(hashed):
+                self.store.put(hashed, early)
+            if not self.store.has(hashed):
                 self.missing.setdefault(hashed, time.monotonic())
+            elif meta["writer"] == self.org:
+                # The writer's node hands the envelope on to the other readers at once.
+                envelope = self.store.get(hashed)
+                for peer in self._peers_of(meta["orgs"]):
+                    if envelope is not None:
+                        pushes.setdefault(peer, []).append(envelope)
+        for peer, envelopes in pushes.items():
+            self._send_data(peer, envelopes)
         self._purge_due(height)
         if self.missing:
             self._want()
+
+    def _peers_of(self, orgs: list[str]) -> list[str]:
+        found = []
+        for peer in self.node.driver.connected_peers():
+            org = peer_org(self.genesis, peer)
+            if org is not None and org in orgs and org != self.org:
+                found.append(peer)
+        return found
 
     def _purge_due(self, height: int) -> None:
         if height <= self._purged_through:
@@ -473,20 +502,41 @@ class PrivateData:
 
     def _on_data(self, peer: str, frame: dict[str, Any]) -> None:
         envelopes = frame.get("envelopes")
-        if not isinstance(envelopes, list):
+        org = peer_org(self.genesis, peer)
+        if not isinstance(envelopes, list) or org is None:
             return
         tip = self.node.app.tip().height
         for envelope in envelopes:
-            if not isinstance(envelope, bytes):
+            if not isinstance(envelope, bytes) or len(envelope) > envelope_bytes_max:
                 continue
             hashed = cipher_hash(envelope)
             meta = self.node.chain.read_state(NAME, f"hash/{hashed}")
-            if meta is None or self.org not in meta["orgs"]:
-                continue  # not a committed record sealed to this org
+            if meta is None:
+                # Pushed by its writer before this node committed it: held in memory (never on
+                # disk) until the commit shows it is sealed to this org, or forgotten.
+                self._hold_early(hashed, envelope)
+                continue
+            if self.org not in meta["orgs"]:
+                continue  # not sealed to this org
             if meta["purge_at"] and tip >= meta["purge_at"]:
                 continue
             self.store.put(hashed, envelope)
             self.missing.pop(hashed, None)
+
+    def _take_early(self, hashed: str) -> bytes | None:
+        envelope = self._early.pop(hashed, None)
+        if envelope is not None:
+            self._early_bytes -= len(envelope)
+        return envelope
+
+    def _hold_early(self, hashed: str, envelope: bytes) -> None:
+        if hashed in self._early:
+            return
+        self._early[hashed] = envelope
+        self._early_bytes += len(envelope)
+        while self._early_bytes > early_bytes_max and self._early:
+            _, dropped = self._early.popitem(last=False)
+            self._early_bytes -= len(dropped)
 
 
 def _public(meta: dict[str, Any]) -> dict[str, Any]:
