@@ -337,3 +337,28 @@ def test_a_receipt_reveals_and_proves_one_private_record() -> None:
     forged["private_record"]["writer"] = "org1"
     with pytest.raises(ReceiptInvalid):
         verify_receipt(forged, None, expected_genesis_hash=genesis_hash)
+
+
+def test_only_a_reader_disputes_a_record_and_only_once() -> None:
+    c = make_chain()
+    keys = register_keys(c)
+    define(c, ["org0", "org1"], regulator=False)
+    _, _, args = sealed_put(c, keys, "org0", ["org0", "org1"])
+    assert c.call("org0", "private", "put", args).ok
+    cipher = args["cipher_hash"]
+    outsider = c.call(
+        "org2", "private", "dispute", {"cipher_hash": cipher, "reason": "does_not_open"}
+    )
+    assert not outsider.ok and "not a reader" in outsider.error
+    wrong = c.call("org1", "private", "dispute", {"cipher_hash": cipher, "reason": "bored"})
+    assert not wrong.ok and "expected one of" in wrong.error
+    done = c.call(
+        "org1", "private", "dispute", {"cipher_hash": cipher, "reason": "commitment_mismatch"}
+    )
+    assert done.ok and done.data == {"cipher_hash": cipher, "org": "org1", "writer": "org0"}
+    again = c.call("org1", "private", "dispute", {"cipher_hash": cipher, "reason": "does_not_open"})
+    assert not again.ok and "already" in again.error
+    unknown = c.call(
+        "org1", "private", "dispute", {"cipher_hash": "0" * 64, "reason": "does_not_open"}
+    )
+    assert not unknown.ok and "no private record" in unknown.error

@@ -78,9 +78,10 @@ def private_routes(api: FastAPI, node: Node) -> None:
         version: int | None = Query(None, ge=1),
     ) -> dict[str, Any]:
         """What every node knows of the record: its commitment, envelope hash, writer,
-        readers and purge height; never the value."""
+        readers, purge height and the readers that disputed it; never the value."""
         meta = private.meta(identifier(collection, "collection"), key, version)
-        return {name: meta[name] for name in sorted(meta) if name != "kids"}
+        found = {name: meta[name] for name in sorted(meta) if name != "kids"}
+        return {**found, "disputes": private.disputes(meta["cipher_hash"])}
 
     @api.get("/v1/private/{collection}/receipts/{key:path}", tags=TAGS)
     def get_receipt(

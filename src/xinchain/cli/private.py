@@ -19,6 +19,7 @@ from xinchain.client.sdk import ApiError, Client, Member
 from xinchain.contracts.governance import approvals_needed
 from xinchain.errors import XinchainError
 from xinchain.node.home import Home
+from xinchain.private.crypto import EncryptionKey, Keyring
 
 private_cli = typer.Typer(no_args_is_help=True, help="Private data sealed to named orgs.")
 audit_cli = typer.Typer(no_args_is_help=True, help="The regulator's audit of private data.")
@@ -191,3 +192,19 @@ def search(
 def log(home: HomeOption = DEFAULT_HOME, node: NodeOption = DEFAULT_NODE) -> None:
     """Every audit read on chain: who searched for what, when, and the records shown."""
     _print(_request(home, node, "GET", "/v1/audit/log"))
+
+
+@private_cli.command("rotate-key")
+def rotate_key(
+    org: Annotated[str, typer.Option("--org", help="the org whose key is rotated")],
+    home: HomeOption = DEFAULT_HOME,
+) -> None:
+    """Make ORG a new encryption key (HOME/keys/ORG.enc/); its nodes register it on chain within
+    seconds, and records written from then on are sealed to it. Older keys stay, so that what
+    was sealed to them stays readable to the org."""
+    consortium = Home(home)
+    if not consortium.org_key_path(org).exists():
+        raise fail(f"{home} holds no key of org {org!r}", 2)
+    key = EncryptionKey.generate()
+    path = Keyring(consortium.path / "keys" / f"{org}.enc").add(key)
+    _print({"org": org, "kid": key.kid, "public": key.public.hex(), "file": str(path)})

@@ -13,12 +13,17 @@ Methods (chain rules 3):
 * ``delete`` {collection, key}: a writer ends the key's current record (history is kept).
 * ``audit``  {query, read}: a regulator logs an audit read (what it searched, which records it
   was shown) before the node shows them.
+* ``dispute`` {cipher_hash, reason}: a reader of a record declares that what was sealed to it
+  does not open, or does not open to the record committed (`reason`: ``does_not_open``,
+  ``commitment_mismatch``); once per reader and record. The writer's signature on the put and
+  the envelope every reader holds are the evidence; the chain records who complained.
 
 State (key space ``private/``): ``rec/<collection>/<key>`` → {cipher_hash, version, deleted};
 ``hash/<cipher_hash>`` → {collection, key, writer, height, time_ms, tx, orgs, kids,
 commitment, purge_at, version}; ``log/<height>/<index>`` → cipher_hash (write order, for
 search); ``purge/<purge_at>/<cipher_hash>`` → 1; ``audit/<height>/<index>`` → {org, query,
-read, time_ms, tx}. Heights and indexes are zero-padded so keys sort in chain order.
+read, time_ms, tx}; ``dispute/<cipher_hash>/<org>`` → {reason, height, tx}. Heights and
+indexes are zero-padded so keys sort in chain order.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ NAME = "private"
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,199}$"
 _KEY = re.compile(KEY_PATTERN)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+DISPUTE_REASONS = ("does_not_open", "commitment_mismatch")
 # What one audit entry may list: records shown, and the query's size.
 audit_reads_max = 10_000
 audit_query_bytes_max = 4096
@@ -55,7 +61,12 @@ class Private(Contract):
     name = NAME
 
     def methods(self) -> dict[str, Handler]:
-        return {"put": self.put, "delete": self.delete, "audit": self.audit}
+        return {
+            "put": self.put,
+            "delete": self.delete,
+            "audit": self.audit,
+            "dispute": self.dispute,
+        }
 
     def put(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
         _require_rules(context)
@@ -172,6 +183,29 @@ class Private(Contract):
             },
         )
         return {"audit": height_key(context.height, context.tx_index), "count": len(read)}
+
+    def dispute(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+        _require_rules(context)
+        require_args(args, {"cipher_hash", "reason"})
+        cipher, reason = args["cipher_hash"], args["reason"]
+        record = context.read(NAME, f"hash/{cipher}") if isinstance(cipher, str) else None
+        if record is None:
+            raise ContractError(f"no private record {cipher!r}", field="args.cipher_hash")
+        if reason not in DISPUTE_REASONS:
+            raise ContractError(f"expected one of {list(DISPUTE_REASONS)}", field="args.reason")
+        if context.sender not in record["orgs"]:
+            raise ContractError(
+                f"org {context.sender!r} is not a reader of this record; its readers are "
+                f"{record['orgs']}"
+            )
+        if context.read(NAME, f"dispute/{cipher}/{context.sender}") is not None:
+            raise ContractError(f"org {context.sender!r} disputed this record already")
+        context.write(
+            NAME,
+            f"dispute/{cipher}/{context.sender}",
+            {"reason": reason, "height": context.height, "tx": context.tx_id},
+        )
+        return {"cipher_hash": cipher, "org": context.sender, "writer": record["writer"]}
 
 
 def _require_rules(context: CallContext) -> None:

@@ -217,7 +217,7 @@ def check_value(value: object, where: str = "value") -> dict[str, Any]:
     return value
 
 
-def _header(chain_id: str, collection: str, key: str, kids: list[str]) -> bytes:
+def envelope_header(chain_id: str, collection: str, key: str, kids: list[str]) -> bytes:
     return codec.encode(
         {
             "v": ENVELOPE_VERSION,
@@ -235,7 +235,7 @@ def seal(chain_id: str, record: dict[str, Any], recipients: list[Recipient]) -> 
     if not recipients:
         raise PrivateDataError("a private record needs at least one recipient")
     kids = [recipient.kid for recipient in recipients]
-    header = _header(chain_id, record["collection"], record["key"], kids)
+    header = envelope_header(chain_id, record["collection"], record["key"], kids)
     content_key = AESGCM.generate_key(bit_length=8 * content_key_bytes)
     nonce = secrets.token_bytes(nonce_bytes)
     sealed = AESGCM(content_key).encrypt(nonce, codec.encode(record), header)
@@ -271,7 +271,7 @@ def open_envelope(envelope: bytes, keyring: Keyring) -> dict[str, Any]:
     `PrivateDataError` when none is named or the envelope does not open."""
     value = _parse(envelope)
     kids = [entry["kid"] for entry in value["to"]]
-    header = _header(value["chain"], value["collection"], value["key"], kids)
+    header = envelope_header(value["chain"], value["collection"], value["key"], kids)
     for entry in value["to"]:
         key = keyring.get(entry["kid"])
         if key is None:

@@ -15,6 +15,7 @@ hash a committed record names, sealed to its own org and not purged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -107,6 +108,7 @@ class PrivateData:
         # Envelopes pushed by their writer's node before this node committed their record.
         self._early: OrderedDict[str, bytes] = OrderedDict()
         self._early_bytes = 0
+        self._disputed: set[str] = set()  # records this node disputed (or saw disputed)
         node.block_listeners.append(self._on_block)
         node.driver.handlers["private_want"] = self._on_want
         node.driver.handlers["private_data"] = self._on_data
@@ -268,14 +270,69 @@ class PrivateData:
                 "collection's other readers; it is asking them",
                 field="key",
             )
-        record = open_envelope(envelope, self.keyring)
-        if commitment(record) != meta["commitment"]:
+        return self._opened(meta, envelope)
+
+    def _opened(self, meta: dict[str, Any], envelope: bytes) -> dict[str, Any]:
+        """The record in `envelope`, checked against its commitment; a failure is disputed on
+        chain (once) and refused naming the writer."""
+        try:
+            record = open_envelope(envelope, self.keyring)
+        except PrivateDataError as exc:
+            if "holds none of the keys" in exc.reason:
+                raise  # this node lacks the key: the org's problem, not the writer's
+            self._dispute(meta, "does_not_open")
             raise PrivateDataError(
-                f"the envelope {org!r} received does not open to the record "
+                f"{exc.reason}; org {meta['writer']!r} wrote it, and this org disputed it on chain"
+            ) from None
+        if commitment(record) != meta["commitment"]:
+            self._dispute(meta, "commitment_mismatch")
+            raise PrivateDataError(
+                f"the envelope sealed to {self.org!r} does not open to the record "
                 f"{meta['writer']!r} committed ({meta['commitment']}): the writer sealed "
-                "another record to this org"
+                "another record to this org, and this org disputed it on chain"
             )
         return record
+
+    def _dispute(self, meta: dict[str, Any], reason: str) -> None:
+        hashed = meta["cipher_hash"]
+        if self.org is None or hashed in self._disputed:
+            return
+        if self.node.chain.read_state(NAME, f"dispute/{hashed}/{self.org}") is not None:
+            self._disputed.add(hashed)
+            return
+        if not self.node.home.org_key_path(self.org).exists():
+            return
+        self._disputed.add(hashed)
+        _log.warning(
+            "private record %s of %r from %r does not open for %r (%s): disputing it",
+            hashed,
+            meta["collection"],
+            meta["writer"],
+            self.org,
+            reason,
+        )
+        self.node.submit_call(
+            self.node.member(self.org),
+            NAME,
+            "dispute",
+            {"cipher_hash": hashed, "reason": reason},
+        )
+
+    def disputes(self, cipher: str) -> list[dict[str, Any]]:
+        return [
+            {"org": key.rsplit("/", 1)[1], **entry}
+            for key, entry in self.node.chain.scan_state(NAME, f"dispute/{cipher}/")
+        ]
+
+    def _check_received(self, hashed: str) -> None:
+        """Open what just arrived, so that a bad envelope is disputed at once, not at the
+        first read."""
+        meta = self.node.chain.read_state(NAME, f"hash/{hashed}")
+        envelope = self.store.get(hashed)
+        if meta is None or envelope is None:
+            return
+        with contextlib.suppress(PrivateDataError):
+            self._opened({**meta, "cipher_hash": hashed}, envelope)
 
     def read(self, name: str, key: str, version: int | None = None) -> dict[str, Any]:
         meta = self.meta(name, key, version)
@@ -419,6 +476,7 @@ class PrivateData:
                 continue
             if early is not None and not self.store.has(hashed):
                 self.store.put(hashed, early)
+                self._check_received(hashed)
             if not self.store.has(hashed):
                 self.missing.setdefault(hashed, time.monotonic())
             elif meta["writer"] == self.org:
@@ -522,6 +580,7 @@ class PrivateData:
                 continue
             self.store.put(hashed, envelope)
             self.missing.pop(hashed, None)
+            self._check_received(hashed)
 
     def _take_early(self, hashed: str) -> bytes | None:
         envelope = self._early.pop(hashed, None)

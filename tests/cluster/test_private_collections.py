@@ -17,12 +17,16 @@ validators are outside it.
   the purge verifies offline
 - the regulator's search finds the canary by counterparty, the search is on chain in the audit
   log; another org calling the audit API gets 403
+- bank rotates its key: later records are sealed to the new key, older ones stay readable
+- a Byzantine writer wraps a wrong content key for one reader: that reader's node disputes the
+  record on chain as soon as the envelope arrives, its reads say so; the others still open it
 - bank's node killed with SIGKILL right after it acknowledged a record (its own write, and one it
   fetched) serves both after a restart
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -35,8 +39,23 @@ import pytest
 from cluster_harness import NODES, XINCHAIN, Cluster, free_port_base
 
 from xinchain import codec
+from xinchain.client.sdk import Client, Member
 from xinchain.node.home import Home
-from xinchain.private.crypto import Keyring, PrivateDataError, open_envelope
+from xinchain.private.crypto import (
+    HPKE,
+    HPKE_INFO,
+    Keyring,
+    PrivateDataError,
+    Recipient,
+    cipher_hash,
+    commitment,
+    envelope_header,
+    envelope_kids,
+    open_envelope,
+    private_record,
+    seal,
+)
+from xinchain.private.store import EnvelopeStore
 
 pytestmark = pytest.mark.slow
 
@@ -265,6 +284,81 @@ def test_the_regulator_audits_and_its_reads_are_on_chain(
         refused = request(cluster, node, "GET", "/v1/audit/search")
         assert refused.status_code == 403, refused.text
         assert "regulator" in refused.json()["error"]["reason"]
+
+
+def test_a_rotated_key_seals_later_records_and_the_older_ones_stay_readable(
+    cluster: Cluster, deals: dict[str, Any]
+) -> None:
+    before = read_when_there(cluster, BANK, "deals", "po-1")
+    rotated = cli("private", "rotate-key", "--org", "bank", "--home", str(cluster.home))
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    kid = json.loads(rotated.stdout)["kid"]
+    deadline = time.monotonic() + wait_s
+    while True:  # bank's node registers the new key on its own
+        found = request(cluster, BRAND, "GET", "/v1/private/collections").json()
+        if next(c for c in found["collections"] if c["name"] == "deals")["keys"]["bank"] == kid:
+            break
+        assert time.monotonic() < deadline, "bank's new key was never registered"
+        time.sleep(0.5)
+    after = put(cluster, BRAND, "deals", "after-rotation", {"note": "sealed to the new key"})
+    envelope = next(
+        path for path in node_files(cluster, BRAND) if path.name == after["cipher_hash"]
+    ).read_bytes()
+    assert kid in envelope_kids(envelope)
+    assert read_when_there(cluster, BANK, "deals", "after-rotation")["value"]["note"]
+    assert read_when_there(cluster, BANK, "deals", "po-1") == before
+
+
+def test_a_writer_that_seals_a_bad_key_to_one_reader_is_disputed_by_it(
+    cluster: Cluster, deals: dict[str, Any]
+) -> None:
+    """Brand's operator, turned Byzantine, seals the record properly to itself and the
+    regulator but wraps a wrong content key for bank: bank's node finds out when the envelope
+    arrives and disputes the record on chain; the regulator still opens it."""
+    collections = request(cluster, BRAND, "GET", "/v1/private/collections").json()["collections"]
+    readers = next(c for c in collections if c["name"] == "deals")["keys"]
+    genesis = Home(cluster.home).genesis()
+    recipients = []
+    for org, kid in sorted(readers.items()):
+        key = Keyring(cluster.home / "keys" / f"{org}.enc").get(kid)
+        assert key is not None
+        recipients.append(Recipient(org, kid, key.public))
+    record = private_record("deals", "forged", {"note": "bank gets a wrong key"}, "brand")
+    sealed = codec.decode(seal(genesis.chain_id, record, recipients))
+    assert isinstance(sealed, dict)
+    header = envelope_header(genesis.chain_id, "deals", "forged", [r.kid for r in recipients])
+    for entry in sealed["to"]:
+        if entry["org"] == "bank":
+            enc, sender = HPKE.create_sender_context(
+                HPKE.kem.deserialize_public_key(recipients[0].public), HPKE_INFO
+            )
+            entry["enc"], entry["wrapped"] = enc, sender.seal(os.urandom(16), header)
+    envelope = codec.encode(sealed)
+    hashed = cipher_hash(envelope)
+    EnvelopeStore(cluster.node_dir(BRAND) / "private").put(hashed, envelope)
+    args = {
+        "collection": "deals",
+        "key": "forged",
+        "commitment": commitment(record),
+        "cipher_hash": hashed,
+        "kids": [r.kid for r in recipients],
+        "bytes": len(envelope),
+    }
+    member = Member(genesis, "brand", Home(cluster.home).org_key(genesis.suite, "brand"))
+    with Client(cluster.api(BRAND)) as client:
+        client.member_call(member, "private", "put", args)
+    deadline = time.monotonic() + wait_s
+    while True:
+        disputes = cluster.get(PLATFORM, "/v1/private/deals/hashes/forged").json()["disputes"]
+        if disputes:
+            break
+        assert time.monotonic() < deadline, "bank never disputed the record"
+        time.sleep(0.3)
+    assert [(d["org"], d["reason"]) for d in disputes] == [("bank", "does_not_open")]
+    refused = request(cluster, BANK, "GET", "/v1/private/deals/records/forged")
+    assert refused.status_code == 400 and "disputed it on chain" in refused.text
+    opened = read_when_there(cluster, REGULATOR, "deals", "forged")
+    assert opened["value"] == {"note": "bank gets a wrong key"}
 
 
 def test_a_member_killed_after_acknowledging_keeps_its_private_data(
