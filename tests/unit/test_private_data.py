@@ -362,3 +362,21 @@ def test_only_a_reader_disputes_a_record_and_only_once() -> None:
         "org1", "private", "dispute", {"cipher_hash": "0" * 64, "reason": "does_not_open"}
     )
     assert not unknown.ok and "no private record" in unknown.error
+
+
+def test_under_older_rules_collection_actions_are_unknown_as_they_were() -> None:
+    """An older block's refusal text is in its results: replaying it must read the same."""
+    old = make_chain(time_ms=RULES_3_GENESIS_MS - 1)
+    action = {
+        "kind": "set_collection",
+        "name": "deals",
+        "members": ["org0"],
+        "regulator_reads": True,
+        "block_to_live": 0,
+        "writers": [],
+    }
+    refused = old.call("org0", "governance", "propose", {"action": action})
+    assert not refused.ok
+    assert refused.error.startswith("unknown action 'set_collection'; expected one of [")
+    assert "collection" not in refused.error.split("expected one of")[1]
+    assert "'set_rules'" in refused.error

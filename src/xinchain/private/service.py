@@ -187,7 +187,9 @@ class PrivateData:
         recipients = self.recipients(name)
         envelope = seal(self.genesis.chain_id, record, recipients)
         hashed = cipher_hash(envelope)
-        self.store.put(hashed, envelope)
+        # Synced before the transaction exists (an acknowledged write survives a kill -9), in
+        # a worker thread: the event loop goes on with consensus meanwhile.
+        await asyncio.to_thread(self.store.put, hashed, envelope)
         args = {
             "collection": name,
             "key": key,
