@@ -343,6 +343,7 @@ def test_a_writer_that_seals_a_bad_key_to_one_reader_is_disputed_by_it(
         "cipher_hash": hashed,
         "kids": [r.kid for r in recipients],
         "bytes": len(envelope),
+        "contract": "",
     }
     member = Member(genesis, "brand", Home(cluster.home).org_key(genesis.suite, "brand"))
     with Client(cluster.api(BRAND)) as client:

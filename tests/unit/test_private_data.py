@@ -177,6 +177,7 @@ def put_args(record: dict[str, Any], envelope: bytes, kids: list[str]) -> dict[s
         "cipher_hash": cipher_hash(envelope),
         "kids": kids,
         "bytes": len(envelope),
+        "contract": "",
     }
 
 
@@ -380,3 +381,20 @@ def test_under_older_rules_collection_actions_are_unknown_as_they_were() -> None
     assert refused.error.startswith("unknown action 'set_collection'; expected one of [")
     assert "collection" not in refused.error.split("expected one of")[1]
     assert "'set_rules'" in refused.error
+
+
+def test_a_put_names_the_app_it_is_written_for_and_versions_are_indexed() -> None:
+    c = make_chain()
+    keys = register_keys(c)
+    define(c, ["org0", "org1"], regulator=False)
+    _, _, args = sealed_put(c, keys, "org0", ["org0", "org1"])
+    refused = c.call("org0", "private", "put", {**args, "contract": "Not An App"})
+    assert not refused.ok and "args.contract" in refused.error
+    assert c.call("org0", "private", "put", {**args, "contract": "receivables"}).ok
+    _, _, second = sealed_put(c, keys, "org0", ["org0", "org1"])
+    assert c.call("org0", "private", "put", second).ok
+    chain = c.app.chain
+    assert chain.read_state("private", f"hash/{args['cipher_hash']}")["contract"] == "receivables"
+    assert chain.read_state("private", "ver/deals/po-1/000000001") == args["cipher_hash"]
+    assert chain.read_state("private", "ver/deals/po-1/000000002") == second["cipher_hash"]
+    assert chain.read_state("private", "rec/deals/po-1")["version"] == 2

@@ -54,11 +54,15 @@ def private_routes(api: FastAPI, node: Node) -> None:
         collection: str = COLLECTION,
         key: str = KEY,
         value: dict[str, Any] = Body(embed=True),
+        contract: str = Body("", embed=True, max_length=64),
     ) -> dict[str, Any]:
-        """Seal `value` to the collection's readers as this node's org and commit its hash."""
+        """Seal `value` to the collection's readers as this node's org and commit its hash;
+        `contract` names the app the record is written for (optional)."""
         authorize(request)
         identifier(collection, "collection")
-        return await private.write(collection, key, value)
+        if contract:
+            identifier(contract, "contract")
+        return await private.write(collection, key, value, contract)
 
     @api.get("/v1/private/{collection}/records/{key:path}", tags=TAGS)
     def get_record(
@@ -99,6 +103,7 @@ def private_routes(api: FastAPI, node: Node) -> None:
     async def audit_search(
         request: Request,
         org: str | None = Query(None, description="the writing org"),
+        contract: str | None = Query(None, description="the app a record was written for"),
         collection: str | None = Query(None),
         from_ms: int | None = Query(None, ge=0),
         to_ms: int | None = Query(None, ge=0),
@@ -107,13 +112,14 @@ def private_routes(api: FastAPI, node: Node) -> None:
         """The regulator's search of every record sealed to it; the read is logged on chain
         (an audit transaction) before the answer, which names it."""
         authorize(request)
-        for name, value in (("org", org), ("collection", collection)):
+        for name, value in (("org", org), ("contract", contract), ("collection", collection)):
             if value is not None:
                 identifier(value, name)
         if from_ms is not None and to_ms is not None and to_ms < from_ms:
             raise XinchainError("to_ms is before from_ms", field="to_ms")
         query = {
             "org": org,
+            "contract": contract,
             "collection": collection,
             "from_ms": from_ms,
             "to_ms": to_ms,

@@ -166,6 +166,7 @@ def define(
 @audit_cli.command("search")
 def search(
     org: Annotated[str | None, typer.Option("--org", help="the writing org")] = None,
+    contract: Annotated[str | None, typer.Option(help="the app it was written for")] = None,
     collection: Annotated[str | None, typer.Option(help="the collection")] = None,
     from_ms: Annotated[int | None, typer.Option(help="from this block time (ms)")] = None,
     to_ms: Annotated[int | None, typer.Option(help="to this block time (ms)")] = None,
@@ -178,6 +179,7 @@ def search(
         name: value
         for name, value in (
             ("org", org),
+            ("contract", contract),
             ("collection", collection),
             ("from_ms", from_ms),
             ("to_ms", to_ms),

@@ -5,11 +5,13 @@ executes the same checks on them, so the state and its hash agree everywhere.
 
 Methods (chain rules 3):
 
-* ``put``    {collection, key, commitment, cipher_hash, kids, bytes}: the sender is one of the
-  collection's writers; `kids` are exactly the current encryption keys of the collection's
-  readers, in reader order. Answers {collection, key, version, commitment, cipher_hash, root,
-  orgs, purge_at}; `root` is the one-leaf tree root over the commitment, so a receipt proves
-  the record the commitment is made to (the `private_record` receipt kind).
+* ``put``    {collection, key, commitment, cipher_hash, kids, bytes, contract}: the sender is
+  one of the collection's writers; `kids` are exactly the current encryption keys of the
+  collection's readers, in reader order; `contract` names the app the record is written for
+  ("" when written directly), which the regulator's search goes by. Answers {root, size: 1}:
+  the one-leaf tree over the commitment, so that a receipt proves the record the commitment is
+  made to (the `private_record` receipt kind) as every record receipt does; the rest is in the
+  state.
 * ``delete`` {collection, key}: a writer ends the key's current record (history is kept).
 * ``audit``  {query, read}: a regulator logs an audit read (what it searched, which records it
   was shown) before the node shows them.
@@ -20,7 +22,8 @@ Methods (chain rules 3):
 
 State (key space ``private/``): ``rec/<collection>/<key>`` → {cipher_hash, version, deleted};
 ``hash/<cipher_hash>`` → {collection, key, writer, height, time_ms, tx, orgs, kids,
-commitment, purge_at, version}; ``log/<height>/<index>`` → cipher_hash (write order, for
+commitment, purge_at, version, contract}; ``ver/<collection>/<key>/<version>`` →
+cipher_hash; ``log/<height>/<index>`` → cipher_hash (write order, for
 search); ``purge/<purge_at>/<cipher_hash>`` → 1; ``audit/<height>/<index>`` → {org, query,
 read, time_ms, tx}; ``dispute/<cipher_hash>/<org>`` → {reason, height, tx}. Heights and
 indexes are zero-padded so keys sort in chain order.
@@ -39,9 +42,10 @@ from xinchain.contracts.governance import (
     org_roles,
     reader_orgs,
 )
-from xinchain.errors import ContractError
+from xinchain.errors import ContractError, XinchainError
 from xinchain.merkle import MerkleTree
 from xinchain.private.crypto import envelope_bytes_max
+from xinchain.types import check_identifier
 
 NAME = "private"
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,199}$"
@@ -70,9 +74,16 @@ class Private(Contract):
 
     def put(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
         _require_rules(context)
-        require_args(args, {"collection", "key", "commitment", "cipher_hash", "kids", "bytes"})
+        require_args(
+            args, {"collection", "key", "commitment", "cipher_hash", "kids", "bytes", "contract"}
+        )
         name, key = args["collection"], args["key"]
         record = _writable(context, name, key)
+        if args["contract"] != "":
+            try:
+                check_identifier(args["contract"], "args.contract")
+            except XinchainError as exc:
+                raise ContractError(exc.reason, field=exc.field) from exc
         for field in ("commitment", "cipher_hash"):
             if not isinstance(args[field], str) or not _HEX64.fullmatch(args[field]):
                 raise ContractError("expected 64 lowercase hex digits", field=f"args.{field}")
@@ -129,8 +140,10 @@ class Private(Contract):
                 "commitment": args["commitment"],
                 "purge_at": purge_at,
                 "version": version,
+                "contract": args["contract"],
             },
         )
+        context.write(NAME, f"ver/{name}/{key}/{version:09d}", cipher)
         context.write(NAME, f"log/{height_key(context.height, context.tx_index)}", cipher)
         if purge_at:
             context.write(NAME, f"purge/{purge_at:012d}/{cipher}", 1)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ from xinchain.contracts.governance import (
     org_roles,
     reader_orgs,
 )
-from xinchain.contracts.private import NAME
+from xinchain.contracts.private import KEY_PATTERN, NAME
 from xinchain.errors import Forbidden, Gone, NotFound, XinchainError
 from xinchain.genesis import Genesis
 from xinchain.merkle import MerkleTree
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from xinchain.node.node import Node
 
 _log = logging.getLogger(__name__)
+_KEY = re.compile(KEY_PATTERN)
 RECORD_KIND = "private_record"
 # How often a node asks its peers again for envelopes it lacks, and how many per frame.
 want_interval_s = 0.5
@@ -170,10 +172,17 @@ class PrivateData:
 
     # --- writing -------------------------------------------------------------------------------
 
-    async def write(self, name: str, key: str, value: object) -> dict[str, Any]:
+    async def write(self, name: str, key: str, value: object, contract: str = "") -> dict[str, Any]:
         """Seal `value` to collection `name`'s readers as this node's org, keep the envelope
-        (synced) and commit its hash; the committed record, without the value."""
+        (synced) and commit its hash; the committed record, without the value. `contract`
+        names the app the record is written for ("" when written directly)."""
         org = self._require_enabled()
+        if not _KEY.fullmatch(key):
+            raise XinchainError(
+                "expected a key of 1-200 characters from A-Z a-z 0-9 _ . : / - starting with a "
+                "letter or digit",
+                field="key",
+            )
         record_spec = collection(self.node.app.state, name)
         if record_spec is None:
             raise NotFound(f"no collection {name!r}", field="collection")
@@ -197,6 +206,7 @@ class PrivateData:
             "cipher_hash": hashed,
             "kids": [recipient.kid for recipient in recipients],
             "bytes": len(envelope),
+            "contract": contract,
         }
         try:
             done = await self.node.call(
@@ -235,15 +245,10 @@ class PrivateData:
         return {**found, "cipher_hash": hashed}
 
     def _version_hash(self, name: str, key: str, version: int) -> str:
-        for _, hashed in self.node.chain.scan_state(NAME, "log/"):
-            found = self.node.chain.read_state(NAME, f"hash/{hashed}")
-            if found and (found["collection"], found["key"], found["version"]) == (
-                name,
-                key,
-                version,
-            ):
-                return str(hashed)
-        raise NotFound(f"record {key!r} of {name!r} has no version {version}", field="version")
+        found = self.node.chain.read_state(NAME, f"ver/{name}/{key}/{version:09d}")
+        if found is None:
+            raise NotFound(f"record {key!r} of {name!r} has no version {version}", field="version")
+        return str(found)
 
     def open(self, meta: dict[str, Any]) -> dict[str, Any]:
         """The record `meta` names, opened with this org's keys and checked against its
@@ -354,8 +359,8 @@ class PrivateData:
     # --- the regulator's audit -----------------------------------------------------------------
 
     async def audit(self, query: dict[str, Any]) -> dict[str, Any]:
-        """Every record sealed to this (regulator) org that matches `query` {org, collection,
-        from_ms, to_ms, counterparty}; the read is logged on chain first (an `audit`
+        """Every record sealed to this (regulator) org that matches `query` {org, contract,
+        collection, from_ms, to_ms, counterparty}; the read is logged on chain first (an `audit`
         transaction listing the records shown) and the answer names it."""
         org = self._require_enabled()
         if "regulator" not in org_roles(self.node.app.state, org):
@@ -615,12 +620,15 @@ def _public(meta: dict[str, Any]) -> dict[str, Any]:
             "commitment",
             "cipher_hash",
             "purge_at",
+            "contract",
         )
     }
 
 
 def _meta_matches(meta: dict[str, Any], query: dict[str, Any]) -> bool:
     if query.get("org") and meta["writer"] != query["org"]:
+        return False
+    if query.get("contract") and meta["contract"] != query["contract"]:
         return False
     if query.get("collection") and meta["collection"] != query["collection"]:
         return False
