@@ -10,6 +10,7 @@ itself and never agrees on with others (e.g. how often an item's code was scanne
 from __future__ import annotations
 
 import itertools
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +18,9 @@ from xinchain import codec
 from xinchain.genesis import Genesis
 from xinchain.storage import Store, Table, height_key
 from xinchain.types import Block, BlockHeader, ChainTip, CommitCertificate, TxResult
+
+# Blocks whose decoded results ChainStore keeps.
+results_cached_max = 16
 
 
 class ChainStore:
@@ -26,6 +30,10 @@ class ChainStore:
         self.suite = genesis.suite
         self.genesis_hash = genesis.hash_hex()
         self.tip = tip
+        # The results of the last few committed blocks, decoded: every gateway call that waits
+        # for its commit reads the results of the block that holds it, and many calls share a
+        # block. Committed results never change.
+        self._results: OrderedDict[int, tuple[TxResult, ...]] = OrderedDict()
 
     # --- blocks and transactions ---------------------------------------------------------------
 
@@ -37,8 +45,17 @@ class ChainStore:
         return Block(BlockHeader.from_value(value["header"]), tuple(value["txs"]))
 
     def results(self, height: int) -> list[TxResult]:
+        cached = self._results.get(height)
+        if cached is not None:
+            return list(cached)
         raw = self._store.get(Table.RESULTS, height_key(height))
-        return [] if raw is None else [TxResult.from_value(item) for item in codec.decode(raw)]
+        if raw is None:
+            return []
+        decoded = tuple(TxResult.from_value(item) for item in codec.decode(raw))
+        self._results[height] = decoded
+        if len(self._results) > results_cached_max:
+            self._results.popitem(last=False)
+        return list(decoded)
 
     def certificate(self, height: int) -> CommitCertificate | None:
         raw = self._store.get(Table.CERTIFICATES, height_key(height))

@@ -34,7 +34,7 @@ from xinchain.contracts.governance import (
     org_roles,
     reader_orgs,
 )
-from xinchain.contracts.private import KEY_PATTERN, NAME
+from xinchain.contracts.private import KEY_PATTERN, NAME, height_key
 from xinchain.errors import Forbidden, Gone, NotFound, XinchainError
 from xinchain.genesis import Genesis
 from xinchain.merkle import MerkleTree
@@ -53,7 +53,7 @@ from xinchain.private.crypto import (
 )
 from xinchain.private.store import EnvelopeStore
 from xinchain.receipt import build_receipts
-from xinchain.types import Transaction, TxResult
+from xinchain.types import TxResult
 
 if TYPE_CHECKING:
     from xinchain.node.node import Node
@@ -111,6 +111,7 @@ class PrivateData:
         self._early: OrderedDict[str, bytes] = OrderedDict()
         self._early_bytes = 0
         self._disputed: set[str] = set()  # records this node disputed (or saw disputed)
+        self._storing: set[str] = set()  # envelopes being written to disk
         node.block_listeners.append(self._on_block)
         node.driver.handlers["private_want"] = self._on_want
         node.driver.handlers["private_data"] = self._on_data
@@ -331,16 +332,6 @@ class PrivateData:
             for key, entry in self.node.chain.scan_state(NAME, f"dispute/{cipher}/")
         ]
 
-    def _check_received(self, hashed: str) -> None:
-        """Open what just arrived, so that a bad envelope is disputed at once, not at the
-        first read."""
-        meta = self.node.chain.read_state(NAME, f"hash/{hashed}")
-        envelope = self.store.get(hashed)
-        if meta is None or envelope is None:
-            return
-        with contextlib.suppress(PrivateDataError):
-            self._opened({**meta, "cipher_hash": hashed}, envelope)
-
     def read(self, name: str, key: str, version: int | None = None) -> dict[str, Any]:
         meta = self.meta(name, key, version)
         record = self.open(meta)
@@ -468,35 +459,77 @@ class PrivateData:
     def _on_block(
         self, height: int, tx_ids: tuple[str, ...], results: tuple[TxResult, ...]
     ) -> None:
-        block = None
+        chain = self.node.chain
         pushes: dict[str, list[bytes]] = {}
+        arrived: list[tuple[dict[str, Any], bytes]] = []
         for index, result in enumerate(results):
             if not (result.ok and result.contract == NAME and result.method == "put"):
                 continue
-            block = block or self.node.app.block(height)
-            if block is None:
-                break
-            hashed = Transaction.decode(block.txs[index]).body.args["cipher_hash"]
-            meta = self.node.chain.read_state(NAME, f"hash/{hashed}")
+            hashed = chain.read_state(NAME, f"log/{height_key(height, index)}")
+            meta = chain.read_state(NAME, f"hash/{hashed}")
             early = self._take_early(hashed)
             if meta is None or self.org not in meta["orgs"]:
                 continue
-            if early is not None and not self.store.has(hashed):
-                self.store.put(hashed, early)
-                self._check_received(hashed)
-            if not self.store.has(hashed):
+            meta["cipher_hash"] = hashed
+            if self.store.has(hashed):
+                if meta["writer"] == self.org:
+                    # The writer's node hands the envelope on to the other readers at once.
+                    envelope = self.store.get(hashed)
+                    for peer in self._peers_of(meta["orgs"]):
+                        if envelope is not None:
+                            pushes.setdefault(peer, []).append(envelope)
+            elif early is not None:
+                arrived.append((meta, early))
+            else:
                 self.missing.setdefault(hashed, time.monotonic())
-            elif meta["writer"] == self.org:
-                # The writer's node hands the envelope on to the other readers at once.
-                envelope = self.store.get(hashed)
-                for peer in self._peers_of(meta["orgs"]):
-                    if envelope is not None:
-                        pushes.setdefault(peer, []).append(envelope)
         for peer, envelopes in pushes.items():
             self._send_data(peer, envelopes)
+        if arrived:
+            self._keep(arrived)
         self._purge_due(height)
         if self.missing:
             self._want()
+
+    def _keep(self, arrived: list[tuple[dict[str, Any], bytes]]) -> None:
+        """Store envelopes that arrived for committed records (synced, in a worker thread,
+        all of them with one sync of each directory), then open each to dispute a bad one."""
+        fresh = [(m, e) for m, e in arrived if m["cipher_hash"] not in self._storing]
+        if not fresh:
+            return
+        for meta, _ in fresh:
+            self._storing.add(meta["cipher_hash"])
+            self.missing.pop(meta["cipher_hash"], None)
+        items = [(meta["cipher_hash"], envelope) for meta, envelope in fresh]
+
+        def kept(done: asyncio.Future[None]) -> None:
+            cancelled = RuntimeError("the store was cancelled")
+            self._kept(fresh, cancelled if done.cancelled() else done.exception())
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a node driven by a test's own thread)
+            self.store.put_many(items)
+            self._kept(fresh, None)
+            return
+        loop.run_in_executor(None, self.store.put_many, items).add_done_callback(kept)
+
+    def _kept(
+        self, fresh: list[tuple[dict[str, Any], bytes]], failed: BaseException | None
+    ) -> None:
+        for meta, _ in fresh:
+            self._storing.discard(meta["cipher_hash"])
+        if failed is not None:
+            for meta, _ in fresh:
+                self.missing.setdefault(meta["cipher_hash"], time.monotonic())
+            _log.warning("private envelopes not stored: %s", failed)
+            return
+        tip = self.node.app.tip().height
+        for meta, envelope in fresh:
+            if meta["purge_at"] and tip >= meta["purge_at"]:
+                self.store.purge(meta["cipher_hash"])  # its purge height passed meanwhile
+                continue
+            with contextlib.suppress(PrivateDataError):
+                self._opened(meta, envelope)
 
     def _peers_of(self, orgs: list[str]) -> list[str]:
         found = []
@@ -525,6 +558,8 @@ class PrivateData:
         chain = self.node.chain
         wanted: dict[str, list[str]] = {}
         for hashed in list(self.missing)[:hashes_per_want_max]:
+            if hashed in self._storing:
+                continue
             meta = chain.read_state(NAME, f"hash/{hashed}")
             if meta is None:  # not committed here yet
                 continue
@@ -571,6 +606,7 @@ class PrivateData:
         if not isinstance(envelopes, list) or org is None:
             return
         tip = self.node.app.tip().height
+        arrived: list[tuple[dict[str, Any], bytes]] = []
         for envelope in envelopes:
             if not isinstance(envelope, bytes) or len(envelope) > envelope_bytes_max:
                 continue
@@ -581,13 +617,13 @@ class PrivateData:
                 # disk) until the commit shows it is sealed to this org, or forgotten.
                 self._hold_early(hashed, envelope)
                 continue
-            if self.org not in meta["orgs"]:
-                continue  # not sealed to this org
+            if self.org not in meta["orgs"] or self.store.has(hashed):
+                continue  # not sealed to this org, or here already
             if meta["purge_at"] and tip >= meta["purge_at"]:
                 continue
-            self.store.put(hashed, envelope)
-            self.missing.pop(hashed, None)
-            self._check_received(hashed)
+            arrived.append(({**meta, "cipher_hash": hashed}, envelope))
+        if arrived:
+            self._keep(arrived)
 
     def _take_early(self, hashed: str) -> bytes | None:
         envelope = self._early.pop(hashed, None)
