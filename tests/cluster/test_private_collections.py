@@ -169,6 +169,11 @@ def test_members_read_the_canary_and_no_other_org_holds_it(
     for node in READERS:
         record = read_when_there(cluster, node, "deals", "po-1")
         assert record["value"]["note"] == CANARY and record["writer"] == "brand"
+    home = str(cluster.home)
+    shown = cli("private", "get", "deals", "po-1", "--home", home, "--node", BANK)
+    assert shown.returncode == 0 and CANARY in shown.stdout, shown.stdout + shown.stderr
+    shown = cli("private", "get", "deals", "po-1", "--home", home, "--node", CUSTOMS)
+    assert shown.returncode != 0 and "403 forbidden" in shown.stderr, shown.stdout + shown.stderr
     for node in OUTSIDERS:
         refused = request(cluster, node, "GET", "/v1/private/deals/records/po-1")
         assert refused.status_code == 403
@@ -280,6 +285,8 @@ def test_the_regulator_audits_and_its_reads_are_on_chain(
     entry = next(a for a in log if a["tx"] == answer["audit_tx"])
     assert entry["org"] == "regulator" and entry["query"] == {"counterparty": "bank"}
     assert entry["read"] == [deals["cipher_hash"]]
+    searched = cli("audit", "search", "--collection", "deals", "--home", str(cluster.home))
+    assert searched.returncode == 0 and CANARY in searched.stdout, searched.stderr
     for node in (BRAND, PLATFORM):
         refused = request(cluster, node, "GET", "/v1/audit/search")
         assert refused.status_code == 403, refused.text

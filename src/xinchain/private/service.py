@@ -112,6 +112,7 @@ class PrivateData:
         self._early_bytes = 0
         self._disputed: set[str] = set()  # records this node disputed (or saw disputed)
         self._storing: set[str] = set()  # envelopes being written to disk
+        self._key_submitted: tuple[str, str] | None = None  # (kid, tx id) last registered
         node.block_listeners.append(self._on_block)
         node.driver.handlers["private_want"] = self._on_want
         node.driver.handlers["private_data"] = self._on_data
@@ -423,9 +424,16 @@ class PrivateData:
         registered = enc_key(self.node.app.state, self.org)
         if registered is not None and registered["kid"] == newest.kid:
             return None
-        return self.node.submit_call(
+        submitted = self._key_submitted
+        if submitted is not None and submitted[0] == newest.kid:
+            with contextlib.suppress(NotFound):  # dropped from the mempool: submit again
+                if self.node.tx_status(submitted[1]).status == "pending":
+                    return None  # the registration is on its way
+        tx_id = self.node.submit_call(
             self.node.member(self.org), "governance", "set_enc_key", {"key": newest.public.hex()}
         )
+        self._key_submitted = (newest.kid, tx_id)
+        return tx_id
 
     # --- the node's background work ------------------------------------------------------------
 
