@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xinchain.api.checks import HEX64_PATTERN, described, hex64
@@ -78,6 +79,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _refusal("refused: the sender's roles or the gateway token do not allow it"),
     404: _refusal("no such record"),
     409: _refusal("refused: a transaction already committed (a replay)"),
+    410: _refusal("gone: the record was purged on purpose (its hash stays on chain)"),
     413: _refusal("refused: the request body is too large"),
     422: _refusal("refused: a parameter or body field of the wrong type or range"),
     429: {
@@ -203,7 +205,14 @@ def create_api(node: Node) -> FastAPI:
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = "request_too_large" if exc.status_code == 413 else "http_error"
         # The exception's own headers go with it: a 405's Allow, a 401's WWW-Authenticate.
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route whose path matches; a resource
+            # served by two routes (GET and PUT of a private record) has both.
+            allowed = _allowed_methods(api, request.url.path)
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
 
     api.add_middleware(
         BodyLimit,
@@ -304,6 +313,15 @@ def create_api(node: Node) -> FastAPI:
     stream_routes(api, node)
     _errors_are_json(api)
     return api
+
+
+def _allowed_methods(api: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at `path`."""
+    methods: set[str] = set()
+    for route in api.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.fullmatch(path):
+            methods |= route.methods
+    return sorted(methods)
 
 
 def _errors_are_json(api: FastAPI) -> None:

@@ -13,14 +13,14 @@ from typing import Any
 
 from fastapi import Body, FastAPI, Query, Request
 
-from xinchain.api.checks import described, identifier
+from xinchain.api.checks import IDENTIFIER_PATTERN, described, identifier
 from xinchain.contracts.private import KEY_PATTERN
 from xinchain.errors import Forbidden, Unauthorized, XinchainError
 from xinchain.node.node import Node
 
 TAGS: list[str | Any] = ["private data"]
 KEY = described("the record's key", KEY_PATTERN)
-COLLECTION = described("a collection's name")
+COLLECTION = described("a collection's name", IDENTIFIER_PATTERN)
 
 
 def private_routes(api: FastAPI, node: Node) -> None:
