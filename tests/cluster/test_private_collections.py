@@ -20,6 +20,8 @@ validators are outside it.
 - bank rotates its key: later records are sealed to the new key, older ones stay readable
 - a Byzantine writer wraps a wrong content key for one reader: that reader's node disputes the
   record on chain as soon as the envelope arrives, its reads say so; the others still open it
+- bad requests (a float, a list, an unknown collection, a non-writer, a malformed key, no
+  token) are refused naming the field, and nothing of them is committed
 - bank's node killed with SIGKILL right after it acknowledged a record (its own write, and one it
   fetched) serves both after a restart
 """
@@ -367,6 +369,35 @@ def test_a_writer_that_seals_a_bad_key_to_one_reader_is_disputed_by_it(
     assert refused.status_code == 400 and "disputed it on chain" in refused.text
     opened = read_when_there(cluster, REGULATOR, "deals", "forged")
     assert opened["value"] == {"note": "bank gets a wrong key"}
+
+
+def test_bad_requests_are_refused_naming_what_was_wrong(
+    cluster: Cluster, deals: dict[str, Any]
+) -> None:
+    def refused(node: str, path: str, body: Any, status: int, field: str) -> str:
+        answer = request(cluster, node, "PUT", path, json=body)
+        assert answer.status_code == status, answer.text
+        error = answer.json()["error"]
+        assert error["field"] == field, error
+        return str(error["reason"])
+
+    reason = refused(BRAND, "/v1/private/deals/records/po-9", {"value": {"x": 1.5}}, 400, "value")
+    assert "JSON object of text, integers" in reason
+    refused(BRAND, "/v1/private/deals/records/po-9", {"value": [1]}, 422, "value")
+    refused(BRAND, "/v1/private/nothing/records/po-9", {"value": {}}, 404, "collection")
+    reason = refused(PLATFORM, "/v1/private/deals/records/po-9", {"value": {}}, 403, "collection")
+    assert "may not write collection 'deals'" in reason
+    refused(BRAND, "/v1/private/deals/records/-bad", {"value": {}}, 400, "key")
+    anonymous = httpx.put(
+        cluster.api(BRAND) + "/v1/private/deals/records/po-9", json={"value": {}}, timeout=30
+    )
+    assert anonymous.status_code == 403 and anonymous.json()["error"]["field"] == "authorization"
+    missing = request(cluster, BANK, "GET", "/v1/private/deals/records/never-written")
+    assert missing.status_code == 404 and "holds no record" in missing.text
+    # Nothing refused was committed, and the node goes on.
+    hashes = cluster.get(BRAND, "/v1/private/deals/hashes/po-9")
+    assert hashes.status_code == 404
+    assert read_when_there(cluster, BANK, "deals", "po-1")["value"]["note"] == CANARY
 
 
 def test_a_member_killed_after_acknowledging_keeps_its_private_data(
