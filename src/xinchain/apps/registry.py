@@ -18,6 +18,7 @@ APP_FOLDERS = (
     "provenance",
     "promo",
     "copyright",
+    "identity",
 )
 
 

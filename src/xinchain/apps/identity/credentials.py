@@ -1,0 +1,258 @@
+"""Issuing and verifying credentials and presentations against a chain's DID documents, issuer
+registry and status lists (docs/did-method.md).
+
+`Trust` is what a verifier consults, nothing else: DID documents (did:xin from the chain's
+state, did:key computed offline), which org may issue which type, and status lists. A node
+builds it from its committed state (`view.chain_trust`); an offline verifier from a snapshot
+of the same records. Every refusal names its reason.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from xinchain.apps.identity import didkey, status
+from xinchain.apps.identity.dataintegrity import (
+    ProofError,
+    SigningKey,
+    multikey_public,
+    sign,
+    verify,
+)
+from xinchain.apps.identity.vcmodel import ModelError, check_credential, check_presentation
+from xinchain.errors import XinchainError
+
+# Types every credential carries, which need no issuer authorisation.
+BASE_TYPES = frozenset({"VerifiableCredential"})
+
+
+class Refused(XinchainError):
+    """A credential or presentation that must not be accepted, and why."""
+
+    code = "credential_refused"
+
+
+@dataclass(frozen=True)
+class DidRecord:
+    """A DID document as a verifier sees it."""
+
+    document: dict[str, Any]
+    registrar: str = ""  # the org that registered a did:xin ("" for did:key)
+    deactivated: bool = False
+
+
+@dataclass
+class Trust:
+    """What a verifier trusts. `resolve_xin(did)` → a did:xin's record or None;
+    `issuers` = {type: [orgs]}; `status_list(org, list)` → (purpose, encodedList) or None."""
+
+    resolve_xin: Callable[[str], DidRecord | None]
+    issuers: dict[str, list[str]]
+    status_list: Callable[[str, str], tuple[str, str] | None]
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def resolve(self, did: str) -> DidRecord:
+        if did.startswith("did:key:"):
+            try:
+                return DidRecord(didkey.resolve(did).document)
+            except didkey.ResolutionError as exc:
+                raise Refused(f"{did} does not resolve: {exc.error}: {exc.reason}") from None
+        if did.startswith("did:xin:"):
+            record = self.resolve_xin(did)
+            if record is None:
+                raise Refused(f"{did} is not registered on this chain")
+            return record
+        raise Refused(f"{did.split(':')[:2]} is not a DID method this verifier reads")
+
+    def key_finder(self, controller: str | None = None) -> Callable[[str, str], bytes]:
+        def find(method_id: str, purpose: str) -> bytes:
+            did = method_id.split("#", 1)[0]
+            if controller is not None and did != controller:
+                raise ProofError(
+                    f"the proof is by a key of {did}, not of {controller}",
+                    field="proof.verificationMethod",
+                )
+            record = self.resolve(did)
+            if record.deactivated:
+                raise ProofError(f"{did} is deactivated", field="proof.verificationMethod")
+            if method_id not in record.document.get(purpose, []):
+                raise ProofError(
+                    f"{method_id} is not a key of {did}'s {purpose}",
+                    field="proof.verificationMethod",
+                )
+            method = next(
+                (m for m in record.document.get("verificationMethod", []) if m["id"] == method_id),
+                None,
+            )
+            if method is None:
+                raise ProofError(
+                    f"{did} has no method {method_id}", field="proof.verificationMethod"
+                )
+            return multikey_public(method)
+
+        return find
+
+
+def issuer_id(credential: dict[str, Any]) -> str:
+    issuer = credential.get("issuer")
+    return str(issuer.get("id") if isinstance(issuer, dict) else issuer)
+
+
+def issue(credential: dict[str, Any], key: SigningKey, created: str) -> dict[str, Any]:
+    """The credential, checked against the data model, with an eddsa-jcs-2022 proof."""
+    try:
+        check_credential(credential)
+    except ModelError as exc:
+        raise Refused(f"not a valid credential: {exc.reason}", field=exc.field) from None
+    return sign(credential, key, created=created)
+
+
+def verify_credential(credential: dict[str, Any], trust: Trust) -> dict[str, Any]:
+    """Accept `credential` or raise Refused: the data model, the proof by a key of the issuer's
+    current DID document, the issuer's authority for each type, the validity period, and its
+    status."""
+    try:
+        check_credential(credential)
+    except ModelError as exc:
+        raise Refused(f"not a valid credential: {exc.reason}", field=exc.field) from None
+    issuer = issuer_id(credential)
+    try:
+        verify(credential, trust.key_finder(issuer))
+    except ProofError as exc:
+        raise Refused(f"the proof does not hold: {exc.reason}", field=exc.field) from None
+    record = trust.resolve(issuer)
+    for credential_type in (
+        credential["type"] if isinstance(credential["type"], list) else [credential["type"]]
+    ):
+        if credential_type in BASE_TYPES:
+            continue
+        allowed = trust.issuers.get(credential_type, [])
+        if not record.registrar or record.registrar not in allowed:
+            raise Refused(
+                f"{issuer} (org {record.registrar or 'none'}) is not authorised to issue "
+                f"{credential_type}; governance authorises {allowed or 'no org'}",
+                field="issuer",
+            )
+    now = trust.now()
+    for name, late in (("validFrom", False), ("validUntil", True)):
+        if name in credential:
+            moment = datetime.fromisoformat(credential[name])
+            if (moment < now) if late else (moment > now):
+                raise Refused(
+                    f"the credential is {'expired' if late else 'not yet valid'}: {name} "
+                    f"{credential[name]}",
+                    field=name,
+                )
+    for entry in _as_list(credential.get("credentialStatus", [])):
+        _check_status(entry, record, trust)
+    return {
+        "issuer": issuer,
+        "types": credential["type"],
+        "subject": credential["credentialSubject"],
+    }
+
+
+def _as_list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _check_status(entry: dict[str, Any], issuer: DidRecord, trust: Trust) -> None:
+    if entry.get("type") != status.ENTRY_TYPE:
+        raise Refused(
+            f"status of type {entry.get('type')!r} is not one this verifier reads",
+            field="credentialStatus",
+        )
+    try:
+        did, list_name = status.parse_status_url(entry.get("statusListCredential"))
+        index = int(entry.get("statusListIndex", ""))
+    except (status.StatusError, ValueError) as exc:
+        raise Refused(f"unreadable status entry: {exc}", field="credentialStatus") from None
+    owner = trust.resolve(did)
+    if not owner.registrar or owner.registrar != issuer.registrar:
+        raise Refused("the status list is not the issuer's", field="credentialStatus")
+    found = trust.status_list(owner.registrar, list_name)
+    if found is None:
+        raise Refused(
+            f"no status list {list_name!r} of {owner.registrar} is known: without a status it "
+            "trusts, a verifier refuses",
+            field="credentialStatus",
+        )
+    purpose, encoded = found
+    if entry.get("statusPurpose") != purpose:
+        raise Refused(f"the list is a {purpose} list", field="credentialStatus")
+    try:
+        revoked = status.is_set(status.decode(encoded), index)
+    except status.StatusError as exc:
+        raise Refused(exc.reason, field="credentialStatus") from None
+    if revoked:
+        word = "revoked" if purpose == "revocation" else "suspended"
+        raise Refused(
+            f"the credential is {word} (list {list_name}, index {index})", field="credentialStatus"
+        )
+
+
+def present(
+    credentials: list[dict[str, Any]],
+    holder: str,
+    key: SigningKey,
+    *,
+    challenge: str,
+    domain: str,
+    created: str,
+) -> dict[str, Any]:
+    presentation = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiablePresentation"],
+        "holder": holder,
+        "verifiableCredential": copy.deepcopy(credentials),
+    }
+    return sign(
+        presentation,
+        key,
+        created=created,
+        proof_purpose="authentication",
+        challenge=challenge,
+        domain=domain,
+    )
+
+
+def verify_presentation(
+    presentation: dict[str, Any], trust: Trust, *, challenge: str, domain: str
+) -> list[dict[str, Any]]:
+    """Accept a presentation bound to `challenge` and `domain`, by its holder, of credentials
+    about that holder; each credential verified. Refused otherwise."""
+    try:
+        check_presentation(presentation)
+    except ModelError as exc:
+        raise Refused(f"not a valid presentation: {exc.reason}", field=exc.field) from None
+    holder = presentation.get("holder")
+    holder_id = holder.get("id") if isinstance(holder, dict) else holder
+    if not isinstance(holder_id, str):
+        raise Refused("the presentation names no holder", field="holder")
+    try:
+        verify(
+            presentation,
+            trust.key_finder(holder_id),
+            expected_purpose="authentication",
+            challenge=challenge,
+            domain=domain,
+        )
+    except ProofError as exc:
+        raise Refused(
+            f"the presentation's proof does not hold: {exc.reason}", field=exc.field
+        ) from None
+    accepted = []
+    for credential in _as_list(presentation.get("verifiableCredential", [])):
+        subjects = _as_list(credential.get("credentialSubject"))
+        if not any(isinstance(s, dict) and s.get("id") == holder_id for s in subjects):
+            raise Refused(
+                "a credential is not about the holder: its subject is not the presentation's "
+                "holder",
+                field="verifiableCredential",
+            )
+        accepted.append(verify_credential(credential, trust))
+    return accepted
