@@ -51,7 +51,8 @@ class AppSpec:
     * `name`: the app's name, which is also its contract's name and key space.
     * `contract`: makes the app's system contract (deterministic; see contracts/base.py).
     * `routes`: adds the app's REST routes and pages to a node's API.
-    * `cli`: makes the app's command group, named `cli_name` (`xinchain <cli_name> ...`).
+    * `cli`: makes the app's command group, named `cli_name` (`xinchain <cli_name> ...`);
+      `more_cli`: further groups of the app, as (name, group).
     * `node_tasks`: coroutines a node runs while it serves (e.g. anchoring scan flags).
     * `uploads`: routes that take large bodies.
     * `demo`: records the app's demo data on a new local consortium through the API at the
@@ -69,6 +70,7 @@ class AppSpec:
     routes: Callable[[FastAPI, Node], None] | None = None
     cli: typer.Typer | None = None
     cli_name: str = ""
+    more_cli: tuple[tuple[str, typer.Typer], ...] = ()
     node_tasks: tuple[Callable[[Node], Awaitable[None]], ...] = ()
     uploads: tuple[UploadLimit, ...] = ()
     demo: Callable[[Home, str], str] | None = None
@@ -83,7 +85,7 @@ def check_apps(
     """Refuse a registry whose apps share a name, a contract name or a CLI group, or take a name
     the core uses."""
     seen: set[str] = set(reserved)
-    commands: set[str] = set()
+    commands: set[str] = {"private", "audit"}  # the core's own groups
     for app in apps:
         check_identifier(app.name, "app name")
         if app.name in seen:
@@ -95,10 +97,11 @@ def check_apps(
                 f"app {app.name!r} makes a contract named {contract.name!r}; expected the "
                 "app's name"
             )
-        if app.cli is not None:
-            if not app.cli_name or app.cli_name in commands:
+        groups = [(app.cli_name, app.cli)] if app.cli is not None else []
+        for group_name, _ in [*groups, *app.more_cli]:
+            if not group_name or group_name in commands:
                 raise ConfigError(f"app {app.name!r} needs a CLI group name of its own")
-            commands.add(app.cli_name)
+            commands.add(group_name)
         declared = [anchor.contract for anchor in app.receipts.anchors]
         declared += [record.contract for record in app.receipts.records]
         for contract_name in declared:

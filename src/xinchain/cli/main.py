@@ -51,6 +51,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="xinchain: a 
 for spec in APPS:
     if spec.cli is not None:
         app.add_typer(spec.cli, name=spec.cli_name)
+    for group_name, group in spec.more_cli:
+        app.add_typer(group, name=group_name)
 app.add_typer(private_cli, name="private")
 app.add_typer(audit_cli, name="audit")
 

@@ -3,6 +3,7 @@ Credentials 2.0 issued and verified against them (docs/did-method.md)."""
 
 from __future__ import annotations
 
+from xinchain.apps.identity.cli import did_cli, vc_cli
 from xinchain.apps.identity.contract import NAME, Identity
 from xinchain.apps.identity.routes import identity_routes
 from xinchain.appspec import AppSpec
@@ -12,4 +13,7 @@ APP = AppSpec(
     summary="merchant identities (did:xin) and verifiable credentials usable across platforms",
     contract=Identity,
     routes=identity_routes,
+    cli=did_cli,
+    cli_name="did",
+    more_cli=(("vc", vc_cli),),
 )
