@@ -95,11 +95,12 @@ class NodeStartError(RuntimeError):
 
 
 class ConsoleNode:
-    """One single-validator consortium served by `xinchain up`, with its output kept."""
+    """A consortium served by `xinchain up` (one validator unless told), its output kept."""
 
-    def __init__(self, home: Path, port: int) -> None:
+    def __init__(self, home: Path, port: int, validators: int = 1) -> None:
         self.home = home
         self.port = port
+        self.validators = validators  # more than one: nodes on port, port + 1, ...
         self.url = f"http://127.0.0.1:{port}"
         self.chain_id = ""  # from the ready line: "ready: chain <id> genesis <hash> height ..."
         self._process: subprocess.Popen[str] | None = None
@@ -126,7 +127,7 @@ class ConsoleNode:
 
     def start(self) -> None:
         command = [str(XINCHAIN), "up", "--home", str(self.home), "--port", str(self.port)]
-        command += ["--validators", "1"]
+        command += ["--validators", str(self.validators)]
         self._process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
@@ -154,7 +155,7 @@ class ConsoleNode:
                 f"`{' '.join(command)}` printed no ready line within "
                 f"{ready_timeout_s} s (exit code {code}); output:\n{self.output()}"
             )
-        match = re.match(r"ready: chain (\S+) genesis ", ready_lines[0])
+        match = re.match(r"ready: chain ([^\s,]+)[ ,]", ready_lines[0])
         assert match, f"a ready line in an unknown format: {ready_lines[0]!r}"
         self.chain_id = match.group(1)
 

@@ -40,6 +40,9 @@ DEMO_ORGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("warehouse", "Hangzhou bonded warehouse", ("warehouse",)),
     ("bank", "Supply-chain bank", ("bank",)),
     ("regulator", "Market regulator", ("regulator",)),
+    # A second marketplace, where merchants verified by the first onboard with their
+    # credentials (docs/did-method.md).
+    ("marketplace_b", "Second cross-border marketplace", ("platform", "merchant")),
 )
 # Validators are run by these orgs in turn; the regulator observes rather than votes.
 VALIDATOR_ORGS = ("platform", "brand", "customs", "bank", "warehouse", "forwarder")

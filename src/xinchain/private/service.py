@@ -71,8 +71,10 @@ data_frame_bytes_max = 4 * 1024 * 1024
 write_wait_s = 60.0
 # Records an audit search shows at most (each is listed in the audit's transaction).
 audit_results_max = 1000
-# How often a node checks that its org's newest encryption key is the one registered.
+# How often a node checks that its org's newest encryption key is the one registered, and how
+# long it waits for a registration to commit before it submits another.
 key_check_interval_s = 5.0
+key_resubmit_s = 15.0
 
 
 def node_org(genesis: Genesis, name: str) -> str | None:
@@ -112,7 +114,9 @@ class PrivateData:
         self._early_bytes = 0
         self._disputed: set[str] = set()  # records this node disputed (or saw disputed)
         self._storing: set[str] = set()  # envelopes being written to disk
-        self._key_submitted: tuple[str, str] | None = None  # (kid, tx id) last registered
+        # (kid, when) of the last registration submitted: a node submits again while the chain
+        # does not show it (a transaction gossiped before any peer was connected goes nowhere).
+        self._key_submitted: tuple[str, float] | None = None
         node.block_listeners.append(self._on_block)
         node.driver.handlers["private_want"] = self._on_want
         node.driver.handlers["private_data"] = self._on_data
@@ -425,14 +429,13 @@ class PrivateData:
         if registered is not None and registered["kid"] == newest.kid:
             return None
         submitted = self._key_submitted
-        if submitted is not None and submitted[0] == newest.kid:
-            with contextlib.suppress(NotFound):  # dropped from the mempool: submit again
-                if self.node.tx_status(submitted[1]).status == "pending":
-                    return None  # the registration is on its way
+        recent = submitted is not None and time.monotonic() - submitted[1] < key_resubmit_s
+        if recent and submitted is not None and submitted[0] == newest.kid:
+            return None  # the registration is on its way
         tx_id = self.node.submit_call(
             self.node.member(self.org), "governance", "set_enc_key", {"key": newest.public.hex()}
         )
-        self._key_submitted = (newest.kid, tx_id)
+        self._key_submitted = (newest.kid, time.monotonic())
         return tx_id
 
     # --- the node's background work ------------------------------------------------------------
@@ -442,7 +445,8 @@ class PrivateData:
         last_key_check = 0.0
         while True:
             now = time.monotonic()
-            if now - last_key_check >= key_check_interval_s:
+            peers_ready = self.node.driver.transport is None or self.node.driver.connected_peers()
+            if peers_ready and now - last_key_check >= key_check_interval_s:
                 last_key_check = now
                 try:
                     self.register_key()

@@ -16,4 +16,5 @@ APP = AppSpec(
     cli=did_cli,
     cli_name="did",
     more_cli=(("vc", vc_cli),),
+    console_page="/identity",
 )

@@ -3,15 +3,20 @@ verification of credentials and presentations against this chain (no call to the
 
 from __future__ import annotations
 
+import hmac
+from importlib.resources import files
 from typing import Any
 
-from fastapi import Body, FastAPI
+from fastapi import Body, FastAPI, Request
+from fastapi.responses import HTMLResponse
 
-from xinchain.apps.identity import view
+from xinchain.apps.identity import gateway, view
 from xinchain.apps.identity.credentials import Refused, verify_credential, verify_presentation
+from xinchain.errors import Forbidden, Unauthorized
 from xinchain.node.node import Node
 
 TAGS: list[Any] = ["identity"]
+PAGE = (files("xinchain.apps.identity") / "identity.html").read_text(encoding="utf-8")
 
 
 def identity_routes(api: FastAPI, node: Node) -> None:
@@ -69,3 +74,58 @@ def identity_routes(api: FastAPI, node: Node) -> None:
             }
         except Refused as exc:
             return {"verified": False, "height": height, "reason": exc.reason, "field": exc.field}
+
+    def authorize(request: Request) -> str:
+        org = node.private.org
+        if org is None or not node.home.org_key_path(org).exists():
+            raise Forbidden(f"node {node.name!r} acts for no org here", field="node")
+        presented = request.headers.get("authorization", "")
+        expected = f"Bearer {node.home.gateway_token(node.name)}"
+        if not hmac.compare_digest(presented.encode(), expected.encode()):
+            raise Unauthorized(
+                "expected the header 'Authorization: Bearer <gateway token>'",
+                field="authorization",
+            )
+        return org
+
+    @api.get("/v1/identity/gateway", tags=TAGS)
+    def gateway_info() -> dict[str, Any]:
+        """The org this node's gateway acts for, and its issuer DID."""
+        org = node.private.org
+        return {"org": org, "issuer": None if org is None else view.org_did(chain, f"{org}-issuer")}
+
+    @api.post("/v1/identity/gateway/onboard", tags=TAGS)
+    async def onboard(
+        request: Request,
+        merchant: str = Body(pattern=r"^[A-Za-z0-9_.-]{1,64}$", embed=True),
+        shop_name: str = Body(min_length=1, max_length=200, alias="shopName", embed=True),
+    ) -> dict[str, Any]:
+        """Register the merchant's DID (the platform keeps its keys in this demo) and issue it
+        a MerchantCredential from this org's issuer DID."""
+        org = authorize(request)
+        return await gateway.onboard(node, org, merchant, shop_name)
+
+    @api.post("/v1/identity/gateway/present", tags=TAGS)
+    def present(
+        request: Request,
+        credential: dict[str, Any] = Body(embed=True),
+        challenge: str = Body(min_length=1, max_length=200, embed=True),
+        domain: str = Body(min_length=1, max_length=200, embed=True),
+    ) -> dict[str, Any]:
+        """A presentation of the credential by its subject, from the wallet this node keeps."""
+        authorize(request)
+        return gateway.present_for(node, credential, challenge, domain)
+
+    @api.post("/v1/identity/gateway/revoke", tags=TAGS)
+    async def revoke(
+        request: Request,
+        index: int = Body(ge=0, lt=131_072, embed=True),
+        restore: bool = Body(False, embed=True),
+    ) -> dict[str, Any]:
+        """Set (or clear) a credential's bit in this org's revocation list, and publish it."""
+        org = authorize(request)
+        return await gateway.revoke(node, org, index, restore)
+
+    @api.get("/identity", response_class=HTMLResponse, include_in_schema=False)
+    def identity_page() -> str:
+        return PAGE
