@@ -370,3 +370,13 @@ def test_documents_are_checked_when_registered() -> None:
     assert c.call(PLATFORM_A, "identity", "did_create", {"id": "m", "document": good}).ok
     again = c.call(PLATFORM_A, "identity", "did_create", {"id": "m", "document": good})
     assert not again.ok and "exists already" in again.error
+
+
+def test_an_offline_snapshot_older_than_the_bound_is_not_trusted() -> None:
+    c, issuer, merchant = setup()
+    issued = issue(credential(issuer, merchant), issuer.key(), NOW)
+    snapshot = trust(c)
+    snapshot.as_of = datetime(2026, 12, 4, 9, 55, tzinfo=UTC)  # 5 minutes before "now"
+    verify_credential(issued, snapshot)
+    snapshot.as_of = datetime(2026, 12, 4, 9, 45, tzinfo=UTC)  # 15 minutes before
+    refused(lambda: verify_credential(issued, snapshot), "a verifier refuses without a status")

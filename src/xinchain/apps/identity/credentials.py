@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from xinchain.apps.identity import didkey, status
@@ -48,12 +48,18 @@ class DidRecord:
 @dataclass
 class Trust:
     """What a verifier trusts. `resolve_xin(did)` → a did:xin's record or None;
-    `issuers` = {type: [orgs]}; `status_list(org, list)` → (purpose, encodedList) or None."""
+    `issuers` = {type: [orgs]}; `status_list(org, list)` → (purpose, encodedList) or None.
+
+    `as_of` is when the records were read: None for a node's own committed state (current by
+    construction), the snapshot's block time for an offline verifier. A status older than
+    `status_age_max` is one the verifier does not trust, and it refuses the credential."""
 
     resolve_xin: Callable[[str], DidRecord | None]
     issuers: dict[str, list[str]]
     status_list: Callable[[str, str], tuple[str, str] | None]
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    as_of: datetime | None = None
+    status_age_max: timedelta = field(default=timedelta(minutes=10))
 
     def resolve(self, did: str) -> DidRecord:
         if did.startswith("did:key:"):
@@ -171,6 +177,12 @@ def _check_status(entry: dict[str, Any], issuer: DidRecord, trust: Trust) -> Non
         index = int(entry.get("statusListIndex", ""))
     except (status.StatusError, ValueError) as exc:
         raise Refused(f"unreadable status entry: {exc}", field="credentialStatus") from None
+    if trust.as_of is not None and trust.now() - trust.as_of > trust.status_age_max:
+        raise Refused(
+            f"the status lists were read at {trust.as_of:%Y-%m-%dT%H:%M:%SZ}, more than "
+            f"{trust.status_age_max} ago: a verifier refuses without a status it trusts",
+            field="credentialStatus",
+        )
     owner = trust.resolve(did)
     if not owner.registrar or owner.registrar != issuer.registrar:
         raise Refused("the status list is not the issuer's", field="credentialStatus")

@@ -1,7 +1,9 @@
-"""Data Integrity proofs with the `eddsa-jcs-2022` cryptosuite (W3C Data Integrity EdDSA
-Cryptosuites v1.0, section 3.3): JSON Canonicalization (RFC 8785, the `rfc8785` library) of
-the document and of the proof's configuration, SHA-256 of each, and an Ed25519 signature over
-the two hashes (the configuration's first), written as multibase base58btc.
+"""Data Integrity proofs with the EdDSA cryptosuites (W3C Data Integrity EdDSA Cryptosuites
+v1.0): `eddsa-jcs-2022` (section 3.3), JSON Canonicalization (RFC 8785, the `rfc8785`
+library) of the document and of the proof's configuration, SHA-256 of each, and an Ed25519
+signature over the two hashes (the configuration's first), written as multibase base58btc;
+and `eddsa-rdfc-2022` (section 3.2) the same over RDF Dataset Canonicalization, registered by
+`rdfc.py` (it needs JSON-LD, which a contract never loads).
 
 `sign` makes the proof; `verify` checks one, given a way to find the verification method's
 public key (a resolver: did:key offline, did:xin from the chain). Each refusal names the rule.
@@ -71,9 +73,36 @@ def jcs(value: Any) -> bytes:
         raise ProofError(f"the document cannot be canonicalized (RFC 8785): {exc}") from None
 
 
-def hash_data(document: dict[str, Any], proof_config: dict[str, Any]) -> bytes:
+Canonicalize = Callable[[dict[str, Any]], bytes]
+
+
+@dataclass(frozen=True)
+class Cryptosuite:
+    """An EdDSA cryptosuite: how documents are canonicalized, and whether the proof it
+    attaches carries the document's @context (eddsa-jcs-2022 does, eddsa-rdfc-2022 does not:
+    its proof configuration takes the document's when hashed)."""
+
+    name: str
+    canonicalize: Canonicalize
+    context_in_proof: bool
+
+
+SUITES: dict[str, Cryptosuite] = {}
+
+
+def register(suite: Cryptosuite) -> Cryptosuite:
+    SUITES[suite.name] = suite
+    return suite
+
+
+def hash_data(
+    document: dict[str, Any], proof_config: dict[str, Any], canonicalize: Canonicalize = jcs
+) -> bytes:
     """SHA-256 of the canonical proof configuration, then of the canonical document."""
-    return hashlib.sha256(jcs(proof_config)).digest() + hashlib.sha256(jcs(document)).digest()
+    return (
+        hashlib.sha256(canonicalize(proof_config)).digest()
+        + hashlib.sha256(canonicalize(document)).digest()
+    )
 
 
 def sign(
@@ -84,13 +113,15 @@ def sign(
     proof_purpose: str = "assertionMethod",
     challenge: str | None = None,
     domain: str | None = None,
+    cryptosuite: str = CRYPTOSUITE,
 ) -> dict[str, Any]:
     """`document` with a proof added (the document is not changed)."""
     if "proof" in document:
         raise ProofError("the document already carries a proof", field="proof")
+    suite = SUITES[cryptosuite]
     config: dict[str, Any] = {
         "type": PROOF_TYPE,
-        "cryptosuite": CRYPTOSUITE,
+        "cryptosuite": cryptosuite,
         "created": created,
         "verificationMethod": key.verification_method,
         "proofPurpose": proof_purpose,
@@ -99,12 +130,15 @@ def sign(
         config["challenge"] = challenge
     if domain is not None:
         config["domain"] = domain
+    hashed = dict(config)
     if "@context" in document:
-        config["@context"] = copy.deepcopy(document["@context"])
-    signature = nacl.signing.SigningKey(key.seed).sign(hash_data(document, config)).signature
+        hashed["@context"] = copy.deepcopy(document["@context"])
+    data = hash_data(document, hashed, suite.canonicalize)
+    signature = nacl.signing.SigningKey(key.seed).sign(data).signature
+    attached = hashed if suite.context_in_proof else config
     return {
         **copy.deepcopy(document),
-        "proof": {**config, "proofValue": base58btc_encode(signature)},
+        "proof": {**attached, "proofValue": base58btc_encode(signature)},
     }
 
 
@@ -136,9 +170,10 @@ def verify(
         proof = proof[0]
     if not isinstance(proof, dict):
         raise ProofError("the document carries no proof", field="proof")
-    if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") != CRYPTOSUITE:
+    suite = SUITES.get(str(proof.get("cryptosuite")))
+    if proof.get("type") != PROOF_TYPE or suite is None:
         raise ProofError(
-            f"expected a {PROOF_TYPE} of cryptosuite {CRYPTOSUITE}, found "
+            f"expected a {PROOF_TYPE} of cryptosuite {' or '.join(sorted(SUITES))}, found "
             f"{proof.get('type')!r} / {proof.get('cryptosuite')!r}",
             field="proof.cryptosuite",
         )
@@ -165,7 +200,9 @@ def verify(
         )
     document = {name: value for name, value in secured.items() if name != "proof"}
     config = {name: value for name, value in proof.items() if name != "proofValue"}
-    if "@context" in config:
+    if not suite.context_in_proof and "@context" in document:
+        config["@context"] = document["@context"]
+    elif "@context" in config:
         document_context = document.get("@context")
         contexts = (
             config["@context"] if isinstance(config["@context"], list) else [config["@context"]]
@@ -185,7 +222,9 @@ def verify(
         raise ProofError("an Ed25519 signature is 64 bytes", field="proof.proofValue")
     public = find_key(proof["verificationMethod"], proof["proofPurpose"])
     try:
-        nacl.signing.VerifyKey(public).verify(hash_data(document, config), signature)
+        nacl.signing.VerifyKey(public).verify(
+            hash_data(document, config, suite.canonicalize), signature
+        )
     except (nacl.exceptions.BadSignatureError, ValueError):
         raise ProofError(
             "the signature does not verify: the document or the proof was changed, or another "
@@ -199,6 +238,9 @@ def verify(
         proof.get("challenge"),
         proof.get("domain"),
     )
+
+
+register(Cryptosuite(CRYPTOSUITE, jcs, context_in_proof=True))
 
 
 def multikey_public(method: dict[str, Any]) -> bytes:

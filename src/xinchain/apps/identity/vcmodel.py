@@ -52,7 +52,7 @@ def _context(url: str) -> dict[str, Any]:
     return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-def _load(url: str, options: object = None) -> dict[str, Any]:
+def load_context(url: str, options: object = None) -> dict[str, Any]:
     if url not in _CONTEXT_FILES:
         raise jsonld.JsonLdError(
             f"context {url} is not held offline, and a verifier fetches none",
@@ -241,7 +241,7 @@ def _null_vocab_replaced(value: Any) -> Any:
 def _expand(document: dict[str, Any], where: str) -> list[Any]:
     prepared = _null_vocab_replaced(copy.deepcopy(document))
     try:
-        return list(jsonld.expand(prepared, {"documentLoader": _load}))
+        return list(jsonld.expand(prepared, {"documentLoader": load_context}))
     except jsonld.JsonLdError as exc:
         code = getattr(exc, "code", None) or str(exc).splitlines()[0]
         raise ModelError(f"JSON-LD refuses it: {code}", field=f"{where}.@context") from None
