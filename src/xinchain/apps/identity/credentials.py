@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from xinchain.apps.identity import didkey, status
+from xinchain.apps.identity import didkey, rdfc, sm2suite, status
 from xinchain.apps.identity.dataintegrity import (
     ProofError,
     SigningKey,
@@ -26,6 +26,8 @@ from xinchain.apps.identity.dataintegrity import (
 from xinchain.apps.identity.vcmodel import ModelError, check_credential, check_presentation
 from xinchain.errors import XinchainError
 
+# The cryptosuites a verifier accepts besides eddsa-jcs-2022 (registered on import).
+CRYPTOSUITES = (rdfc.RDFC, sm2suite.SM2_SUITE)
 # Types every credential carries, which need no issuer authorisation.
 BASE_TYPES = frozenset({"VerifiableCredential"})
 

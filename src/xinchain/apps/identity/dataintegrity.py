@@ -25,6 +25,7 @@ import rfc8785
 from xinchain.apps.identity.multiformats import (
     ED25519_PRIV,
     ED25519_PUB,
+    SM2_PUB,
     MultiformatError,
     base58btc_decode,
     base58btc_encode,
@@ -76,15 +77,37 @@ def jcs(value: Any) -> bytes:
 Canonicalize = Callable[[dict[str, Any]], bytes]
 
 
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _ed25519_sign(private: bytes, data: bytes) -> bytes:
+    return bytes(nacl.signing.SigningKey(private).sign(data).signature)
+
+
+def _ed25519_verify(public: bytes, data: bytes, signature: bytes) -> bool:
+    if len(public) != 32 or len(signature) != 64:
+        return False
+    try:
+        nacl.signing.VerifyKey(public).verify(data, signature)
+    except (nacl.exceptions.BadSignatureError, ValueError):
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Cryptosuite:
-    """An EdDSA cryptosuite: how documents are canonicalized, and whether the proof it
-    attaches carries the document's @context (eddsa-jcs-2022 does, eddsa-rdfc-2022 does not:
-    its proof configuration takes the document's when hashed)."""
+    """A Data Integrity cryptosuite: how documents are canonicalized and hashed, how the two
+    hashes are signed and checked, and whether the proof it attaches carries the document's
+    @context (eddsa-jcs-2022 does, eddsa-rdfc-2022 does not: its proof configuration takes the
+    document's when hashed)."""
 
     name: str
     canonicalize: Canonicalize
     context_in_proof: bool
+    hash: Callable[[bytes], bytes] = _sha256
+    sign: Callable[[bytes, bytes], bytes] = _ed25519_sign
+    verify: Callable[[bytes, bytes, bytes], bool] = _ed25519_verify
 
 
 SUITES: dict[str, Cryptosuite] = {}
@@ -96,13 +119,14 @@ def register(suite: Cryptosuite) -> Cryptosuite:
 
 
 def hash_data(
-    document: dict[str, Any], proof_config: dict[str, Any], canonicalize: Canonicalize = jcs
+    document: dict[str, Any],
+    proof_config: dict[str, Any],
+    canonicalize: Canonicalize = jcs,
+    hash: Callable[[bytes], bytes] = _sha256,
 ) -> bytes:
-    """SHA-256 of the canonical proof configuration, then of the canonical document."""
-    return (
-        hashlib.sha256(canonicalize(proof_config)).digest()
-        + hashlib.sha256(canonicalize(document)).digest()
-    )
+    """The hash (SHA-256 unless told) of the canonical proof configuration, then of the
+    canonical document."""
+    return hash(canonicalize(proof_config)) + hash(canonicalize(document))
 
 
 def sign(
@@ -133,8 +157,8 @@ def sign(
     hashed = dict(config)
     if "@context" in document:
         hashed["@context"] = copy.deepcopy(document["@context"])
-    data = hash_data(document, hashed, suite.canonicalize)
-    signature = nacl.signing.SigningKey(key.seed).sign(data).signature
+    data = hash_data(document, hashed, suite.canonicalize, suite.hash)
+    signature = suite.sign(key.seed, data)
     attached = hashed if suite.context_in_proof else config
     return {
         **copy.deepcopy(document),
@@ -218,14 +242,12 @@ def verify(
         signature = base58btc_decode(proof["proofValue"], "proof.proofValue")
     except MultiformatError as exc:
         raise ProofError(exc.reason, field=exc.field) from None
-    if len(signature) != 64:
+    if suite.sign is _ed25519_sign and len(signature) != 64:
         raise ProofError("an Ed25519 signature is 64 bytes", field="proof.proofValue")
     public = find_key(proof["verificationMethod"], proof["proofPurpose"])
-    try:
-        nacl.signing.VerifyKey(public).verify(
-            hash_data(document, config, suite.canonicalize), signature
-        )
-    except (nacl.exceptions.BadSignatureError, ValueError):
+    if not suite.verify(
+        public, hash_data(document, config, suite.canonicalize, suite.hash), signature
+    ):
         raise ProofError(
             "the signature does not verify: the document or the proof was changed, or another "
             "key signed it",
@@ -244,7 +266,8 @@ register(Cryptosuite(CRYPTOSUITE, jcs, context_in_proof=True))
 
 
 def multikey_public(method: dict[str, Any]) -> bytes:
-    """The Ed25519 key of a verification method written as Multikey."""
+    """The key of a verification method written as Multikey: Ed25519 (32 bytes), or SM2 (33
+    bytes, compressed) for the national suite's cryptosuite."""
     if method.get("type") != "Multikey":
         raise ProofError(
             f"verification method {method.get('id')!r} is a {method.get('type')!r}; a Multikey "
@@ -252,7 +275,7 @@ def multikey_public(method: dict[str, Any]) -> bytes:
         )
     try:
         return multikey_decode(
-            method.get("publicKeyMultibase"), "publicKeyMultibase", (ED25519_PUB,)
+            method.get("publicKeyMultibase"), "publicKeyMultibase", (ED25519_PUB, SM2_PUB)
         )[1]
     except MultiformatError as exc:
         raise ProofError(exc.reason, field=exc.field) from None

@@ -14,8 +14,14 @@ BASE58BTC = "z"
 ED25519_PUB = b"\xed\x01"
 X25519_PUB = b"\xec\x01"
 ED25519_PRIV = b"\x80\x26"
-_KEY_BYTES = {ED25519_PUB: 32, X25519_PUB: 32, ED25519_PRIV: 32}
-_NAMES = {ED25519_PUB: "ed25519-pub", X25519_PUB: "x25519-pub", ED25519_PRIV: "ed25519-priv"}
+SM2_PUB = b"\x86\x24"  # 0x1206, a compressed point
+_KEY_BYTES = {ED25519_PUB: 32, X25519_PUB: 32, ED25519_PRIV: 32, SM2_PUB: 33}
+_NAMES = {
+    ED25519_PUB: "ed25519-pub",
+    X25519_PUB: "x25519-pub",
+    ED25519_PRIV: "ed25519-priv",
+    SM2_PUB: "sm2-pub",
+}
 
 
 class MultiformatError(XinchainError):
