@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from xinchain.apps.identity import didkey, rdfc, sm2suite, status
+from xinchain.apps.identity import didkey, didweb, rdfc, sm2suite, status
 from xinchain.apps.identity.dataintegrity import (
     ProofError,
     SigningKey,
@@ -62,6 +62,8 @@ class Trust:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     as_of: datetime | None = None
     status_age_max: timedelta = field(default=timedelta(minutes=10))
+    # did:web documents handed in with what is verified (a verifier fetches none).
+    web_documents: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def resolve(self, did: str) -> DidRecord:
         if did.startswith("did:key:"):
@@ -69,6 +71,16 @@ class Trust:
                 return DidRecord(didkey.resolve(did).document)
             except didkey.ResolutionError as exc:
                 raise Refused(f"{did} does not resolve: {exc.error}: {exc.reason}") from None
+        if did.startswith("did:web:"):
+            if did not in self.web_documents:
+                raise Refused(
+                    f"no document was handed in for {did}; a verifier fetches none "
+                    f"(it lives at {didweb.document_url(did)})"
+                )
+            try:
+                return DidRecord(didweb.check_document(did, self.web_documents[did]))
+            except didweb.DidWebError as exc:
+                raise Refused(exc.reason, field=exc.field) from None
         if did.startswith("did:xin:"):
             record = self.resolve_xin(did)
             if record is None:
