@@ -11,7 +11,6 @@ import nacl.signing
 import pytest
 
 from xinchain.apps.identity.credentials import (
-    DidRecord,
     Refused,
     Trust,
     present,
