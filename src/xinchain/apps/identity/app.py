@@ -3,8 +3,9 @@ Credentials 2.0 issued and verified against them (docs/did-method.md)."""
 
 from __future__ import annotations
 
-from xinchain.apps.identity.cli import did_cli, vc_cli
+from xinchain.apps.identity.cli import did_cli, seed_demo, vc_cli
 from xinchain.apps.identity.contract import NAME, Identity
+from xinchain.apps.identity.gateway import register_org_did
 from xinchain.apps.identity.routes import identity_routes
 from xinchain.appspec import AppSpec
 
@@ -17,4 +18,6 @@ APP = AppSpec(
     cli_name="did",
     more_cli=(("vc", vc_cli),),
     console_page="/identity",
+    node_tasks=(register_org_did,),
+    demo=seed_demo,
 )

@@ -381,3 +381,51 @@ def vc_authorise(
     except (XinchainError, httpx.HTTPError) as exc:
         raise fail(str(exc), 2) from exc
     _print({"issuers": registry, "executed": answer["executed"]})
+
+
+def seed_demo(home: Home, api_url: str) -> str:
+    """`xinchain up`'s demo: a DID for every org of the home that runs no node here (an org's
+    node registers its own), and platform authorised to issue MerchantCredential; the console
+    page's path."""
+    genesis = home.genesis()
+    with_nodes = {v.org for v in genesis.validators} | {n.org for n in genesis.nodes}
+    with Client(api_url) as client:
+        for org in genesis.orgs:
+            if org.id in with_nodes or not home.org_key_path(org.id).exists():
+                continue
+            did = did_of(genesis.chain_id, org.id)
+            resolved = client.get_json(f"/v1/identity/dids/{did}")
+            if resolved["didDocument"] is not None or _wallet_path(home.path, org.id).exists():
+                continue
+            method, public, private = _new_key(did, 1)
+            _save_wallet(
+                home.path, org.id, {"did": did, "keys": {method: private}, "current": method}
+            )
+            member = Member(genesis, org.id, home.org_key(genesis.suite, org.id))
+            client.member_call(
+                member,
+                NAME,
+                "did_create",
+                {"id": org.id, "document": _document(did, method, public, [])},
+            )
+        registry = client.get_json("/v1/identity/issuers")["issuers"]
+        if "platform" not in registry.get("MerchantCredential", []):
+            action = {
+                "kind": "set_config",
+                "contract": NAME,
+                "key": "issuers",
+                "value": {**registry, "MerchantCredential": ["platform"]},
+            }
+            members = [
+                Member(genesis, o.id, home.org_key(genesis.suite, o.id))
+                for o in genesis.orgs
+                if home.org_key_path(o.id).exists()
+            ]
+            answer = client.member_call(members[0], "governance", "propose", {"action": action})
+            for member in members[1:]:
+                if answer["executed"]:
+                    break
+                answer = client.member_call(
+                    member, "governance", "approve", {"proposal": answer["proposal"]}
+                )
+    return "/identity"

@@ -1,15 +1,18 @@
 """The identity console's gateway: what a platform's node does for its org when its operator
 onboards a merchant from the console, and the demo's custodial merchant wallet.
 
-The org's issuer DID is `did:xin:<chain>:<org>-issuer`, its keys in `HOME/dids/<org>-issuer.json`
-(made and registered on first use); its revocation list is `revocation`. A merchant onboarded
+The org's DID is `did:xin:<chain>:<org>`, its keys in `HOME/dids/<org>.json` (made and
+registered by the org's node when it starts, `register_org_did`); it issues with it, and its
+revocation list is `revocation`. A merchant onboarded
 here gets a DID whose keys the platform keeps for it (`HOME/dids/<merchant>.json`): a merchant
 with its own wallet presents with `xinchain vc present` instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +40,9 @@ CONTEXT = [
     },
 ]
 call_wait_s = 60.0
+# How often a node tries again to register its org's DID.
+org_did_retry_s = 5.0
+_log = logging.getLogger(__name__)
 
 
 def _now() -> str:
@@ -99,12 +105,16 @@ async def ensure_did(node: Node, org: str, identifier: str) -> dict[str, Any]:
         }
         _write(path, wallet)
     if view.did_record(node.chain, did) is None:
-        await _call(
-            node,
-            org,
-            "did_create",
-            {"id": identifier, "document": _document(did, wallet["public"])},
-        )
+        try:
+            await _call(
+                node,
+                org,
+                "did_create",
+                {"id": identifier, "document": _document(did, wallet["public"])},
+            )
+        except XinchainError:
+            if view.did_record(node.chain, did) is None:  # not a registration that raced ours
+                raise
     return wallet
 
 
@@ -115,7 +125,7 @@ def _key(wallet: dict[str, Any]) -> SigningKey:
 async def onboard(node: Node, org: str, merchant: str, shop_name: str) -> dict[str, Any]:
     """Register the merchant's DID and issue it a MerchantCredential from `org`'s issuer DID,
     with an entry in the org's revocation list."""
-    issuer_id = f"{org}-issuer"
+    issuer_id = org
     issuer = await ensure_did(node, org, issuer_id)
     holder = await ensure_did(node, org, merchant)
     if view.status_list(node.chain, org, REVOCATION_LIST) is None:
@@ -180,3 +190,21 @@ async def revoke(node: Node, org: str, index: int, restore: bool = False) -> dic
         {"list": REVOCATION_LIST, "purpose": "revocation", "encoded": status.encode(bits)},
     )
     return {"org": org, "index": index, "revoked": not restore, "height": done["height"]}
+
+
+async def register_org_did(node: Node) -> None:
+    """A node task: the node's org gets its DID (`did:xin:<chain>:<org>`) once the node has
+    peers, if its home holds the org's key and the chain has none yet."""
+    org = node.private.org
+    if org is None or not node.home.org_key_path(org).exists():
+        return
+    did = did_of(node.genesis.chain_id, org)
+    while view.did_record(node.chain, did) is None:
+        ready = node.driver.transport is None or node.driver.connected_peers()
+        if ready:
+            try:
+                await ensure_did(node, org, org)
+            except XinchainError as exc:  # another node of the org registered it meanwhile
+                if view.did_record(node.chain, did) is None:
+                    _log.warning("the DID of org %s is not registered yet: %s", org, exc)
+        await asyncio.sleep(org_did_retry_s)

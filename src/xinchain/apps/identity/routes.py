@@ -92,7 +92,7 @@ def identity_routes(api: FastAPI, node: Node) -> None:
     def gateway_info() -> dict[str, Any]:
         """The org this node's gateway acts for, and its issuer DID."""
         org = node.private.org
-        return {"org": org, "issuer": None if org is None else view.org_did(chain, f"{org}-issuer")}
+        return {"org": org, "issuer": None if org is None else view.org_did(chain, org)}
 
     @api.post("/v1/identity/gateway/onboard", tags=TAGS)
     async def onboard(
