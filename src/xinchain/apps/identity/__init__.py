@@ -1,4 +1,3 @@
-"""Merchant identity across platforms: DIDs and W3C Verifiable Credentials 2.0 (docs/did-method.md
-once the app is registered). So far the standards' building blocks: multibase and Multikey,
-did:key, RFC 8785 canonicalization with `eddsa-jcs-2022` proofs, and the VC Data Model 2.0
-checks."""
+"""Merchant identity across platforms: did:xin DIDs on chain, the issuer registry, status
+lists, and W3C Verifiable Credentials 2.0 issued, presented and verified against them
+(docs/did-method.md)."""
