@@ -40,6 +40,7 @@ from chain_helpers import SUITE_NAMES, Chain, make_consortium
 from xinchain import codec
 from xinchain.apps.copyright.contract import capture_skew_ms, crop_hashes_max, works_per_tx_max
 from xinchain.apps.copyright.features import LocalFeatures
+from xinchain.contracts.governance import RULES_4_GENESIS_MS
 from xinchain.merkle import MerkleTree
 from xinchain.types import TxResult
 
@@ -133,6 +134,34 @@ def test_a_platform_registers_for_a_seller_it_names(chain: Chain) -> None:
 
     record = state(chain, f"work/{hex_of(1)}")["record"]
     assert (record["org"], record["seller"]) == ("org0", "shop-42")
+
+
+def test_from_rules_4_a_seller_may_be_named_by_its_did() -> None:
+    """Merchants are DIDs (docs/did-method.md): a platform may name the seller by its did:xin
+    on this chain; under older rules the same registration is refused as it was then."""
+    new_chain = Chain(
+        make_consortium("ed25519-sha256", org_count=4, roles=ROLES, time_ms=RULES_4_GENESIS_MS)
+    )
+    did = f"did:xin:{new_chain.consortium.genesis.chain_id}:merchant-7d2f"
+    assert register(new_chain, [a_work(1, seller=did)], sender="org0").ok
+    assert state(new_chain, f"work/{hex_of(1)}")["record"]["seller"] == did
+    other_chain = register(
+        new_chain, [a_work(2, seller="did:xin:another-chain:merchant-7d2f")], sender="org0"
+    )
+    assert not other_chain.ok and "or the seller's DID" in other_chain.error
+    old_chain = Chain(
+        make_consortium("ed25519-sha256", org_count=4, roles=ROLES, time_ms=RULES_4_GENESIS_MS - 1)
+    )
+    old = register(
+        old_chain,
+        [a_work(1, seller=f"did:xin:{old_chain.consortium.genesis.chain_id}:m")],
+        sender="org0",
+    )
+    assert not old.ok
+    assert old.error.endswith(
+        "expected a seller id of 1-64 letters, digits or _.@- (empty when the sending org owns "
+        "the work)"
+    )
 
 
 @pytest.mark.parametrize("again_by", ["org1", "org2"])

@@ -81,9 +81,11 @@ def param(state: StateReader, name: str) -> int:
 #   1  the rules of every chain before 2026-12-04
 #   2  the rules from 2026-12-04 (docs/architecture.md, "Chain rules", says what changed)
 #   3  private data: collections, encryption keys and the `private` contract
-CHAIN_RULES = 3
+#   4  a copyright seller may be named by its did:xin (merchants are DIDs, docs/did-method.md)
+CHAIN_RULES = 4
 RULES_2_GENESIS_MS = 1_796_407_200_000  # 2026-12-04T18:00:00Z
 RULES_3_GENESIS_MS = 1_796_418_000_000  # 2026-12-04T21:00:00Z
+RULES_4_GENESIS_MS = 1_796_421_600_000  # 2026-12-04T22:00:00Z
 PRIVATE_DATA_RULES = 3
 # Collections: members each, and how long a purge may wait (blocks; 0 keeps records).
 collection_members_max = 32
@@ -92,6 +94,8 @@ block_to_live_max = 1_000_000_000
 
 
 def genesis_rules(genesis: Genesis) -> int:
+    if genesis.time_ms >= RULES_4_GENESIS_MS:
+        return 4
     if genesis.time_ms >= RULES_3_GENESIS_MS:
         return 3
     return 2 if genesis.time_ms >= RULES_2_GENESIS_MS else 1

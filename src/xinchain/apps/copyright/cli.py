@@ -91,7 +91,11 @@ def register(
         str | None, typer.Option("--title", help="title (default: each file's name)")
     ] = None,
     seller: Annotated[
-        str, typer.Option("--seller", help="seller the signing platform vouches for")
+        str,
+        typer.Option(
+            "--seller",
+            help="seller the signing platform vouches for: its id, or its did:xin",
+        ),
     ] = "",
     home: HomeOption = DEFAULT_HOME,
     api: ApiOption = DEFAULT_API,

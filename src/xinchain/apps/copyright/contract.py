@@ -50,6 +50,23 @@ capture_skew_ms = 5 * 60 * 1000
 EVIDENCE_ROLES = frozenset({"regulator", "court"})
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _SELLER = re.compile(r"^[0-9A-Za-z_.@-]{1,64}$")
+# From these chain rules a seller may be named by its DID on this chain (a merchant's identity
+# across platforms, docs/did-method.md); the id part as did:xin allows it.
+SELLER_DID_RULES = 4
+_DID_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _seller_ok(context: CallContext, seller: str) -> bool:
+    if _SELLER.fullmatch(seller):
+        return True
+    prefix = f"did:xin:{context.chain_id}:"
+    return (
+        context.rules >= SELLER_DID_RULES
+        and seller.startswith(prefix)
+        and bool(_DID_ID.fullmatch(seller[len(prefix) :]))
+    )
+
+
 _FILE_NAME = re.compile(r"^[0-9A-Za-z_.-]{1,100}$")
 _URL = re.compile(r"^https?://[^\s]{1,2040}$")
 
@@ -124,7 +141,13 @@ class Copyright(Contract):
                 "expected a title of 1-200 printable characters", field=f"{where}.title"
             )
         seller = work["seller"]
-        if not isinstance(seller, str) or (seller and not _SELLER.fullmatch(seller)):
+        if not isinstance(seller, str) or (seller and not _seller_ok(context, seller)):
+            if context.rules >= SELLER_DID_RULES:
+                raise ContractError(
+                    "expected a seller id of 1-64 letters, digits or _.@-, or the seller's DID "
+                    f"did:xin:{context.chain_id}:<id> (empty when the sending org owns the work)",
+                    field=f"{where}.seller",
+                )
             raise ContractError(
                 "expected a seller id of 1-64 letters, digits or _.@- (empty when the sending "
                 "org owns the work)",
