@@ -380,3 +380,40 @@ def test_an_offline_snapshot_older_than_the_bound_is_not_trusted() -> None:
     verify_credential(issued, snapshot)
     snapshot.as_of = datetime(2026, 12, 4, 9, 45, tzinfo=UTC)  # 15 minutes before
     refused(lambda: verify_credential(issued, snapshot), "a verifier refuses without a status")
+
+
+def test_governance_replaces_the_document_of_a_did_whose_key_is_lost() -> None:
+    c, issuer, merchant = setup()
+    issued = issue(credential(issuer, merchant), issuer.key(), NOW)
+    replacement = Party(c, merchant.id, 6)
+    replacement.method = f"{merchant.did}#key-9"
+    govern(
+        c,
+        {
+            "kind": "set_config",
+            "contract": "identity",
+            "key": "recovered",
+            "value": {merchant.id: replacement.document()},
+        },
+    )
+    resolved = resolve(c.app.chain, merchant.did)
+    assert resolved["didDocumentMetadata"]["recoveredByGovernance"] is True
+    assert resolved["didDocument"]["verificationMethod"][0]["id"] == replacement.method
+    lost = present([issued], merchant.did, merchant.key(), challenge="x", domain="b", created=NOW)
+    refused(
+        lambda: verify_presentation(lost, trust(c), challenge="x", domain="b"), "is not a key of"
+    )
+    new_key = SigningKey(replacement.seed, replacement.method)
+    found = present([issued], merchant.did, new_key, challenge="x", domain="b", created=NOW)
+    verify_presentation(found, trust(c), challenge="x", domain="b")
+    record = c.app.chain.read_state("identity", f"did/{merchant.id}")
+    statement = {"did": merchant.did, "deactivate": True, "version": record["version"]}
+    by_lost = sign(statement, merchant.key(), created=NOW, proof_purpose="capabilityInvocation")
+    refusal = c.call(
+        BRAND, "identity", "did_deactivate", {"did": merchant.did, "proof": by_lost["proof"]}
+    )
+    assert not refusal.ok and "not a capabilityInvocation key" in refusal.error
+    by_new = sign(statement, new_key, created=NOW, proof_purpose="capabilityInvocation")
+    assert c.call(
+        BRAND, "identity", "did_deactivate", {"did": merchant.did, "proof": by_new["proof"]}
+    ).ok

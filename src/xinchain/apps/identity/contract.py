@@ -12,8 +12,10 @@ Methods:
   Bitstring Status Lists: `encoded` is the list's `encodedList` (multibase base64url of the
   GZIP-compressed bitstring), `purpose` "revocation" or "suspension".
 
-Setting (``set_config``, 2/3 of member orgs): ``issuers`` = {credential type: [orgs]}, which
-org may issue which type of credential.
+Settings (``set_config``, 2/3 of member orgs): ``issuers`` = {credential type: [orgs]}, which
+org may issue which type of credential; ``recovered`` = {DID id: document}, the document
+governance puts in place of one whose controller lost its key (a DID changes only by its
+controller's key, or by governance).
 
 State (key space ``identity/``): ``did/<id>`` → {document, registrar, created, updated,
 version, deactivated}; ``status/<org>/<list>`` → {purpose, encoded, height, time_ms}.
@@ -79,6 +81,12 @@ def _check_issuers(value: object) -> bool:
         if not isinstance(orgs, list) or not all(isinstance(org, str) for org in orgs):
             return False
     return True
+
+
+def _check_recovered(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and _ID.fullmatch(k) and isinstance(v, dict) for k, v in value.items()
+    )
 
 
 def check_document(did: str, document: object, field: str = "args.document") -> dict[str, Any]:
@@ -205,7 +213,13 @@ class Identity(Contract):
                 "a map of credential type (a name of letters and digits) to a list of org ids",
                 _check_issuers,
                 {},
-            )
+            ),
+            "recovered": Setting(
+                "a map of DID id to the DID document governance puts in place of the one its "
+                "controller can no longer change (a lost key)",
+                _check_recovered,
+                {},
+            ),
         }
 
     def did_create(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
@@ -238,6 +252,9 @@ class Identity(Contract):
         record = context.read(NAME, f"did/{identifier}")
         if record is None:
             raise ContractError(f"no DID {did}", field="args.did")
+        recovered = (context.read(NAME, "config/recovered") or {}).get(identifier)
+        if recovered is not None:
+            record = {**record, "document": check_document(str(did), recovered, "config.recovered")}
         if record["deactivated"]:
             raise ContractError(f"{did} is deactivated", field="args.did")
         return identifier, record

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from xinchain.apps.identity import didkey
-from xinchain.apps.identity.contract import NAME, did_of
+from xinchain.apps.identity.contract import NAME, check_document, did_of
 from xinchain.apps.identity.credentials import DidRecord, Trust
+from xinchain.errors import XinchainError
 from xinchain.execution.chain import ChainStore
 
 CONTENT_TYPE = "application/did+ld+json"
@@ -25,7 +26,17 @@ def did_record(chain: ChainStore, did: str) -> dict[str, Any] | None:
     if identifier is None:
         return None
     found = chain.read_state(NAME, f"did/{identifier}")
-    return None if found is None else dict(found)
+    if found is None:
+        return None
+    record = dict(found)
+    recovered = (chain.read_state(NAME, "config/recovered") or {}).get(identifier)
+    if isinstance(recovered, dict):
+        try:
+            record["document"] = check_document(did, recovered, "config.recovered")
+            record["recovered"] = True
+        except XinchainError:
+            pass  # not a document this DID may have: the controller's stands
+    return record
 
 
 def resolve(chain: ChainStore, did: str) -> dict[str, Any]:
@@ -58,6 +69,7 @@ def resolve(chain: ChainStore, did: str) -> dict[str, Any]:
         "versionId": str(record["version"]),
         "deactivated": record["deactivated"],
         "registrar": record["registrar"],
+        "recoveredByGovernance": record.get("recovered", False),
     }
     return {
         "didDocument": record["document"],
