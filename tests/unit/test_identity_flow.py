@@ -364,6 +364,14 @@ def test_documents_are_checked_when_registered() -> None:
             PLATFORM_A, "identity", "did_create", {"id": "m", "document": {**good, **change}}
         )
         assert not result.ok and reason in result.error, (change, result.error)
+    squatted = Party(c, "org1", 8)
+    taken = c.call(
+        PLATFORM_A, "identity", "did_create", {"id": "org1", "document": squatted.document()}
+    )
+    assert not taken.ok and "only that org registers it" in taken.error
+    assert c.call(
+        "org1", "identity", "did_create", {"id": "org1", "document": squatted.document()}
+    ).ok
     bad_key = party.document(multikey="z" + "1" * 40)
     result = c.call(PLATFORM_A, "identity", "did_create", {"id": "m", "document": bad_key})
     assert not result.ok and "multicodec" in result.error

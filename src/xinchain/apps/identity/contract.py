@@ -38,6 +38,7 @@ from xinchain.apps.identity.multiformats import (
 )
 from xinchain.apps.identity.syntax import is_url
 from xinchain.contracts.base import CallContext, Contract, Handler, Setting, require_args
+from xinchain.contracts.governance import member_ids
 from xinchain.errors import ContractError, XinchainError
 
 NAME = "identity"
@@ -232,6 +233,11 @@ class Identity(Contract):
         did = did_of(context.chain_id, identifier)
         if context.read(NAME, f"did/{identifier}") is not None:
             raise ContractError(f"{did} exists already", field="args.id")
+        if identifier in member_ids(context.state) and identifier != context.sender:
+            raise ContractError(
+                f"{did} is member org {identifier!r}'s DID: only that org registers it",
+                field="args.id",
+            )
         document = check_document(did, args["document"])
         context.write(
             NAME,
