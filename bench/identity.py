@@ -6,8 +6,9 @@ consortium, with a plain Ed25519 verification timed in the same run for the rati
 Starts its own `xinchain up` in a temporary home on free loopback ports (stopped at the end,
 also on Ctrl-C), then:
 
-    platform    identity.did_create  its own DID and one per merchant (signed calls, several
-                                     client threads), waited for until all are committed
+    platform    identity.did_create  one DID per merchant (signed calls, several client
+                                     threads), waited for until all are committed; it issues
+                                     with its own DID, which its node registered
     (members)   governance           authorise platform to issue MerchantCredential
     platform    status_publish       an empty revocation list
     (bench)                          issue a MerchantCredential to every merchant (in process,
@@ -25,6 +26,7 @@ Never part of CI.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -134,6 +136,18 @@ def govern(api: str, home: Home, action: dict[str, Any]) -> None:
             raise RuntimeError(f"governance did not execute: {answer}")
 
 
+def wait_for_org_did(api: str, wallet_path: Path, did: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while True:
+        if wallet_path.exists():
+            resolved = httpx.get(f"{api}/v1/identity/dids/{did}", timeout=30).json()
+            if resolved["didDocument"] is not None:
+                return dict(json.loads(wallet_path.read_text()))
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{did} was never registered")
+        time.sleep(0.5)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="xinchain-bench-identity-"))
     consortium = Consortium(workdir / "home", args.validators)
@@ -144,16 +158,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         api = consortium.validator_apis[0]
         verifier_api = consortium.validator_apis[BRAND]
         platform_member = Member(genesis, "platform", home.org_key(genesis.suite, "platform"))
-        issuer_seed, issuer_key = keypair(0)
-        issuer_did = did_of(genesis.chain_id, "platform-issuer")
-        merchants = []
-        calls: list[tuple[str, str, dict[str, Any]]] = [
-            (
-                "identity",
-                "did_create",
-                {"id": "platform-issuer", "document": document(issuer_did, issuer_key)},
-            )
+        # The issuer is platform's own DID, which its node registers (keys in HOME/dids).
+        issuer_did = did_of(genesis.chain_id, "platform")
+        wallet = wait_for_org_did(api, consortium.home / "dids" / "platform.json", issuer_did)
+        key = SigningKey.from_multibase(wallet["keys"][wallet["current"]], wallet["current"])
+        issuer_document = httpx.get(f"{api}/v1/identity/dids/{issuer_did}", timeout=30).json()[
+            "didDocument"
         ]
+        merchants = []
+        calls: list[tuple[str, str, dict[str, Any]]] = []
         for index in range(1, args.merchants + 1):
             seed, multikey = keypair(index)
             identifier = f"merchant-{index:06d}"
@@ -186,9 +199,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "list": "revoked",
                     "purpose": "revocation",
                     "encoded": status.encode(status.empty()),
+                    "previous": 0,
                 },
             )
-        key = SigningKey(issuer_seed, f"{issuer_did}#key-1")
         created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         issued = []
         issue_times = []
@@ -224,7 +237,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ):
                     wrong += 1
         # In process: the same checks against a snapshot of what the chain holds.
-        documents = {issuer_did: document(issuer_did, issuer_key)}
+        documents = {issuer_did: issuer_document}
         documents.update(
             {did: document(did, keypair(i + 1)[1]) for i, (did, _) in enumerate(merchants)}
         )

@@ -1,8 +1,8 @@
 """Merchant onboarding across platforms on a real consortium (`xinchain up --validators 4`,
 five processes), through the CLI a platform's operator runs:
 
-- platform A registers its issuer DID and a merchant's DID, governance authorises A for
-  MerchantCredential, A issues one to the merchant (with a status list entry)
+- platform A's node registers A's DID, A registers a merchant's DID, governance authorises A for
+  MerchantCredential, A issues one to the merchant with its own DID (with a status list entry)
 - the merchant presents it to platform B (B's challenge and domain); brand's node (B's side)
   verifies it from the chain alone: accepted
 - refused, with the reason: the wrong challenge; the same presentation once A revoked the
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,20 @@ def cli(cluster: Cluster, *args: str, ok: bool = True) -> subprocess.CompletedPr
     return done
 
 
+def wait_for_org_did(cluster: Cluster, org: str) -> None:
+    deadline = time.monotonic() + 60
+    while not (cluster.home / "dids" / f"{org}.json").exists() or (
+        cli(cluster, "did", "show", _org_did(cluster, org), ok=False).returncode != 0
+    ):
+        assert time.monotonic() < deadline, f"{org}'s DID was never registered"
+        time.sleep(0.5)
+
+
+def _org_did(cluster: Cluster, org: str) -> str:
+    chain_id = json.loads((cluster.home / "genesis.json").read_text())["chain_id"]
+    return f"did:xin:{chain_id}:{org}"
+
+
 def verify(cluster: Cluster, path: Path, *extra: str) -> dict[str, Any]:
     done = cli(cluster, "vc", "verify", str(path), "--node", B_NODE, *extra, ok=False)
     answer = json.loads(done.stdout)
@@ -59,7 +74,7 @@ def verify(cluster: Cluster, path: Path, *extra: str) -> dict[str, Any]:
 def test_a_merchant_onboards_at_platform_b_and_is_refused_once_revoked(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    cli(cluster, "did", "create", "platform-a", "--as", "platform")
+    wait_for_org_did(cluster, "platform")  # platform's node registers it; the org issues with it
     cli(
         cluster,
         "did",
@@ -76,7 +91,7 @@ def test_a_merchant_onboards_at_platform_b_and_is_refused_once_revoked(
     credential = tmp_path / "merchant.vc.json"
     claims = json.dumps({"shopName": "Hangzhou Formula Store"})
     cli(
-        cluster, "vc", "issue", "--issuer", "platform-a", "--subject", merchant,
+        cluster, "vc", "issue", "--issuer", "platform", "--subject", merchant,
         "--type", "MerchantCredential", "--claims", claims, "--index", "5",
         "--out", str(credential),
     )  # fmt: skip
@@ -104,7 +119,7 @@ def test_a_merchant_onboards_at_platform_b_and_is_refused_once_revoked(
     cli(cluster, "did", "rotate", "merchant-1")
     other = tmp_path / "other.vc.json"
     cli(
-        cluster, "vc", "issue", "--issuer", "platform-a", "--subject", merchant,
+        cluster, "vc", "issue", "--issuer", "platform", "--subject", merchant,
         "--type", "MerchantCredential", "--claims", claims, "--index", "6", "--out", str(other),
     )  # fmt: skip
     again = tmp_path / "again.vp.json"
@@ -120,6 +135,6 @@ def test_a_merchant_onboards_at_platform_b_and_is_refused_once_revoked(
         str(again),
     )
     assert verify(cluster, again, *binding)["verified"]
-    cli(cluster, "did", "deactivate", "platform-a")
+    cli(cluster, "did", "deactivate", "platform")
     gone = verify(cluster, other)
     assert "deactivated" in gone["reason"]

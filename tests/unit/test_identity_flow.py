@@ -87,7 +87,7 @@ def govern(c: Chain, action: dict[str, Any]) -> None:
 
 def setup() -> tuple[Chain, Party, Party]:
     c = chain()
-    issuer = Party(c, "platform-a", 1)
+    issuer = Party(c, PLATFORM_A, 1)  # the org's own DID carries its authority
     merchant = Party(c, "merchant-7d2f", 2)
     for party in (issuer, merchant):
         done = c.call(
@@ -108,7 +108,12 @@ def setup() -> tuple[Chain, Party, Party]:
             PLATFORM_A,
             "identity",
             "status_publish",
-            {"list": name, "purpose": purpose, "encoded": status.encode(status.empty())},
+            {
+                "list": name,
+                "purpose": purpose,
+                "encoded": status.encode(status.empty()),
+                "previous": 0,
+            },
         )
         assert published.ok, published.error
     return c, issuer, merchant
@@ -257,11 +262,19 @@ def test_a_status_bit_refuses_from_the_block_that_publishes_it(
     verify_credential(issued, trust(c))
     bits = status.empty()
     status.set_bit(bits, 42, True)
+    written = c.app.chain.read_state("identity", f"status/{PLATFORM_A}/{name}")["height"]
+    stale = c.call(
+        PLATFORM_A,
+        "identity",
+        "status_publish",
+        {"list": name, "purpose": purpose, "encoded": status.encode(bits), "previous": 0},
+    )
+    assert not stale.ok and "read it again" in stale.error  # a change on top of a stale read
     assert c.call(
         PLATFORM_A,
         "identity",
         "status_publish",
-        {"list": name, "purpose": purpose, "encoded": status.encode(bits)},
+        {"list": name, "purpose": purpose, "encoded": status.encode(bits), "previous": written},
     ).ok
     refused(lambda: verify_credential(issued, trust(c)), f"is {word}")
     other = issue(credential(issuer, merchant, index=43), issuer.key(), NOW)
@@ -401,7 +414,14 @@ def test_governance_replaces_the_document_of_a_did_whose_key_is_lost() -> None:
             "kind": "set_config",
             "contract": "identity",
             "key": "recovered",
-            "value": {merchant.id: replacement.document()},
+            "value": {
+                merchant.id: {
+                    "document": replacement.document(),
+                    "replaces_version": c.app.chain.read_state("identity", f"did/{merchant.id}")[
+                        "version"
+                    ],
+                }
+            },
         },
     )
     resolved = resolve(c.app.chain, merchant.did)
@@ -425,3 +445,31 @@ def test_governance_replaces_the_document_of_a_did_whose_key_is_lost() -> None:
     assert c.call(
         BRAND, "identity", "did_deactivate", {"did": merchant.did, "proof": by_new["proof"]}
     ).ok
+
+
+def test_authority_is_the_orgs_own_did_and_a_merchant_cannot_issue_as_its_platform() -> None:
+    c, _, merchant = setup()
+    # The merchant's DID was registered by the platform, and the merchant holds its key.
+    as_platform = issue(
+        {**credential(merchant, merchant), "credentialStatus": []}, merchant.key(), NOW
+    )
+    refused(lambda: verify_credential(as_platform, trust(c)), "no member org")
+    # A self-issued credential of the base type alone proves nothing to a verifier that asks
+    # for a MerchantCredential.
+    bare = issue(
+        {
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": ["VerifiableCredential"],
+            "issuer": merchant.did,
+            "credentialSubject": {"id": merchant.did, "name": "Totally Real Shop"},
+        },
+        merchant.key(),
+        NOW,
+    )
+    shown = present([bare], merchant.did, merchant.key(), challenge="x", domain="b", created=NOW)
+    refused(
+        lambda: verify_presentation(
+            shown, trust(c), challenge="x", domain="b", required=("MerchantCredential",)
+        ),
+        "not a MerchantCredential",
+    )

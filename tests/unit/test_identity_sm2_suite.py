@@ -23,7 +23,7 @@ from xinchain.apps.identity.multiformats import (
 from xinchain.apps.identity.sm2suite import SM2_SUITE, new_key, uncompressed
 from xinchain.apps.identity.status import empty, encode
 
-ISSUER = "did:xin:test-chain:sm2-issuer"
+ISSUER = "did:xin:test-chain:org0"  # the org's own DID carries its authority
 SUBJECT = "did:xin:test-chain:merchant"
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from xinchain import codec
 from xinchain.contracts.base import CallContext, Contract, Handler, require_args
 from xinchain.contracts.governance import (
     PRIVATE_DATA_RULES,
@@ -172,7 +173,7 @@ class Private(Contract):
             raise ContractError(
                 "expected the search as a map of text and numbers", field="args.query"
             )
-        if len(repr(query)) > audit_query_bytes_max:
+        if len(codec.encode(query)) > audit_query_bytes_max:
             raise ContractError(
                 f"the search is over {audit_query_bytes_max} bytes", field="args.query"
             )

@@ -286,7 +286,12 @@ def open_envelope(envelope: bytes, keyring: Keyring) -> dict[str, Any]:
             raise PrivateDataError(
                 f"the envelope does not open with key {entry['kid']}: {type(exc).__name__}"
             ) from None
-        record = codec.decode(plain)
+        try:
+            record = codec.decode(plain)
+        except DecodeError:
+            raise PrivateDataError(
+                f"the envelope opens with key {entry['kid']} to no record (not canonical CBOR)"
+            ) from None
         if (
             not isinstance(record, dict)
             or record.get("collection") != value["collection"]
@@ -302,7 +307,10 @@ def open_envelope(envelope: bytes, keyring: Keyring) -> dict[str, Any]:
 def _parse(envelope: bytes) -> dict[str, Any]:
     if len(envelope) > envelope_bytes_max:
         raise PrivateDataError(f"an envelope is at most {envelope_bytes_max} bytes")
-    value = codec.decode(envelope)
+    try:
+        value = codec.decode(envelope)
+    except DecodeError as exc:
+        raise PrivateDataError(f"not an envelope: {exc.reason}") from None
     if not isinstance(value, dict) or value.get("v") != ENVELOPE_VERSION:
         raise PrivateDataError(f"expected an envelope of version {ENVELOPE_VERSION}")
     if value.get("suite") != SUITE_NAME:

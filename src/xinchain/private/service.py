@@ -370,8 +370,8 @@ class PrivateData:
                 continue
             try:
                 record = self.open(meta)
-            except (Gone, NotFound):
-                continue
+            except (Gone, NotFound, PrivateDataError):
+                continue  # purged, not yet here, or disputed: it does not stop the search
             counterparty = query.get("counterparty")
             if counterparty and not _names(record["value"], str(counterparty)):
                 continue

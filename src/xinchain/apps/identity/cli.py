@@ -336,7 +336,12 @@ def vc_revoke(
         node,
         signer,
         "status_publish",
-        {"list": status_list, "purpose": purpose, "encoded": status.encode(bits)},
+        {
+            "list": status_list,
+            "purpose": purpose,
+            "encoded": status.encode(bits),
+            "previous": int(current.get("height", 0)),
+        },
     )
     _print(
         {

@@ -8,9 +8,10 @@ Methods:
 * ``did_update``     {did, document, proof}: a new document, with an `eddsa-jcs-2022` proof
   over {did, document, version} by a key in the current document's `capabilityInvocation`.
 * ``did_deactivate`` {did, proof}: the same rule, over {did, deactivate: true, version}.
-* ``status_publish`` {list, purpose, encoded}: an org publishes (or replaces) one of its
-  Bitstring Status Lists: `encoded` is the list's `encodedList` (multibase base64url of the
-  GZIP-compressed bitstring), `purpose` "revocation" or "suspension".
+* ``status_publish`` {list, purpose, encoded, previous}: an org publishes (or replaces) one of
+  its Bitstring Status Lists: `encoded` is the list's `encodedList` (multibase base64url of the
+  GZIP-compressed bitstring), `purpose` "revocation" or "suspension", `previous` the height the
+  list it changed was written at (0: none), refused if the list changed since.
 
 Settings (``set_config``, 2/3 of member orgs): ``issuers`` = {credential type: [orgs]}, which
 org may issue which type of credential; ``recovered`` = {DID id: document}, the document
@@ -86,8 +87,26 @@ def _check_issuers(value: object) -> bool:
 
 def _check_recovered(value: object) -> bool:
     return isinstance(value, dict) and all(
-        isinstance(k, str) and _ID.fullmatch(k) and isinstance(v, dict) for k, v in value.items()
+        isinstance(k, str)
+        and _ID.fullmatch(k)
+        and isinstance(v, dict)
+        and set(v) == {"document", "replaces_version"}
+        and isinstance(v["replaces_version"], int)
+        and not isinstance(v["replaces_version"], bool)
+        for k, v in value.items()
     )
+
+
+def recovered_document(did: str, record: dict[str, Any], entry: object) -> dict[str, Any] | None:
+    """The document governance put in place of `record`'s, if it did for this very version of
+    it (a change by the controller since ends the replacement) and it is a document this DID
+    may have; else None, for the contract and every verifier alike."""
+    if not isinstance(entry, dict) or entry.get("replaces_version") != record["version"]:
+        return None
+    try:
+        return check_document(did, entry.get("document"), "config.recovered")
+    except ContractError:
+        return None
 
 
 def check_document(did: str, document: object, field: str = "args.document") -> dict[str, Any]:
@@ -216,8 +235,9 @@ class Identity(Contract):
                 {},
             ),
             "recovered": Setting(
-                "a map of DID id to the DID document governance puts in place of the one its "
-                "controller can no longer change (a lost key)",
+                "a map of DID id to {document, replaces_version}: the document governance puts "
+                "in place of the one its controller can no longer change (a lost key), for that "
+                "version of it",
                 _check_recovered,
                 {},
             ),
@@ -258,9 +278,11 @@ class Identity(Contract):
         record = context.read(NAME, f"did/{identifier}")
         if record is None:
             raise ContractError(f"no DID {did}", field="args.did")
-        recovered = (context.read(NAME, "config/recovered") or {}).get(identifier)
-        if recovered is not None:
-            record = {**record, "document": check_document(str(did), recovered, "config.recovered")}
+        replacement = recovered_document(
+            str(did), record, (context.read(NAME, "config/recovered") or {}).get(identifier)
+        )
+        if replacement is not None:
+            record = {**record, "document": replacement}
         if record["deactivated"]:
             raise ContractError(f"{did} is deactivated", field="args.did")
         return identifier, record
@@ -291,7 +313,7 @@ class Identity(Contract):
         return {"did": args["did"], "version": context.height}
 
     def status_publish(self, context: CallContext, args: dict[str, Any]) -> dict[str, Any]:
-        require_args(args, {"list", "purpose", "encoded"})
+        require_args(args, {"list", "purpose", "encoded", "previous"})
         name, purpose, encoded = args["list"], args["purpose"], args["encoded"]
         if not isinstance(name, str) or not _ID.fullmatch(name):
             raise ContractError("expected a list name of 1-64 characters", field="args.list")
@@ -309,6 +331,16 @@ class Identity(Contract):
                 field="args.encoded",
             )
         current = context.read(NAME, f"status/{context.sender}/{name}")
+        # Compare and swap: a publisher names the list it changed (the height it was written
+        # at, 0 for none), so that two revocations made from one reading cannot undo each other.
+        previous = args["previous"]
+        written = 0 if current is None else current["height"]
+        if previous != written:
+            raise ContractError(
+                f"list {name!r} was written at height {written}, not {previous}: read it again "
+                "and publish the change on top of it",
+                field="args.previous",
+            )
         if current is not None and current["purpose"] != purpose:
             raise ContractError(
                 f"list {name!r} is a {current['purpose']} list", field="args.purpose"

@@ -28,6 +28,10 @@ from xinchain.errors import XinchainError
 
 # The cryptosuites a verifier accepts besides eddsa-jcs-2022 (registered on import).
 CRYPTOSUITES = (rdfc.RDFC, sm2suite.SM2_SUITE)
+# The proofs a credential may carry. eddsa-rdfc-2022 is verified (rdfc.py), but these checks
+# read the credential's JSON keys, which an RDF-signed credential can rename without changing
+# its graph: it is not accepted until they run on the RDF form.
+CREDENTIAL_SUITES = ("eddsa-jcs-2022", sm2suite.SM2_SUITE)
 # Types every credential carries, which need no issuer authorisation.
 BASE_TYPES = frozenset({"VerifiableCredential"})
 
@@ -131,29 +135,45 @@ def issue(credential: dict[str, Any], key: SigningKey, created: str) -> dict[str
     return sign(credential, key, created=created)
 
 
-def verify_credential(credential: dict[str, Any], trust: Trust) -> dict[str, Any]:
+def verify_credential(
+    credential: dict[str, Any], trust: Trust, required: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Accept `credential` or raise Refused: the data model, the proof by a key of the issuer's
     current DID document, the issuer's authority for each type, the validity period, and its
-    status."""
+    status; and, when `required`, that it is of each of those types."""
     try:
         check_credential(credential)
     except ModelError as exc:
         raise Refused(f"not a valid credential: {exc.reason}", field=exc.field) from None
+    types = credential["type"] if isinstance(credential["type"], list) else [credential["type"]]
+    missing = [name for name in required if name not in types]
+    if missing:
+        raise Refused(f"the credential is not a {', '.join(missing)}", field="type")
+    proof = credential.get("proof")
+    suite = proof.get("cryptosuite") if isinstance(proof, dict) else None
+    if suite not in CREDENTIAL_SUITES:
+        raise Refused(
+            f"credentials are accepted with {' or '.join(CREDENTIAL_SUITES)} proofs, found "
+            f"{suite!r}: under eddsa-rdfc-2022 a signed graph can be rewritten with other JSON "
+            "keys, which these checks read",
+            field="proof.cryptosuite",
+        )
     issuer = issuer_id(credential)
     try:
         verify(credential, trust.key_finder(issuer))
     except ProofError as exc:
         raise Refused(f"the proof does not hold: {exc.reason}", field=exc.field) from None
     record = trust.resolve(issuer)
-    for credential_type in (
-        credential["type"] if isinstance(credential["type"], list) else [credential["type"]]
-    ):
+    # An org's authority is carried by the org's own DID (did:xin:<chain>:<org>) alone, not by
+    # every DID the org registered (its merchants' among them).
+    org = record.registrar if issuer.rsplit(":", 1)[-1] == record.registrar else ""
+    for credential_type in types:
         if credential_type in BASE_TYPES:
             continue
         allowed = trust.issuers.get(credential_type, [])
-        if not record.registrar or record.registrar not in allowed:
+        if not org or org not in allowed:
             raise Refused(
-                f"{issuer} (org {record.registrar or 'none'}) is not authorised to issue "
+                f"{issuer} ({'org ' + org if org else 'no member org'}) is not authorised to issue "
                 f"{credential_type}; governance authorises {allowed or 'no org'}",
                 field="issuer",
             )
@@ -247,7 +267,12 @@ def present(
 
 
 def verify_presentation(
-    presentation: dict[str, Any], trust: Trust, *, challenge: str, domain: str
+    presentation: dict[str, Any],
+    trust: Trust,
+    *,
+    challenge: str,
+    domain: str,
+    required: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """Accept a presentation bound to `challenge` and `domain`, by its holder, of credentials
     about that holder; each credential verified. Refused otherwise."""
@@ -280,5 +305,9 @@ def verify_presentation(
                 "holder",
                 field="verifiableCredential",
             )
-        accepted.append(verify_credential(credential, trust))
+        accepted.append(verify_credential(credential, trust, required))
+    if required and not accepted:
+        raise Refused(
+            f"the presentation holds no {', '.join(required)}", field="verifiableCredential"
+        )
     return accepted

@@ -11,6 +11,7 @@ with its own wallet presents with `xinchain vc present` instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -40,6 +41,8 @@ CONTEXT = [
     },
 ]
 call_wait_s = 60.0
+# Times a revocation reads the list again when another change was committed meanwhile.
+publish_attempts_max = 5
 # How often a node tries again to register its org's DID.
 org_did_retry_s = 5.0
 _log = logging.getLogger(__name__)
@@ -129,16 +132,21 @@ async def onboard(node: Node, org: str, merchant: str, shop_name: str) -> dict[s
     issuer = await ensure_did(node, org, issuer_id)
     holder = await ensure_did(node, org, merchant)
     if view.status_list(node.chain, org, REVOCATION_LIST) is None:
-        await _call(
-            node,
-            org,
-            "status_publish",
-            {
-                "list": REVOCATION_LIST,
-                "purpose": "revocation",
-                "encoded": status.encode(status.empty()),
-            },
-        )
+        with contextlib.suppress(XinchainError):  # published meanwhile: it stands
+            await _call(
+                node,
+                org,
+                "status_publish",
+                {
+                    "list": REVOCATION_LIST,
+                    "purpose": "revocation",
+                    "encoded": status.encode(status.empty()),
+                    "previous": 0,
+                },
+            )
+    # The index is taken from the issuer's wallet as read now, after every await: two
+    # onboardings never share one.
+    issuer = _read(_wallet_path(node, issuer_id)) or issuer
     index = int(issuer.get("next_index", 0))
     issuer["next_index"] = index + 1
     _write(_wallet_path(node, issuer_id), issuer)
@@ -180,16 +188,27 @@ def present_for(
 
 
 async def revoke(node: Node, org: str, index: int, restore: bool = False) -> dict[str, Any]:
-    found = view.status_list(node.chain, org, REVOCATION_LIST)
-    bits = status.decode(found[1]) if found else status.empty()
-    status.set_bit(bits, index, not restore)
-    done = await _call(
-        node,
-        org,
-        "status_publish",
-        {"list": REVOCATION_LIST, "purpose": "revocation", "encoded": status.encode(bits)},
-    )
-    return {"org": org, "index": index, "revoked": not restore, "height": done["height"]}
+    """Set the bit on top of the list as committed, and publish it; a list changed meanwhile
+    (another revocation) is read again, so no revocation undoes another."""
+    for _ in range(publish_attempts_max):
+        found = view.status_list(node.chain, org, REVOCATION_LIST)
+        previous = view.status_height(node.chain, org, REVOCATION_LIST)
+        bits = status.decode(found[1]) if found else status.empty()
+        status.set_bit(bits, index, not restore)
+        args = {
+            "list": REVOCATION_LIST,
+            "purpose": "revocation",
+            "encoded": status.encode(bits),
+            "previous": previous,
+        }
+        try:
+            done = await _call(node, org, "status_publish", args)
+        except XinchainError as exc:
+            if "read it again" not in exc.reason:
+                raise
+            continue
+        return {"org": org, "index": index, "revoked": not restore, "height": done["height"]}
+    raise XinchainError("the list kept changing; try again", field="index")
 
 
 async def register_org_did(node: Node) -> None:

@@ -39,7 +39,14 @@ def identity_routes(api: FastAPI, node: Node) -> None:
         if found is None:
             return {"org": org, "list": name, "found": False}
         purpose, encoded = found
-        return {"org": org, "list": name, "found": True, "purpose": purpose, "encodedList": encoded}
+        return {
+            "org": org,
+            "list": name,
+            "found": True,
+            "purpose": purpose,
+            "encodedList": encoded,
+            "height": view.status_height(chain, org, name),
+        }
 
     @api.post("/v1/identity/verify", tags=TAGS)
     def verify(
@@ -47,6 +54,7 @@ def identity_routes(api: FastAPI, node: Node) -> None:
         verifiable_presentation: dict[str, Any] | None = Body(None, alias="verifiablePresentation"),
         challenge: str | None = Body(None),
         domain: str | None = Body(None),
+        types: list[str] = Body([], max_length=16),
     ) -> dict[str, Any]:
         """Verify a credential, or a presentation bound to `challenge` and `domain`, against
         this chain's DID documents, issuer registry and status lists as committed now."""
@@ -60,7 +68,11 @@ def identity_routes(api: FastAPI, node: Node) -> None:
                         field="challenge",
                     )
                 accepted = verify_presentation(
-                    verifiable_presentation, trust, challenge=challenge, domain=domain
+                    verifiable_presentation,
+                    trust,
+                    challenge=challenge,
+                    domain=domain,
+                    required=tuple(types),
                 )
                 return {"verified": True, "height": height, "credentials": accepted}
             if verifiable_credential is None:
@@ -70,7 +82,7 @@ def identity_routes(api: FastAPI, node: Node) -> None:
             return {
                 "verified": True,
                 "height": height,
-                "credential": verify_credential(verifiable_credential, trust),
+                "credential": verify_credential(verifiable_credential, trust, tuple(types)),
             }
         except Refused as exc:
             return {"verified": False, "height": height, "reason": exc.reason, "field": exc.field}

@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from xinchain.apps.identity import didkey
-from xinchain.apps.identity.contract import NAME, check_document, did_of
+from xinchain.apps.identity.contract import NAME, did_of, recovered_document
 from xinchain.apps.identity.credentials import DidRecord, Trust
-from xinchain.errors import XinchainError
 from xinchain.execution.chain import ChainStore
 
 CONTENT_TYPE = "application/did+ld+json"
@@ -29,13 +28,11 @@ def did_record(chain: ChainStore, did: str) -> dict[str, Any] | None:
     if found is None:
         return None
     record = dict(found)
-    recovered = (chain.read_state(NAME, "config/recovered") or {}).get(identifier)
-    if isinstance(recovered, dict):
-        try:
-            record["document"] = check_document(did, recovered, "config.recovered")
-            record["recovered"] = True
-        except XinchainError:
-            pass  # not a document this DID may have: the controller's stands
+    entry = (chain.read_state(NAME, "config/recovered") or {}).get(identifier)
+    replacement = recovered_document(did, record, entry)
+    if replacement is not None:
+        record["document"] = replacement
+        record["recovered"] = True
     return record
 
 
@@ -98,6 +95,12 @@ def issuers(chain: ChainStore) -> dict[str, list[str]]:
 def status_list(chain: ChainStore, org: str, name: str) -> tuple[str, str] | None:
     found = chain.read_state(NAME, f"status/{org}/{name}")
     return None if found is None else (str(found["purpose"]), str(found["encoded"]))
+
+
+def status_height(chain: ChainStore, org: str, name: str) -> int:
+    """The height a list was written at (0: none): what a change names as `previous`."""
+    found = chain.read_state(NAME, f"status/{org}/{name}")
+    return 0 if found is None else int(found["height"])
 
 
 def chain_trust(chain: ChainStore) -> Trust:
