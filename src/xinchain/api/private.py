@@ -23,24 +23,31 @@ KEY = described("the record's key", KEY_PATTERN)
 COLLECTION = described("a collection's name", IDENTIFIER_PATTERN)
 
 
+def gateway_org(node: Node, request: Request) -> str:
+    """The org a node's gateway acts for, once the request presents the node's gateway token
+    (`Authorization: Bearer <token>`); 403 otherwise. Every gateway route of the core and the
+    apps asks it."""
+    org = node.private.org
+    if org is None or not node.home.org_key_path(org).exists():
+        raise Forbidden(
+            f"node {node.name!r} holds no key of its org, so it acts for no org",
+            field="node",
+        )
+    presented = request.headers.get("authorization", "")
+    expected = f"Bearer {node.home.gateway_token(node.name)}"
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise Unauthorized(
+            "expected the header 'Authorization: Bearer <gateway token>'",
+            field="authorization",
+        )
+    return org
+
+
 def private_routes(api: FastAPI, node: Node) -> None:
     private = node.private
 
     def authorize(request: Request) -> str:
-        org = private.org
-        if org is None or not node.home.org_key_path(org).exists():
-            raise Forbidden(
-                f"node {node.name!r} holds no key of its org, so it acts for no org",
-                field="node",
-            )
-        presented = request.headers.get("authorization", "")
-        expected = f"Bearer {node.home.gateway_token(node.name)}"
-        if not hmac.compare_digest(presented.encode(), expected.encode()):
-            raise Unauthorized(
-                "expected the header 'Authorization: Bearer <gateway token>'",
-                field="authorization",
-            )
-        return org
+        return gateway_org(node, request)
 
     @api.get("/v1/private/collections", tags=TAGS)
     def collections() -> dict[str, Any]:

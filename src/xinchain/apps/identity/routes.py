@@ -3,16 +3,15 @@ verification of credentials and presentations against this chain (no call to the
 
 from __future__ import annotations
 
-import hmac
 from importlib.resources import files
 from typing import Any
 
 from fastapi import Body, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
+from xinchain.api.private import gateway_org
 from xinchain.apps.identity import gateway, view
 from xinchain.apps.identity.credentials import Refused, verify_credential, verify_presentation
-from xinchain.errors import Forbidden, Unauthorized
 from xinchain.node.node import Node
 
 TAGS: list[Any] = ["identity"]
@@ -88,17 +87,7 @@ def identity_routes(api: FastAPI, node: Node) -> None:
             return {"verified": False, "height": height, "reason": exc.reason, "field": exc.field}
 
     def authorize(request: Request) -> str:
-        org = node.private.org
-        if org is None or not node.home.org_key_path(org).exists():
-            raise Forbidden(f"node {node.name!r} acts for no org here", field="node")
-        presented = request.headers.get("authorization", "")
-        expected = f"Bearer {node.home.gateway_token(node.name)}"
-        if not hmac.compare_digest(presented.encode(), expected.encode()):
-            raise Unauthorized(
-                "expected the header 'Authorization: Bearer <gateway token>'",
-                field="authorization",
-            )
-        return org
+        return gateway_org(node, request)
 
     @api.get("/v1/identity/gateway", tags=TAGS)
     def gateway_info() -> dict[str, Any]:
